@@ -1,0 +1,92 @@
+"""Arrow → NumPy conversion without pandas.
+
+``pyarrow.Array.to_numpy()`` and ``np.asarray(arrow_array)`` import pandas when it is installed
+(+0.45 s of start-up), so numeric columns are viewed straight from their Arrow buffers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from losscli.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Array = NDArray[np.float64]
+
+_NUMPY_DTYPES = {
+    "double": np.float64,
+    "float": np.float32,
+    "halffloat": np.float16,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "uint64": np.uint64,
+}
+
+
+def _valid_mask(arr: pa.Array) -> NDArray[np.bool_]:
+    """True where the Arrow array holds a value (its validity bitmap, LSB first)."""
+    bitmap = arr.buffers()[0]
+    n, offset = len(arr), arr.offset
+    if bitmap is None:
+        return np.ones(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[offset : offset + n].astype(bool)
+
+
+def to_float64(arr: Any, *, file: str, column: str) -> Array:
+    """A float64 NumPy view (or upcast copy) of a numeric Arrow array; nulls become NaN.
+
+    float64 without nulls is zero-copy (read-only). Integers, float32/16, decimals and booleans
+    are upcast. Text and other types raise :class:`DataError` naming the column.
+    """
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        arr = arr.dictionary_decode()
+        typ = arr.type
+    dtype = _NUMPY_DTYPES.get(str(typ))
+    if dtype is None:
+        if pa.types.is_decimal(typ) or pa.types.is_boolean(typ) or pa.types.is_null(typ):
+            arr = arr.cast(pa.float64())
+            dtype = np.float64
+        else:
+            raise DataError(f"has type {typ}, expected numbers", file=file, column=column)
+    n, offset = len(arr), arr.offset
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype, count=offset + n)[offset:]
+    if dtype is not np.float64:
+        values = values.astype(np.float64)
+    if arr.null_count:
+        values = np.array(values, dtype=np.float64, copy=True)
+        values[~_valid_mask(arr)] = np.nan
+    return values
+
+
+def to_keys(arr: Any) -> tuple[NDArray[np.int64], list[Any]]:
+    """Dictionary-encode a key column: (codes per row, distinct values); null becomes None."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode(null_encoding="encode")
+    indices = arr.indices
+    itype = _NUMPY_DTYPES[str(indices.type)]
+    codes = np.frombuffer(indices.buffers()[1], dtype=itype, count=indices.offset + len(indices))
+    codes = codes[indices.offset :].astype(np.int64)
+    if indices.null_count:
+        codes = codes.copy()
+        codes[~_valid_mask(indices)] = -1
+    return codes, arr.dictionary.to_pylist()

@@ -1,0 +1,433 @@
+"""The command line: a thin Click layer over the core.
+
+It parses options, builds requests, calls :func:`losscli.engine.run`, hands results to a
+renderer and maps outcomes to exit codes. Commands and their options come from the registry.
+Heavy modules (numpy, pyarrow, rich) are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from losscli import __version__
+from losscli.errors import ExitCode, LossCliError, UsageError
+from losscli.registry import LOSSES, LossSpec, Param, lookup
+from losscli.terminal import Environment
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
+INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for package in ("numpy", "pyarrow", "click", "rich"):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} missing")
+    return f"losscli {__version__} (Python {sys.version.split()[0]}; {', '.join(parts)})"
+
+
+class LossGroup(click.Group):
+    """Resolves loss aliases (``mse_loss`` → ``mse``) and lists commands in registry order."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            spec = lookup(cmd_name)
+            if spec is not None:
+                command = super().get_command(ctx, spec.name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=LossGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog="""\b
+Examples:
+  losscli mse preds.parquet
+  losscli huber preds.csv --delta 2 --reduction sum
+  losscli mse preds.parquet -p yhat -t y --group-by segment --format json
+  cat preds.csv | losscli mse - --format value
+  losscli list
+
+Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 input or data error, 130 interrupted.""",
+)
+@click.version_option(__version__, "-V", "--version", message=_versions())
+def cli() -> None:
+    """Score model predictions from CSV/Parquet with streaming loss kernels.
+
+    Reads prediction and target columns from CSV/TSV (plain or compressed), Parquet (a file,
+    a directory or a glob), Arrow IPC, NDJSON or stdin, in bounded chunks, and prints the loss:
+    a table on a terminal, JSON otherwise.
+    """
+
+
+# -- shared options -----------------------------------------------------------------------------
+def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.argument("files", nargs=-1, metavar="[FILE]..."),
+        click.option("-w", "--weight", metavar="COL", help="Sample-weight column: mean = Σ(w·l)/Σw."),
+        click.option(
+            "-g", "--group-by", metavar="COL[,COL]", help="One result per group (and the total)."
+        ),
+        click.option(
+            "-r",
+            "--reduction",
+            type=click.Choice(["none", "mean", "sum"]),
+            default="mean",
+            show_default=True,
+            help="none streams one value per row; mean = Σ(w·l)/Σw; sum = Σ(w·l).",
+        ),
+        click.option(
+            "--per",
+            type=click.Choice(["all", "row", "output"]),
+            default="all",
+            show_default=True,
+            help="all: over every element (MLX/PyTorch); row: mean over the outputs of each row "
+            "first (Keras); output: one value per output column (scikit-learn raw_values).",
+        ),
+        click.option(
+            "--nan",
+            "nan_policy",
+            type=click.Choice(["error", "skip", "propagate"]),
+            default="error",
+            show_default=True,
+            help="What a NaN or empty cell does: stop (exit 3), drop the row, or give NaN.",
+        ),
+        click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(OUTPUT_FORMATS),
+            default=None,
+            help="Output format [default: table on a terminal, else json; csv for --reduction none].",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="Write per-row output (--reduction none) to a .csv or .parquet file.",
+        ),
+        click.option("--keep", metavar="COL[,COL]", help="Copy these columns into per-row output."),
+        click.option(
+            "--targets-from",
+            metavar="FILE",
+            help="Read targets (and weights) from this second, row-aligned file.",
+        ),
+        click.option(
+            "--input-format",
+            type=click.Choice(INPUT_FORMATS),
+            help="Input format when the name or bytes do not tell (e.g. stdin).",
+        ),
+        click.option(
+            "--chunk-size",
+            type=click.IntRange(min=1),
+            default=DEFAULT_CHUNK_SIZE,
+            show_default=True,
+            metavar="ROWS",
+            help="Rows per chunk; memory is bounded by it.",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _param_option(param: Param) -> Callable[..., Any]:
+    if param.type is bool:
+        return click.option(
+            param.flag + "/--no-" + param.flag[2:],
+            param.name,
+            default=param.default,
+            show_default=True,
+            help=param.help,
+        )
+    suffix = f" Must be {param.valid_text}." if param.valid_text else ""
+    return click.option(
+        param.flag,
+        param.name,
+        type=click.FLOAT if param.type is float else click.INT,
+        default=param.default,
+        show_default=True,
+        help=param.help + suffix,
+    )
+
+
+def _role_option(spec: LossSpec, index: int) -> Callable[..., Any]:
+    role = spec.roles[index]
+    names = [role.flag] + ([role.short] if role.short else [])
+    auto = f" [default: detected from {', '.join(role.auto_names[:4])}, ...]" if role.auto_names else ""
+    return click.option(*names, "role_" + role.name, metavar="COLS", help=role.help + auto)
+
+
+def _loss_help(spec: LossSpec) -> str:
+    lines = [f"{spec.summary[:1].upper()}{spec.summary[1:]}: {spec.formula}."]
+    if spec.reference:
+        lines.append(f"\n\nSame as {spec.reference}.")
+    if not spec.streams_exactly:
+        lines.append(f"\n\nMemory: {spec.memory_note}.")
+    param_example = " ".join(f"{p.flag} {p.default}" for p in spec.params if p.type is not bool)
+    example = f"losscli {spec.name} preds.parquet {param_example}".rstrip()
+    lines.append(
+        "\n\n\b\nExamples:\n"
+        f"  {example}\n"
+        f"  losscli {spec.name} preds.csv -p yhat -t y --reduction sum --format json\n"
+        f"  losscli {spec.name} preds.parquet --group-by segment\n"
+        f"  cat preds.csv | losscli {spec.name} - --format value"
+    )
+    if spec.aliases:
+        lines.append(f"\n\nAliases: {', '.join(spec.aliases)}.")
+    return "".join(lines)
+
+
+def _make_loss_command(spec: LossSpec) -> click.Command:
+    def callback(**kwargs: Any) -> None:
+        columns = {role.name: kwargs.pop("role_" + role.name) for role in spec.roles}
+        params = {p.name: kwargs.pop(p.name) for p in spec.params}
+        _run_single(spec, params, columns, **kwargs)
+
+    command: Callable[..., Any] = callback
+    command = _input_options(command)
+    for param in reversed(spec.params):
+        command = _param_option(param)(command)
+    for index in reversed(range(len(spec.roles))):
+        command = _role_option(spec, index)(command)
+    return click.command(
+        spec.name,
+        help=_loss_help(spec),
+        short_help=spec.summary,
+        context_settings=CONTEXT_SETTINGS,
+    )(command)
+
+
+def _run_single(spec: LossSpec, params: dict[str, Any], columns: dict[str, Any], **kw: Any) -> None:
+    from losscli.engine import LossRequest
+
+    env: Environment = click.get_current_context().find_root().obj
+    for param in spec.params:
+        problem = param.check(params[param.name])
+        if problem:
+            raise UsageError(problem)
+    request = LossRequest(spec, params, columns)
+    _execute(env, [request], many=False, **kw)
+
+
+def _execute(
+    env: Environment,
+    requests: Sequence[Any],
+    *,
+    many: bool,
+    files: tuple[str, ...],
+    weight: str | None,
+    group_by: str | None,
+    reduction: str,
+    per: str,
+    nan_policy: str,
+    fmt: str | None,
+    output: str | None,
+    keep: str | None,
+    targets_from: str | None,
+    input_format: str | None,
+    chunk_size: int,
+    quiet: bool,
+) -> None:
+    from losscli import engine, render
+
+    if not files:
+        if env.stdin_isatty or env.stdin is None:
+            raise UsageError("no input: give a FILE, or '-' (or a pipe) for stdin")
+        files = ("-",)
+    if reduction == "none" and group_by:
+        raise UsageError("--group-by needs a reducing --reduction (mean or sum)")
+    if output and reduction != "none":
+        raise UsageError("--output writes per-row values: use it with --reduction none")
+    if keep and reduction != "none":
+        raise UsageError("--keep copies columns into per-row output: use it with --reduction none")
+    options = engine.RunOptions(
+        files=list(files),
+        reduction=reduction,  # type: ignore[arg-type]
+        per=per,  # type: ignore[arg-type]
+        nan=nan_policy,
+        weight=weight,
+        group_by=group_by,
+        keep=keep,
+        chunk_size=chunk_size,
+        input_format=input_format,
+        targets_from=targets_from,
+    )
+    if reduction == "none":
+        _execute_rows(env, requests, options, fmt, output)
+        return
+    results = engine.run(requests, options, stdin=env.stdin)
+    if fmt is None:
+        fmt = "table" if env.stdout_isatty else "json"
+    render.render(results, fmt, env, many=many)
+
+
+def _execute_rows(
+    env: Environment, requests: Sequence[Any], options: Any, fmt: str | None, output: str | None
+) -> None:
+    from losscli import engine
+    from losscli.writers import FileSink, StreamSink
+
+    sink: Any
+    if output:
+        sink = FileSink(output)
+    else:
+        sink = StreamSink(env.stdout, fmt or "csv")
+    try:
+        engine.run(requests, options, stdin=env.stdin, sink=sink)
+    except BaseException:
+        if isinstance(sink, FileSink):
+            sink.abort()
+        raise
+
+
+@cli.command("list", context_settings=CONTEXT_SETTINGS)
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default=None)
+def list_command(fmt: str | None) -> None:
+    """List every loss: its inputs, parameters, defaults and reductions.
+
+    \b
+    Examples:
+      losscli list
+      losscli list --format json | jq '.[].name'
+    """
+    import json
+
+    env: Environment = click.get_current_context().find_root().obj
+    rows = [
+        {
+            "name": spec.name,
+            "aliases": list(spec.aliases),
+            "summary": spec.summary,
+            "formula": spec.formula,
+            "inputs": [{"role": r.name, "option": r.flag} for r in spec.roles],
+            "params": [
+                {"name": p.name, "option": p.flag, "default": p.default, "valid": p.valid_text}
+                for p in spec.params
+            ],
+            "reductions": list(spec.reductions),
+            "higher_is_better": spec.higher_is_better,
+            "streams_exactly": spec.streams_exactly,
+            "memory": spec.memory_note,
+        }
+        for spec in LOSSES
+    ]
+    if (fmt or ("table" if env.stdout_isatty else "json")) == "json":
+        env.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    for name in ("loss", "aliases", "inputs", "parameters (default; valid)", "reductions", "memory"):
+        table.add_column(name)
+    for spec in LOSSES:
+        params = "; ".join(
+            f"{p.flag}={p.default}" + (f" ({p.valid_text})" if p.valid_text else "") for p in spec.params
+        )
+        table.add_row(
+            f"{spec.name}\n[dim]{spec.summary}[/dim]",
+            ", ".join(spec.aliases) or "-",
+            ", ".join(r.flag for r in spec.roles),
+            params or "-",
+            ", ".join(spec.reductions),
+            spec.memory_note,
+        )
+    env.console().print(table)
+
+
+for _spec in LOSSES:
+    cli.add_command(_make_loss_command(_spec))
+
+
+# -- the edge: errors → exit codes --------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and turn every outcome into an exit code."""
+    env = Environment.from_system()
+    code = run_cli(argv, env)
+    sys.exit(code)
+
+
+def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
+    """Run the CLI in ``env``; returns the exit code (never raises for expected failures)."""
+    terminated = {"sigterm": False}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated["sigterm"] = True
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (tests)
+        pass
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="losscli",
+            standalone_mode=False,
+            obj=env,
+        )
+        if isinstance(result, int):
+            return result
+        env.stdout.flush()
+        return int(ExitCode.OK)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show(file=env.stderr)
+        return int(exc.exit_code)
+    except LossCliError as exc:
+        _error_line(env, str(exc))
+        return int(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _error_line(env, "interrupted")
+        return 143 if terminated["sigterm"] else int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        return int(ExitCode.OK)
+    except Exception as exc:  # a bug, never a traceback: one line (LOSSCLI_DEBUG=1 shows it)
+        import os
+
+        if os.environ.get("LOSSCLI_DEBUG"):
+            raise
+        _error_line(env, f"unexpected {type(exc).__name__}: {exc} (set LOSSCLI_DEBUG=1 for details)")
+        return int(ExitCode.DATA)
+    finally:
+        from losscli.readers import cleanup_temporary_files
+
+        cleanup_temporary_files()
+
+
+def _error_line(env: Environment, message: str) -> None:
+    try:
+        env.stderr.write(f"losscli: error: {message}\n")
+        env.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

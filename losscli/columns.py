@@ -1,0 +1,125 @@
+"""Column selection (SPEC §1): explicit names, comma lists, globs, and auto-detection."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from losscli.errors import UsageError
+from losscli.registry import Role
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The columns one loss reads: per role the ordered list (the last axis), plus extras."""
+
+    roles: dict[str, list[str]]
+    weight: str | None = None
+    group_by: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+
+    @property
+    def numeric(self) -> list[str]:
+        """Columns read as float64, each once, in a stable order."""
+        names = [c for cols in self.roles.values() for c in cols]
+        if self.weight:
+            names.append(self.weight)
+        return list(dict.fromkeys(names))
+
+    @property
+    def other(self) -> list[str]:
+        """Key and carried columns (read as they are)."""
+        return [c for c in dict.fromkeys(self.group_by + self.keep) if c not in self.numeric]
+
+
+def _listing(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+    return f"columns: {shown}" if names else "the input has no columns"
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"a, b,c"`` → ``["a", "b", "c"]``."""
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def match_columns(pattern_list: str, names: Sequence[str], *, what: str, file: str) -> list[str]:
+    """Resolve a comma list of names and globs against the file's columns, in list order
+    (a glob expands in file order). A name that matches nothing is a usage error."""
+    out: list[str] = []
+    for part in split_list(pattern_list):
+        if any(ch in part for ch in "*?["):
+            hits = [n for n in names if fnmatch.fnmatchcase(n, part)]
+        elif part in names:
+            hits = [part]
+        else:
+            hits = [n for n in names if n.lower() == part.lower()]
+        if not hits:
+            raise UsageError(f"{what} column '{part}' not found in {file}; {_listing(names)}")
+        out.extend(h for h in hits if h not in out)
+    if not out:
+        raise UsageError(f"no {what} column given")
+    return out
+
+
+def detect(role: Role, names: Sequence[str], *, file: str) -> list[str]:
+    """Find the role's column by its well-known names, case-insensitively."""
+    wanted = set(role.auto_names)
+    hits = [n for n in names if n.lower() in wanted]
+    if len(hits) == 1:
+        return hits
+    if not hits:
+        raise UsageError(
+            f"cannot find a {role.name} column in {file} (looked for "
+            f"{', '.join(role.auto_names)}); give it with {role.flag}; {_listing(names)}"
+        )
+    raise UsageError(
+        f"several possible {role.name} columns in {file}: {', '.join(hits)}; "
+        f"choose one with {role.flag}"
+    )
+
+
+def select(
+    roles: Sequence[Role],
+    options: Mapping[str, str | None],
+    names: Sequence[str],
+    *,
+    file: str,
+    weight: str | None = None,
+    group_by: str | None = None,
+    keep: str | None = None,
+    paired: bool = True,
+) -> Selection:
+    """Resolve every role's columns (explicit or detected) and the weight/group/keep columns.
+
+    With ``paired``, every role lists as many columns as the first (predictions and targets
+    line up on the last axis).
+    """
+    chosen: dict[str, list[str]] = {}
+    for role in roles:
+        given = options.get(role.name)
+        cols = (
+            match_columns(given, names, what=role.name, file=file)
+            if given
+            else detect(role, names, file=file)
+        )
+        if not role.multi and len(cols) != 1:
+            raise UsageError(f"{role.flag} takes one column, got {len(cols)}: {', '.join(cols)}")
+        chosen[role.name] = cols
+    if paired and len(roles) > 1:
+        first = roles[0]
+        for role in roles[1:]:
+            if role.multi and len(chosen[role.name]) != len(chosen[first.name]):
+                raise UsageError(
+                    f"{len(chosen[first.name])} {first.name} column(s) "
+                    f"({', '.join(chosen[first.name])}) but {len(chosen[role.name])} "
+                    f"{role.name} column(s) ({', '.join(chosen[role.name])})"
+                )
+    weight_col = match_columns(weight, names, what="weight", file=file)[0] if weight else None
+    if weight and len(match_columns(weight, names, what="weight", file=file)) != 1:
+        raise UsageError("--weight takes exactly one column")
+    groups = match_columns(group_by, names, what="group-by", file=file) if group_by else []
+    kept = match_columns(keep, names, what="keep", file=file) if keep else []
+    return Selection(chosen, weight_col, groups, kept)

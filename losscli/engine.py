@@ -1,0 +1,615 @@
+"""The driver: one pass over the sources, feeding every requested loss's streaming state.
+
+Readers yield bounded Arrow batches; each becomes float64 column views; each loss plan runs its
+kernel into reused buffers and adds the partials to its state (one per group when grouped).
+Nothing here prints: results are returned, per-row output goes to a sink.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from losscli.arrow_convert import to_float64, to_keys
+from losscli.columns import Selection, select, split_list
+from losscli.errors import DataError, EmptyInputError, UsageError
+from losscli.readers import Source, check_same_columns, open_sources
+from losscli.registry import LossSpec
+from losscli.workspace import Workspace
+from losscli.stats import LossState, MeanState, Per, Reduction, Value
+
+Array = NDArray[np.float64]
+DEFAULT_CHUNK_SIZE = 1 << 20
+NAN_POLICIES = ("error", "skip", "propagate")
+
+
+# -- requests and results ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class LossRequest:
+    """One loss to compute: its spec, parameter values and column options per role."""
+
+    spec: LossSpec
+    params: dict[str, Any]
+    columns: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to read and reduce (shared by every loss of one pass)."""
+
+    files: Sequence[str]
+    reduction: Reduction = "mean"
+    per: Per = "all"
+    nan: str = "error"
+    weight: str | None = None
+    group_by: str | None = None
+    keep: str | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    input_format: str | None = None
+    targets_from: str | None = None
+
+
+@dataclass
+class GroupResult:
+    key: tuple[Any, ...]
+    rows: int
+    value: Value
+
+
+@dataclass
+class LossResult:
+    """The outcome of one loss over the data (JSON/table renderers read this)."""
+
+    loss: str
+    params: dict[str, Any]
+    reduction: str
+    per: str
+    columns: dict[str, list[str]]
+    weight: str | None
+    rows: int
+    skipped_rows: int
+    value: Value
+    files: list[str]
+    group_by: list[str] = field(default_factory=list)
+    groups: list[GroupResult] = field(default_factory=list)
+    higher_is_better: bool = False
+
+
+class Progress(Protocol):
+    def advance(self, rows: int, nbytes: int) -> None: ...
+
+
+class RowSink(Protocol):
+    """Receives per-row output (``--reduction none`` / ``--per row``) chunk by chunk."""
+
+    def open(self, names: list[str]) -> None: ...
+
+    def write(self, kept: dict[str, Any], values: dict[str, Array]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- chunks -----------------------------------------------------------------------------------
+@dataclass
+class Chunk:
+    """A bounded slice of rows: float64 numeric columns plus raw key/kept columns."""
+
+    n: int
+    numeric: dict[str, Array]
+    other: dict[str, Any]
+    origin: dict[str, tuple[str, int]]  # column → (file label, 0-based row of this chunk's start)
+
+    def where(self, column: str, index: int) -> tuple[str, int]:
+        label, first = self.origin[column]
+        return label, first + index + 1
+
+    def head(self, n: int) -> Chunk:
+        return Chunk(
+            n,
+            {k: v[:n] for k, v in self.numeric.items()},
+            {k: v.slice(0, n) for k, v in self.other.items()},
+            self.origin,
+        )
+
+    def tail(self, n: int) -> Chunk:
+        return Chunk(
+            self.n - n,
+            {k: v[n:] for k, v in self.numeric.items()},
+            {k: v.slice(n) for k, v in self.other.items()},
+            {k: (label, first + n) for k, (label, first) in self.origin.items()},
+        )
+
+    def take(self, mask: NDArray[np.bool_]) -> Chunk:
+        import pyarrow as pa
+
+        picked = pa.array(mask) if self.other else None
+        return Chunk(
+            int(mask.sum()),
+            {k: v[mask] for k, v in self.numeric.items()},
+            {k: v.filter(picked) for k, v in self.other.items()},
+            self.origin,  # rows keep their file numbering through `positions`
+        )
+
+
+def _chunks(
+    sources: Sequence[Source],
+    numeric: Sequence[str],
+    other: Sequence[str],
+    chunk_size: int,
+    progress: Progress | None,
+) -> Iterator[Chunk]:
+    columns = list(dict.fromkeys([*numeric, *other]))
+    for source in sources:
+        first = 0
+        size = source.size_bytes or 0
+        total_rows: int | None = None
+        for batch in source.batches(columns, numeric, chunk_size):
+            n = batch.num_rows
+            names = batch.schema.names
+            numeric_cols = {
+                c: to_float64(batch.column(names.index(c)), file=source.label, column=c)
+                for c in numeric
+            }
+            other_cols = {c: batch.column(names.index(c)) for c in other}
+            origin = dict.fromkeys(columns, (source.label, first))
+            yield Chunk(n, numeric_cols, other_cols, origin)
+            first += n
+            if progress is not None:
+                total_rows = total_rows or None
+                progress.advance(n, 0)
+        if progress is not None and size:
+            progress.advance(0, size)
+
+
+def _aligned(left: Iterator[Chunk], right: Iterator[Chunk], labels: tuple[str, str]) -> Iterator[Chunk]:
+    """Zip two row-aligned chunk streams (``--targets-from``), re-slicing to common lengths."""
+    a = next(left, None)
+    b = next(right, None)
+    rows = 0
+    while a is not None and b is not None:
+        n = min(a.n, b.n)
+        a_head, b_head = (a, b) if a.n == b.n else (a.head(n), b.head(n))
+        yield Chunk(
+            n,
+            {**a_head.numeric, **b_head.numeric},
+            {**a_head.other, **b_head.other},
+            {**a_head.origin, **b_head.origin},
+        )
+        rows += n
+        a = a.tail(n) if a.n > n else next(left, None)
+        b = b.tail(n) if b.n > n else next(right, None)
+    if a is not None or b is not None:
+        left_rows = rows + (sum(c.n for c in _rest(a, left)) if a is not None else 0)
+        right_rows = rows + (sum(c.n for c in _rest(b, right)) if b is not None else 0)
+        raise DataError(
+            f"row counts differ: {labels[0]} has {left_rows} rows, "
+            f"--targets-from {labels[1]} has {right_rows}"
+        )
+
+
+def _rest(current: Chunk, stream: Iterator[Chunk]) -> Iterator[Chunk]:
+    yield current
+    yield from stream
+
+
+# -- one loss's plan ---------------------------------------------------------------------------
+class _Plan:
+    """A loss with its resolved columns, its reusable buffers and its states."""
+
+    def __init__(self, request: LossRequest, selection: Selection, options: RunOptions) -> None:
+        self.spec = request.spec
+        self.params = request.params
+        self.selection = selection
+        self.options = options
+        self.workspace = Workspace()
+        first_role = self.spec.roles[0].name
+        self.outputs = len(selection.roles[first_role])
+        self.state = self.spec.new_state(self.outputs, self.params)
+        self.groups: dict[int, LossState] = {}
+        self.input_columns = [c for cols in selection.roles.values() for c in cols]
+
+    def inputs(self, chunk: Chunk) -> dict[str, Array]:
+        """Role → (k, n) float64 array: a zero-copy view for one column, stacked otherwise."""
+        out: dict[str, Array] = {}
+        for role, cols in self.selection.roles.items():
+            if len(cols) == 1:
+                out[role] = chunk.numeric[cols[0]].reshape(1, chunk.n)
+            else:
+                buf = self.workspace.get("in:" + role, (len(cols), chunk.n))
+                for j, c in enumerate(cols):
+                    buf[j] = chunk.numeric[c]
+                out[role] = buf
+        return out
+
+    def elementwise(self, chunk: Chunk) -> Array:
+        assert self.spec.elementwise is not None
+        return self.spec.elementwise(self.inputs(chunk), self.params, self.workspace)
+
+    def consume(
+        self,
+        chunk: Chunk,
+        weights: Array | None,
+        group_ids: NDArray[np.int64] | None,
+        strict: bool,
+    ) -> None:
+        """Add the chunk to the state(s); with ``strict``, a non-finite partial is located."""
+        spec = self.spec
+        if spec.elementwise is None:
+            _update_statistic(self.state, self.inputs(chunk), weights)
+            if group_ids is not None:
+                self._split_update(chunk, weights, group_ids)
+            return
+        losses = self.elementwise(chunk)
+        if strict and group_ids is not None and not np.isfinite(losses).all():
+            _raise_non_finite(chunk, self.input_columns, losses)
+        if group_ids is not None:
+            for gid, rows in _group_rows(group_ids):
+                state = self.groups.get(gid)
+                if state is None:
+                    state = self.groups[gid] = spec.new_state(self.outputs, self.params)
+                assert isinstance(state, MeanState)
+                state.add_chunk(
+                    np.ascontiguousarray(losses[:, rows]),
+                    None if weights is None else weights[rows],
+                )
+        assert isinstance(self.state, MeanState)
+        partial = self.state.add_chunk(losses, weights)
+        if strict and not (np.isfinite(partial).all()):
+            _raise_non_finite(chunk, self.input_columns, losses)
+
+    def _split_update(
+        self, chunk: Chunk, weights: Array | None, group_ids: NDArray[np.int64]
+    ) -> None:
+        inputs = self.inputs(chunk)
+        for gid, rows in _group_rows(group_ids):
+            state = self.groups.get(gid)
+            if state is None:
+                state = self.groups[gid] = self.spec.new_state(self.outputs, self.params)
+            part = {k: np.ascontiguousarray(v[:, rows]) for k, v in inputs.items()}
+            _update_statistic(state, part, None if weights is None else weights[rows])
+
+    def row_values(self, chunk: Chunk, weights: Array | None) -> dict[str, Array]:
+        """Per-row output for ``--reduction none`` (one column per output) or ``--per row``."""
+        losses = self.elementwise(chunk)
+        if weights is not None:
+            losses = losses * weights
+        name = self.spec.name
+        if self.options.per == "row" or losses.shape[0] == 1:
+            values = losses.mean(axis=0) if losses.shape[0] > 1 else losses[0]
+            return {name: values.copy()}
+        preds = self.selection.roles[self.spec.roles[0].name]
+        return {f"{name}_{col}": losses[j].copy() for j, col in enumerate(preds)}
+
+
+def _update_statistic(state: LossState, inputs: dict[str, Array], weights: Array | None) -> None:
+    update: Callable[..., None] = state.update  # type: ignore[attr-defined]
+    update(inputs, weights)
+
+
+def _group_rows(group_ids: NDArray[np.int64]) -> Iterator[tuple[int, NDArray[np.intp]]]:
+    """(group id, row indices in input order) for each group present in a chunk."""
+    order = np.argsort(group_ids, kind="stable")
+    sorted_ids = group_ids[order]
+    bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(order)]))
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield int(sorted_ids[s]), order[s:e]
+
+
+def _first_non_finite(chunk: Chunk, columns: Sequence[str]) -> tuple[str, int] | None:
+    """(column, index) of the earliest row holding NaN/inf in any of ``columns``."""
+    best: tuple[str, int] | None = None
+    for col in dict.fromkeys(columns):
+        bad = np.flatnonzero(~np.isfinite(chunk.numeric[col]))
+        if bad.size and (best is None or bad[0] < best[1]):
+            best = (col, int(bad[0]))
+    return best
+
+
+def _raise_non_finite(chunk: Chunk, columns: Sequence[str], losses: Array | None) -> None:
+    hit = _first_non_finite(chunk, columns)
+    if hit is not None:
+        col, index = hit
+        value = chunk.numeric[col][index]
+        label, row = chunk.where(col, index)
+        what = "missing value (empty cell or NaN)" if math.isnan(value) else f"infinite value ({value})"
+        hint = "; use --nan skip to drop such rows" if math.isnan(value) else ""
+        raise DataError(what + hint, file=label, column=col, row=row)
+    if losses is not None:
+        bad_rows = np.flatnonzero(~np.isfinite(losses).all(axis=0))
+        if bad_rows.size:
+            label, row = chunk.where(columns[0], int(bad_rows[0]))
+            raise DataError("the loss is not finite here (overflow)", file=label, row=row)
+
+
+# -- groups ------------------------------------------------------------------------------------
+class _GroupKeys:
+    """Maps key tuples to dense global ids across chunks."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.ids: dict[tuple[Any, ...], int] = {}
+        self.keys: list[tuple[Any, ...]] = []
+
+    def chunk_ids(self, chunk: Chunk) -> NDArray[np.int64]:
+        per_column = []
+        dictionaries = []
+        for col in self.columns:
+            raw = chunk.other.get(col)
+            if raw is None:  # a numeric column used as a key
+                values = chunk.numeric[col]
+                uniq, codes = np.unique(values, return_inverse=True)
+                per_column.append(codes.astype(np.int64))
+                dictionaries.append([_plain(v) for v in uniq.tolist()])
+            else:
+                codes, dictionary = to_keys(raw)
+                codes = codes.copy()
+                codes[codes < 0] = len(dictionary)
+                per_column.append(codes)
+                dictionaries.append([*dictionary, None])
+        if len(per_column) == 1:
+            local_codes, combos = per_column[0], None
+        else:
+            stacked = np.stack(per_column, axis=1)
+            combos, local_codes = np.unique(stacked, axis=0, return_inverse=True)
+            local_codes = local_codes.reshape(-1)
+        present = np.unique(local_codes)
+        lookup = np.empty(int(present.max()) + 1 if present.size else 0, dtype=np.int64)
+        for code in present.tolist():
+            if combos is None:
+                key: tuple[Any, ...] = (dictionaries[0][code],)
+            else:
+                key = tuple(dictionaries[j][c] for j, c in enumerate(combos[code].tolist()))
+            gid = self.ids.get(key)
+            if gid is None:
+                gid = self.ids[key] = len(self.keys)
+                self.keys.append(key)
+            lookup[code] = gid
+        return lookup[local_codes]
+
+
+def _plain(value: float) -> Any:
+    return int(value) if float(value).is_integer() else value
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Keys sort numerically where they look like numbers (CSV keys arrive as text)."""
+    out = []
+    for part in key:
+        if part is None:
+            out.append((2, 0, ""))
+            continue
+        try:
+            out.append((0, float(part), str(part)))
+        except (TypeError, ValueError):
+            out.append((1, 0, str(part)))
+    return tuple(out)
+
+
+def _numeric_text(part: Any) -> Any:
+    if isinstance(part, str):
+        try:
+            number = float(part)
+        except ValueError:
+            return part
+        return int(number) if number.is_integer() and "." not in part and "e" not in part.lower() else number
+    return part
+
+
+# -- the run -----------------------------------------------------------------------------------
+def _resolve(
+    requests: Sequence[LossRequest], options: RunOptions, sources: Sequence[Source],
+    target_sources: Sequence[Source] | None,
+) -> list[Selection]:
+    names = sources[0].column_names()
+    label = sources[0].label
+    if target_sources:
+        names = names + [n for n in target_sources[0].column_names() if n not in names]
+        label = f"{label} + {target_sources[0].label}"
+    selections = []
+    for request in requests:
+        selection = select(
+            request.spec.roles,
+            request.columns,
+            names,
+            file=label,
+            weight=options.weight,
+            group_by=options.group_by,
+            keep=options.keep,
+        )
+        selections.append(selection)
+    return selections
+
+
+def _validate(requests: Sequence[LossRequest], options: RunOptions) -> None:
+    if options.nan not in NAN_POLICIES:
+        raise UsageError(f"--nan must be one of {', '.join(NAN_POLICIES)}")
+    if options.chunk_size < 1:
+        raise UsageError("--chunk-size must be a positive number of rows")
+    for request in requests:
+        spec = request.spec
+        if options.reduction not in spec.reductions:
+            raise UsageError(
+                f"{spec.name} does not support --reduction {options.reduction} "
+                f"(supported: {', '.join(spec.reductions)})"
+            )
+        for param in spec.params:
+            problem = param.check(request.params.get(param.name, param.default))
+            if problem:
+                raise UsageError(problem)
+
+
+def _split_sources(
+    sources: Sequence[Source], selection: Selection, target_sources: Sequence[Source] | None
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Which numeric/other columns come from the main input and which from --targets-from."""
+    if not target_sources:
+        return selection.numeric, selection.other, [], []
+    main_names = set(sources[0].column_names())
+    tnames = set(target_sources[0].column_names())
+    first_role = next(iter(selection.roles))
+    main_numeric = [c for c in selection.numeric if c in main_names and (c in selection.roles[first_role] or c not in tnames)]
+    target_numeric = [c for c in selection.numeric if c not in main_numeric]
+    main_other = [c for c in selection.other if c in main_names]
+    target_other = [c for c in selection.other if c not in main_names]
+    return main_numeric, main_other, target_numeric, target_other
+
+
+def run(
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    *,
+    stdin: Any = None,
+    progress: Progress | None = None,
+    sink: RowSink | None = None,
+) -> list[LossResult]:
+    """Stream the input once through every requested loss and return one result each.
+
+    With a ``sink`` (``--reduction none`` or ``--per row`` with ``none``), per-row values are
+    written in input order instead of being reduced; the results then carry only counts.
+    """
+    _validate(requests, options)
+    sources = open_sources(options.files, input_format=options.input_format, stdin=stdin)
+    target_sources = (
+        open_sources([options.targets_from], input_format=None, stdin=stdin)
+        if options.targets_from
+        else None
+    )
+    selections = _resolve(requests, options, sources, target_sources)
+    union = Selection(
+        roles={f"{i}:{role}": cols for i, s in enumerate(selections) for role, cols in s.roles.items()},
+        weight=options.weight and selections[0].weight,
+        group_by=selections[0].group_by,
+        keep=selections[0].keep,
+    )
+    numeric, other, t_numeric, t_other = _split_sources(sources, union, target_sources)
+    check_same_columns(sources, numeric + other)
+    if target_sources:
+        check_same_columns(target_sources, t_numeric + t_other)
+    plans = [_Plan(r, s, options) for r, s in zip(requests, selections, strict=True)]
+    chunks = _chunks(sources, numeric, other, options.chunk_size, progress)
+    if target_sources:
+        chunks = _aligned(
+            chunks,
+            _chunks(target_sources, t_numeric, t_other, options.chunk_size, None),
+            (sources[0].label, target_sources[0].label),
+        )
+    keys = _GroupKeys(union.group_by) if union.group_by else None
+    weight_col = union.weight
+    strict = options.nan != "propagate"
+    all_numeric = union.numeric
+    needs_input_check = strict and (keys is not None or any(p.spec.elementwise is None for p in plans))
+    rows = skipped = 0
+    if sink is not None:
+        sink.open(list(union.keep) + [name for p in plans for name in _row_names(p)])
+    for chunk in chunks:
+        if options.nan == "skip":
+            chunk, dropped = _drop_missing(chunk, all_numeric)
+            skipped += dropped
+            if chunk.n == 0:
+                continue
+        if needs_input_check and not all(np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric):
+            _raise_non_finite(chunk, all_numeric, None)
+        weights = chunk.numeric[weight_col] if weight_col else None
+        rows += chunk.n
+        if sink is not None:
+            if strict:
+                hit = _first_non_finite(chunk, all_numeric)
+                if hit is not None:
+                    _raise_non_finite(chunk, all_numeric, None)
+            values: dict[str, Array] = {}
+            for plan in plans:
+                values.update(plan.row_values(chunk, weights))
+            sink.write({c: chunk.other.get(c, chunk.numeric.get(c)) for c in union.keep}, values)
+            continue
+        group_ids = keys.chunk_ids(chunk) if keys is not None else None
+        for plan in plans:
+            plan.consume(chunk, weights, group_ids, strict)
+    if sink is not None:
+        sink.close()
+    if rows == 0:
+        if skipped:
+            raise EmptyInputError(f"no rows left after skipping {skipped} row(s) with missing values", file=_label(sources))
+        raise EmptyInputError("no rows", file=_label(sources))
+    return [_result(plan, options, sources, rows, skipped, keys) for plan in plans]
+
+
+def _row_names(plan: _Plan) -> list[str]:
+    name = plan.spec.name
+    if plan.options.per == "row" or plan.outputs == 1 or plan.spec.extra.get("reduces_axis"):
+        return [name]
+    return [f"{name}_{col}" for col in plan.selection.roles[plan.spec.roles[0].name]]
+
+
+def _drop_missing(chunk: Chunk, columns: Sequence[str]) -> tuple[Chunk, int]:
+    """``--nan skip``: drop rows with NaN (or an empty cell) in any used numeric column."""
+    missing: NDArray[np.bool_] | None = None
+    for col in columns:
+        values = chunk.numeric[col]
+        if math.isnan(float(np.sum(values))):
+            col_missing = np.isnan(values)
+            missing = col_missing if missing is None else (missing | col_missing)
+    if missing is None or not missing.any():
+        return chunk, 0
+    return chunk.take(~missing), int(missing.sum())
+
+
+def _label(sources: Sequence[Source]) -> str:
+    return sources[0].label if len(sources) == 1 else f"{sources[0].label} (+{len(sources) - 1} more)"
+
+
+def _result(
+    plan: _Plan,
+    options: RunOptions,
+    sources: Sequence[Source],
+    rows: int,
+    skipped: int,
+    keys: _GroupKeys | None,
+) -> LossResult:
+    reduction, per = options.reduction, options.per
+    value: Value = float("nan")
+    groups: list[GroupResult] = []
+    if reduction != "none":
+        value = _compute(plan.state, reduction, per, sources)
+        if keys is not None:
+            order = sorted(range(len(keys.keys)), key=lambda gid: _sort_key(keys.keys[gid]))
+            for gid in order:
+                state = plan.groups.get(gid)
+                if state is None or state.rows == 0:
+                    continue
+                key = tuple(_numeric_text(k) for k in keys.keys[gid])
+                groups.append(GroupResult(key, state.rows, _compute(state, reduction, per, sources)))
+    return LossResult(
+        loss=plan.spec.name,
+        params=dict(plan.params),
+        reduction=reduction,
+        per=per,
+        columns=plan.selection.roles,
+        weight=plan.selection.weight,
+        rows=rows,
+        skipped_rows=skipped,
+        value=value,
+        files=[s.label for s in sources],
+        group_by=plan.selection.group_by,
+        groups=groups,
+        higher_is_better=plan.spec.higher_is_better,
+    )
+
+
+def _compute(state: LossState, reduction: Reduction, per: Per, sources: Sequence[Source]) -> Value:
+    if isinstance(state, MeanState) and reduction == "mean":
+        weight = float(state.weight_sum.value[0])
+        if weight == 0:
+            raise DataError("the weights sum to 0: the weighted mean is undefined", file=_label(sources))
+    return state.compute(reduction, per)
+
+
+def split_columns_option(text: str | None) -> list[str]:
+    """Public helper for renderers/tests: a comma list as a list."""
+    return split_list(text)

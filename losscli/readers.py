@@ -1,0 +1,508 @@
+"""Readers: turn a FILE argument into sources that yield bounded Arrow record batches.
+
+Supported: CSV/TSV (plain, .gz, .bz2, .zst, .lz4, .xz), Parquet (a file, a directory or a glob
+of files read as one dataset), Arrow IPC/Feather, NDJSON, and ``-`` for stdin (format sniffed
+from the first bytes). Only the requested columns are read, and at most one bounded batch is
+alive at a time, so memory follows the chunk size, not the file size.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from losscli.errors import DataError, InputError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
+PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
+IPC_EXTENSIONS = (".arrow", ".feather", ".ipc")
+NDJSON_EXTENSIONS = (".ndjson", ".jsonl", ".json")
+COMPRESSION_EXTENSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4", ".xz": "xz"}
+MAGIC = (
+    (b"PAR1", "parquet"),
+    (b"ARROW1", "ipc"),
+    (b"\xff\xff\xff\xff", "ipc-stream"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+CSV_BLOCK_BYTES = 1 << 20
+STDIN_LABEL = "<stdin>"
+
+
+def sniff(head: bytes) -> str | None:
+    """The format or compression announced by a file's first bytes, if any."""
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.lstrip()[:1] == b"{":
+        return "ndjson"
+    return None
+
+
+@dataclass
+class Source:
+    """One readable input. ``batches`` yields Arrow record batches of the requested columns."""
+
+    label: str
+    path: str | None
+    format: str
+    compression: str | None = None
+    delimiter: str = ","
+    size_bytes: int | None = None
+    _stream: IO[bytes] | None = field(default=None, repr=False)
+    _names: list[str] | None = field(default=None, repr=False)
+
+    # -- schema -------------------------------------------------------------------------------
+    def column_names(self) -> list[str]:
+        """The input's column names, in file order."""
+        if self._names is None:
+            self._names = _column_names(self)
+        return self._names
+
+    # -- data ---------------------------------------------------------------------------------
+    def batches(
+        self, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Record batches holding ``columns`` (``numeric`` ones typed float64 where the format
+        lets us declare it), each at most ``chunk_size`` rows."""
+        import pyarrow as pa
+
+        try:
+            if self.format == "parquet":
+                yield from _parquet_batches(self, columns, chunk_size)
+            elif self.format == "ipc":
+                yield from _ipc_batches(self, columns, chunk_size)
+            elif self.format == "ndjson":
+                yield from _ndjson_batches(self, columns, numeric, chunk_size)
+            else:
+                yield from _csv_batches(self, columns, numeric, chunk_size)
+        except pa.ArrowInvalid as exc:
+            raise InputError(_clean_arrow_message(exc), file=self.label) from None
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}", file=self.label) from None
+
+
+def _clean_arrow_message(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _open_binary(source: Source) -> IO[bytes]:
+    """A binary stream of the source's decompressed bytes (used for header sniffing and xz)."""
+    import lzma
+
+    if source._stream is not None:
+        return source._stream
+    assert source.path is not None
+    if source.compression == "xz":
+        return lzma.open(source.path, "rb")
+    import pyarrow as pa
+
+    stream = pa.input_stream(source.path, compression=source.compression)
+    return stream  # type: ignore[return-value]
+
+
+def _csv_input(source: Source) -> Any:
+    """What ``pyarrow.csv.open_csv`` reads: the path (native I/O) or a wrapped stream."""
+    import pyarrow as pa
+
+    if source._stream is not None or source.compression == "xz":
+        return pa.PythonFile(_open_binary(source), mode="r")
+    assert source.path is not None
+    return pa.input_stream(source.path, compression=source.compression)
+
+
+def _column_names(source: Source) -> list[str]:
+    try:
+        if source.format == "parquet":
+            return list(_parquet_file(source).schema_arrow.names)
+        if source.format == "ipc":
+            return list(_ipc_reader(source).schema.names)
+        if source.format == "ndjson":
+            return _ndjson_names(source)
+        return _csv_header(source)
+    except InputError:
+        raise
+    except Exception as exc:  # corrupt or unreadable input of any kind
+        raise InputError(f"cannot read: {_clean_arrow_message(exc)}", file=source.label) from None
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+class _PrefixedStream(io.RawIOBase):
+    """A read-only stream that replays already-consumed bytes before the rest of ``raw``."""
+
+    def __init__(self, prefix: bytes, raw: IO[bytes]) -> None:
+        self._prefix = memoryview(prefix)
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _csv_header(source: Source) -> list[str]:
+    stream = _open_binary(source)
+    head = b""
+    while b"\n" not in head:
+        block = stream.read(1 << 16)
+        if not block:
+            break
+        head += block
+    if source._stream is not None:  # stdin: keep what we consumed for the real read
+        source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)  # type: ignore[arg-type]
+    else:
+        stream.close()
+    if not head.strip():
+        raise InputError("empty input: no header row", file=source.label)
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
+    if source.format == "csv" and "\t" in first and "," not in first:
+        source.delimiter = "\t"
+    names = next(csv.reader([first], delimiter=source.delimiter))
+    return [name.strip() for name in names]
+
+
+def _csv_batches(
+    source: Source, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = source.column_names()
+    block = max(1 << 16, min(CSV_BLOCK_BYTES, chunk_size * 64))
+    reader_options = pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1)
+    convert = pacsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
+        strings_can_be_null=True,
+    )
+    parse = pacsv.ParseOptions(delimiter=source.delimiter)
+    try:
+        reader = pacsv.open_csv(
+            _csv_input(source),
+            read_options=reader_options,
+            parse_options=parse,
+            convert_options=convert,
+        )
+    except pa.ArrowInvalid as exc:
+        _raise_csv_error(source, exc, 0, numeric)
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            _raise_csv_error(source, exc, rows, numeric)
+        rows += batch.num_rows
+        yield from _slices(batch, chunk_size)
+
+
+def _raise_csv_error(source: Source, exc: Exception, rows_before: int, numeric: Sequence[str]) -> Any:
+    """Turn pyarrow's CSV error into one naming the column and row of the offending text."""
+    import re
+
+    message = _clean_arrow_message(exc)
+    match = re.search(r"CSV column #(\d+): CSV conversion error to double: invalid value '(.*)'$", message)
+    if not match:
+        raise InputError(f"malformed CSV: {message}", file=source.label) from None
+    names = source.column_names()
+    index, text = int(match.group(1)), match.group(2)
+    column = names[index] if index < len(names) else None
+    row = _find_text_row(source, column, text) if column and source.path else None
+    where = f"after row {rows_before}" if row is None else None
+    detail = f"non-numeric value {text!r}" + (f" ({where})" if where else "")
+    raise DataError(detail, file=source.label, column=column, row=row) from None
+
+
+def _find_text_row(source: Source, column: str, text: str) -> int | None:
+    """Re-scan ``column`` as text to find the 1-based row holding ``text`` (error path only)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        _csv_input(source),
+        read_options=pacsv.ReadOptions(column_names=source.column_names(), skip_rows=1),
+        parse_options=pacsv.ParseOptions(delimiter=source.delimiter),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[column], column_types={column: pa.string()}
+        ),
+    )
+    offset = 0
+    for batch in reader:
+        values = batch.column(0).to_pylist()
+        for i, value in enumerate(values):
+            if value is not None and value.strip() == text.strip():
+                return offset + i + 1
+        offset += batch.num_rows
+    return None
+
+
+# -- Parquet ------------------------------------------------------------------------------------
+def _parquet_file(source: Source) -> Any:
+    import pyarrow.parquet as pq
+
+    assert source.path is not None
+    try:
+        return pq.ParquetFile(source.path, memory_map=False)
+    except Exception as exc:
+        raise InputError(
+            f"not a readable Parquet file ({_clean_arrow_message(exc)})", file=source.label
+        ) from None
+
+
+def _parquet_batches(
+    source: Source, columns: Sequence[str], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
+    # One row group at a time: iter_batches over a whole file buffers far ahead (~1 GB at 50M
+    # rows); per row group, memory stays bounded by the row group or the chunk size.
+    pf = _parquet_file(source)
+    for group in range(pf.metadata.num_row_groups):
+        yield from pf.iter_batches(
+            batch_size=chunk_size, row_groups=[group], columns=list(columns), use_threads=False
+        )
+
+
+# -- Arrow IPC ----------------------------------------------------------------------------------
+def _ipc_reader(source: Source) -> Any:
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    assert source.path is not None
+    try:
+        return ipc.open_file(pa.memory_map(source.path))
+    except pa.ArrowInvalid:
+        return ipc.open_stream(pa.memory_map(source.path))
+
+
+def _ipc_batches(source: Source, columns: Sequence[str], chunk_size: int) -> Iterator[pa.RecordBatch]:
+    reader = _ipc_reader(source)
+    if hasattr(reader, "num_record_batches"):
+        batches: Iterator[Any] = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    else:
+        batches = iter(reader)
+    for batch in batches:
+        yield from _slices(batch.select(list(columns)), chunk_size)
+
+
+# -- NDJSON -------------------------------------------------------------------------------------
+def _ndjson_names(source: Source) -> list[str]:
+    import json
+
+    stream = _open_binary(source)
+    first = stream.readline() if hasattr(stream, "readline") else b""
+    if source._stream is not None:
+        source._stream = io.BufferedReader(_PrefixedStream(first, source._stream), 1 << 20)  # type: ignore[arg-type]
+    try:
+        record = json.loads(first)
+    except ValueError:
+        raise InputError("not valid NDJSON (first line)", file=source.label) from None
+    if not isinstance(record, dict):
+        raise InputError("NDJSON lines must be objects", file=source.label)
+    return list(record)
+
+
+def _ndjson_batches(
+    source: Source, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    schema = pa.schema([(c, pa.float64() if c in numeric else pa.string()) for c in columns])
+    reader = pajson.open_json(
+        _csv_input(source),
+        read_options=pajson.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"
+        ),
+    )
+    for batch in reader:
+        yield from _slices(batch.select(list(columns)), chunk_size)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _slices(batch: pa.RecordBatch, chunk_size: int) -> Iterator[pa.RecordBatch]:
+    if batch.num_rows <= chunk_size:
+        if batch.num_rows:
+            yield batch
+        return
+    for start in range(0, batch.num_rows, chunk_size):
+        yield batch.slice(start, chunk_size)
+
+
+def _format_from_name(name: str) -> tuple[str | None, str | None]:
+    """(format, compression) from a file name's extensions; None where they say nothing."""
+    lower = name.lower()
+    compression = None
+    for ext, codec in COMPRESSION_EXTENSIONS.items():
+        if lower.endswith(ext):
+            compression, lower = codec, lower[: -len(ext)]
+            break
+    if lower.endswith(PARQUET_EXTENSIONS):
+        return "parquet", compression
+    if lower.endswith(IPC_EXTENSIONS):
+        return "ipc", compression
+    if lower.endswith(NDJSON_EXTENSIONS):
+        return "ndjson", compression
+    if lower.endswith(".tsv") or lower.endswith(".tab"):
+        return "tsv", compression
+    if lower.endswith(".csv") or lower.endswith(".txt"):
+        return "csv", compression
+    return None, compression
+
+
+def _file_source(path: str, input_format: str | None) -> Source:
+    if not os.path.exists(path):
+        raise InputError("no such file", file=path)
+    if not os.access(path, os.R_OK):
+        raise InputError("permission denied", file=path)
+    fmt, compression = _format_from_name(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    kind = sniff(head)
+    if kind in ("gzip", "bz2", "zstd", "lz4", "xz"):
+        compression = kind
+    elif kind in ("parquet", "ipc", "ipc-stream") and input_format is None:
+        fmt = "ipc" if kind.startswith("ipc") else kind
+    if input_format is not None:
+        fmt = input_format
+    if fmt is None:
+        fmt = "ndjson" if kind == "ndjson" else "csv"
+    if not head and fmt in ("parquet", "ipc"):
+        raise InputError("empty file", file=path)
+    if fmt in ("parquet", "ipc") and compression is not None:
+        raise InputError(f"{fmt} files cannot be {compression}-compressed", file=path)
+    return Source(
+        label=path,
+        path=path,
+        format="csv" if fmt == "tsv" else fmt,
+        delimiter="\t" if fmt == "tsv" else ",",
+        compression=compression,
+        size_bytes=os.path.getsize(path),
+    )
+
+
+def _stdin_source(input_format: str | None, stdin: IO[bytes], spool_dir: str | None) -> Source:
+    """Stdin: CSV/NDJSON stream straight through; Parquet/IPC (which need seeking) are spooled
+    to a temporary file on disk, never into memory."""
+    peek = getattr(stdin, "peek", None)
+    head = peek(8)[:8] if peek else b""
+    kind = sniff(head)
+    fmt = input_format
+    if fmt is None:
+        fmt = {"parquet": "parquet", "ipc": "ipc", "ipc-stream": "ipc", "ndjson": "ndjson"}.get(
+            kind or "", "csv"
+        )
+    if fmt in ("parquet", "ipc"):
+        handle, spooled = tempfile.mkstemp(prefix="losscli-stdin-", dir=spool_dir)
+        with os.fdopen(handle, "wb") as out:
+            shutil.copyfileobj(stdin, out, 1 << 20)
+        _TEMPORARY_FILES.append(spooled)
+        if os.path.getsize(spooled) == 0:
+            raise InputError("empty input", file=STDIN_LABEL)
+        return Source(label=STDIN_LABEL, path=spooled, format=fmt)
+    stream: IO[bytes] = stdin
+    compression = kind if kind in ("gzip", "bz2", "zstd", "lz4", "xz") else None
+    if compression is not None:
+        stream = _decompressing(stdin, compression)
+    return Source(
+        label=STDIN_LABEL,
+        path=None,
+        format="csv" if fmt == "tsv" else fmt,
+        delimiter="\t" if fmt == "tsv" else ",",
+        _stream=stream,
+    )
+
+
+def _decompressing(stream: IO[bytes], codec: str) -> IO[bytes]:
+    import bz2
+    import gzip
+    import lzma
+
+    if codec == "gzip":
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if codec == "bz2":
+        return bz2.BZ2File(stream, "rb")  # type: ignore[return-value]
+    if codec == "xz":
+        return lzma.LZMAFile(stream, "rb")  # type: ignore[return-value]
+    import pyarrow as pa
+
+    return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), codec)  # type: ignore[return-value]
+
+
+_TEMPORARY_FILES: list[str] = []
+
+
+def cleanup_temporary_files() -> None:
+    """Remove spooled stdin copies (called at exit)."""
+    while _TEMPORARY_FILES:
+        try:
+            os.unlink(_TEMPORARY_FILES.pop())
+        except OSError:
+            pass
+
+
+def open_sources(
+    specs: Sequence[str],
+    *,
+    input_format: str | None = None,
+    stdin: IO[bytes] | None = None,
+) -> list[Source]:
+    """Expand FILE arguments (paths, directories, globs, ``-``) into sources, in order."""
+    if input_format is not None and input_format not in FORMATS:
+        raise UsageError(f"unknown input format {input_format!r}; choose from {', '.join(FORMATS)}")
+    sources: list[Source] = []
+    for spec in specs:
+        if spec == "-":
+            sources.append(_stdin_source(input_format, stdin or sys.stdin.buffer, None))
+        elif os.path.isdir(spec):
+            files = sorted(
+                p
+                for p in glob.glob(os.path.join(glob.escape(spec), "**", "*"), recursive=True)
+                if os.path.isfile(p) and _format_from_name(p)[0] == "parquet"
+            )
+            if not files:
+                raise InputError("directory holds no .parquet files", file=spec)
+            sources.extend(_file_source(p, input_format or "parquet") for p in files)
+        elif glob.has_magic(spec) and not os.path.exists(spec):
+            files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+            if not files:
+                raise InputError("no file matches this pattern", file=spec)
+            sources.extend(_file_source(p, input_format) for p in files)
+        else:
+            sources.append(_file_source(spec, input_format))
+    return sources
+
+
+def check_same_columns(sources: Sequence[Source], needed: Sequence[str]) -> None:
+    """Every source of a multi-file dataset must hold the needed columns."""
+    for source in sources[1:]:
+        names = source.column_names()
+        missing = [c for c in needed if c not in names]
+        if missing:
+            raise DataError(
+                f"missing column(s) {', '.join(repr(c) for c in missing)} present in "
+                f"{sources[0].label}",
+                file=source.label,
+            )

@@ -1,0 +1,73 @@
+"""The one seam for the terminal: streams, TTY, colour, CI detection and consoles.
+
+Tests build an :class:`Environment` directly to simulate a pipe, a terminal or a CI job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@dataclass
+class Environment:
+    """Where output goes and how it should look."""
+
+    stdout: IO[str]
+    stderr: IO[str]
+    stdin: IO[bytes] | None
+    stdout_isatty: bool
+    stderr_isatty: bool
+    stdin_isatty: bool
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_system(cls) -> Environment:
+        stdin = getattr(sys.stdin, "buffer", None)
+        return cls(
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+            stdin=stdin,
+            stdout_isatty=_isatty(sys.stdout),
+            stderr_isatty=_isatty(sys.stderr),
+            stdin_isatty=_isatty(sys.stdin),
+            env=dict(os.environ),
+        )
+
+    @property
+    def no_color(self) -> bool:
+        return "NO_COLOR" in self.env or self.env.get("TERM") == "dumb"
+
+    @property
+    def in_ci(self) -> bool:
+        return bool(self.env.get("CI")) and self.env.get("CI", "").lower() not in ("0", "false")
+
+    def console(self, *, stderr: bool = False) -> Console:
+        """A rich console on stdout or stderr: colour only on a terminal without NO_COLOR, and
+        no truncation or wrapping when the output is piped."""
+        from rich.console import Console
+
+        tty = self.stderr_isatty if stderr else self.stdout_isatty
+        return Console(
+            file=self.stderr if stderr else self.stdout,
+            force_terminal=tty and not (self.env.get("TERM") == "dumb"),
+            no_color=self.no_color or not tty,
+            color_system="auto" if tty and not self.no_color else None,
+            width=None if tty else 10_000,
+            highlight=False,
+            soft_wrap=not tty,
+            emoji=False,
+        )
