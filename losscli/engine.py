@@ -166,7 +166,9 @@ def _chunks(
             progress.advance(0, size)
 
 
-def _aligned(left: Iterator[Chunk], right: Iterator[Chunk], labels: tuple[str, str]) -> Iterator[Chunk]:
+def _aligned(
+    left: Iterator[Chunk], right: Iterator[Chunk], labels: tuple[str, str]
+) -> Iterator[Chunk]:
     """Zip two row-aligned chunk streams (``--targets-from``), re-slicing to common lengths."""
     a = next(left, None)
     b = next(right, None)
@@ -318,7 +320,11 @@ def _raise_non_finite(chunk: Chunk, columns: Sequence[str], losses: Array | None
         col, index = hit
         value = chunk.numeric[col][index]
         label, row = chunk.where(col, index)
-        what = "missing value (empty cell or NaN)" if math.isnan(value) else f"infinite value ({value})"
+        what = (
+            "missing value (empty cell or NaN)"
+            if math.isnan(value)
+            else f"infinite value ({value})"
+        )
         hint = "; use --nan skip to drop such rows" if math.isnan(value) else ""
         raise DataError(what + hint, file=label, column=col, row=row)
     if losses is not None:
@@ -398,13 +404,19 @@ def _numeric_text(part: Any) -> Any:
             number = float(part)
         except ValueError:
             return part
-        return int(number) if number.is_integer() and "." not in part and "e" not in part.lower() else number
+        return (
+            int(number)
+            if number.is_integer() and "." not in part and "e" not in part.lower()
+            else number
+        )
     return part
 
 
 # -- the run -----------------------------------------------------------------------------------
 def _resolve(
-    requests: Sequence[LossRequest], options: RunOptions, sources: Sequence[Source],
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    sources: Sequence[Source],
     target_sources: Sequence[Source] | None,
 ) -> list[Selection]:
     names = sources[0].column_names()
@@ -454,7 +466,11 @@ def _split_sources(
     main_names = set(sources[0].column_names())
     tnames = set(target_sources[0].column_names())
     first_role = next(iter(selection.roles))
-    main_numeric = [c for c in selection.numeric if c in main_names and (c in selection.roles[first_role] or c not in tnames)]
+    main_numeric = [
+        c
+        for c in selection.numeric
+        if c in main_names and (c in selection.roles[first_role] or c not in tnames)
+    ]
     target_numeric = [c for c in selection.numeric if c not in main_numeric]
     main_other = [c for c in selection.other if c in main_names]
     target_other = [c for c in selection.other if c not in main_names]
@@ -475,6 +491,17 @@ def run(
     written in input order instead of being reduced; the results then carry only counts.
     """
     _validate(requests, options)
+    with np.errstate(all="ignore"):  # non-finite values are reported as data errors instead
+        return _run(requests, options, stdin, progress, sink)
+
+
+def _run(
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    stdin: Any,
+    progress: Progress | None,
+    sink: RowSink | None,
+) -> list[LossResult]:
     sources = open_sources(options.files, input_format=options.input_format, stdin=stdin)
     target_sources = (
         open_sources([options.targets_from], input_format=None, stdin=stdin)
@@ -483,7 +510,9 @@ def run(
     )
     selections = _resolve(requests, options, sources, target_sources)
     union = Selection(
-        roles={f"{i}:{role}": cols for i, s in enumerate(selections) for role, cols in s.roles.items()},
+        roles={
+            f"{i}:{role}": cols for i, s in enumerate(selections) for role, cols in s.roles.items()
+        },
         weight=options.weight and selections[0].weight,
         group_by=selections[0].group_by,
         keep=selections[0].keep,
@@ -504,7 +533,9 @@ def run(
     weight_col = union.weight
     strict = options.nan != "propagate"
     all_numeric = union.numeric
-    needs_input_check = strict and (keys is not None or any(p.spec.elementwise is None for p in plans))
+    needs_input_check = strict and (
+        keys is not None or any(p.spec.elementwise is None for p in plans)
+    )
     rows = skipped = 0
     if sink is not None:
         sink.open(list(union.keep) + [name for p in plans for name in _row_names(p)])
@@ -514,7 +545,9 @@ def run(
             skipped += dropped
             if chunk.n == 0:
                 continue
-        if needs_input_check and not all(np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric):
+        if needs_input_check and not all(
+            np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric
+        ):
             _raise_non_finite(chunk, all_numeric, None)
         weights = chunk.numeric[weight_col] if weight_col else None
         rows += chunk.n
@@ -535,7 +568,10 @@ def run(
         sink.close()
     if rows == 0:
         if skipped:
-            raise EmptyInputError(f"no rows left after skipping {skipped} row(s) with missing values", file=_label(sources))
+            raise EmptyInputError(
+                f"no rows left after skipping {skipped} row(s) with missing values",
+                file=_label(sources),
+            )
         raise EmptyInputError("no rows", file=_label(sources))
     return [_result(plan, options, sources, rows, skipped, keys) for plan in plans]
 
@@ -561,7 +597,9 @@ def _drop_missing(chunk: Chunk, columns: Sequence[str]) -> tuple[Chunk, int]:
 
 
 def _label(sources: Sequence[Source]) -> str:
-    return sources[0].label if len(sources) == 1 else f"{sources[0].label} (+{len(sources) - 1} more)"
+    return (
+        sources[0].label if len(sources) == 1 else f"{sources[0].label} (+{len(sources) - 1} more)"
+    )
 
 
 def _result(
@@ -584,7 +622,9 @@ def _result(
                 if state is None or state.rows == 0:
                     continue
                 key = tuple(_numeric_text(k) for k in keys.keys[gid])
-                groups.append(GroupResult(key, state.rows, _compute(state, reduction, per, sources)))
+                groups.append(
+                    GroupResult(key, state.rows, _compute(state, reduction, per, sources))
+                )
     return LossResult(
         loss=plan.spec.name,
         params=dict(plan.params),
@@ -606,7 +646,9 @@ def _compute(state: LossState, reduction: Reduction, per: Per, sources: Sequence
     if isinstance(state, MeanState) and reduction == "mean":
         weight = float(state.weight_sum.value[0])
         if weight == 0:
-            raise DataError("the weights sum to 0: the weighted mean is undefined", file=_label(sources))
+            raise DataError(
+                "the weights sum to 0: the weighted mean is undefined", file=_label(sources)
+            )
     return state.compute(reduction, per)
 
 

@@ -1,0 +1,274 @@
+"""The command-line contract: JSON schema and values, formats, every input kind, every error
+case with its exit code and one-line message, and what only a real process shows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE, invoke, run_process, write_table
+
+PRED = [1.0, 3.0, 0.5, 10.0]
+TARGET = [2.0, 1.0, 0.5, 7.0]  # squared errors 1, 4, 0, 9 → mean 3.5
+
+
+@pytest.fixture
+def table() -> dict[str, object]:
+    return {"id": [1, 2, 3, 4], "y_pred": PRED, "y_true": TARGET, "seg": ["x", "y", "x", "y"]}
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.tsv", "d.csv.gz", "d.csv.bz2", "d.csv.zst", "d.parquet"])
+def test_every_file_kind(tmp_path: Path, table: dict, name: str) -> None:
+    path = write_table(tmp_path / name, table)
+    result = invoke(["mse", str(path), "--format", "json"])
+    assert (result.code, result.err) == (0, "")
+    assert result.json["value"] == 3.5
+
+
+def test_json_schema(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.parquet", table)
+    doc = invoke(["huber", str(path), "--delta", "1.5"]).json  # not a terminal → JSON
+    assert doc == {
+        "schema_version": 1,
+        "loss": "huber",
+        "params": {"delta": 1.5},
+        "reduction": "mean",
+        "per": "all",
+        "columns": {"pred": ["y_pred"], "target": ["y_true"]},
+        "weight": None,
+        "files": [str(path)],
+        "rows": 4,
+        "skipped_rows": 0,
+        "value": 1.4375,
+    }
+
+
+def test_groups_in_json_csv_and_value(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    doc = invoke(["mse", str(path), "-g", "seg"]).json
+    assert doc["groups"] == [
+        {"key": {"seg": "x"}, "rows": 2, "value": 0.5},
+        {"key": {"seg": "y"}, "rows": 2, "value": 6.5},
+    ]
+    assert invoke(["mse", str(path), "-g", "seg", "-f", "value"]).out == "3.5\nx\t0.5\ny\t6.5\n"
+    csv_lines = invoke(["mse", str(path), "-g", "seg", "-f", "csv"]).out.splitlines()
+    assert csv_lines == [
+        "loss,params,reduction,per,seg,rows,skipped_rows,value",
+        "mse,,mean,all,,4,0,3.5",
+        "mse,,mean,all,x,2,0,0.5",
+        "mse,,mean,all,y,2,0,6.5",
+    ]
+
+
+def test_directory_and_glob_are_one_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write_table(folder / "a.parquet", {"pred": PRED[:2], "target": TARGET[:2]})
+    write_table(folder / "b.parquet", {"pred": PRED[2:], "target": TARGET[2:]})
+    assert invoke(["mse", str(folder), "-f", "value"]).out == "3.5\n"
+    assert invoke(["mse", str(folder / "*.parquet"), "-f", "value"]).out == "3.5\n"
+
+
+def test_stdin_csv_and_gzip(table: dict, tmp_path: Path) -> None:
+    text = write_table(tmp_path / "d.csv", table).read_bytes()
+    assert invoke(["mse", "-", "-f", "value"], stdin=text).out == "3.5\n"
+    assert invoke(["mse", "-f", "value"], stdin=text).out == "3.5\n"  # implicit stdin
+    assert invoke(["mse", "-", "-f", "value"], stdin=gzip.compress(text)).out == "3.5\n"
+
+
+def test_stdin_parquet_in_real_processes(tmp_path: Path, table: dict) -> None:
+    # pyarrow can abort at exit when reading Parquet from a stream (SPEC §6): run it repeatedly.
+    data = write_table(tmp_path / "d.parquet", table).read_bytes()
+    for _ in range(6):
+        proc = run_process(["mse", "-", "--format", "value"], stdin=data)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"3.5\n", b"")
+
+
+def test_reduction_none_streams_rows_in_order(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    out = invoke(["mse", str(path), "-r", "none", "--keep", "id"]).out
+    assert out.splitlines() == ["id,mse", "1,1.0", "2,4.0", "3,0.0", "4,9.0"]
+    nd = invoke(["huber", str(path), "-r", "none", "-f", "ndjson"]).out.splitlines()
+    assert [json.loads(line) for line in nd] == [
+        {"huber": 0.5}, {"huber": 1.5}, {"huber": 0.0}, {"huber": 2.5}
+    ]
+
+
+def test_reduction_none_to_parquet_file(tmp_path: Path, table: dict) -> None:
+    import pyarrow.parquet as pq
+
+    path = write_table(tmp_path / "d.csv", table)
+    out = tmp_path / "rows.parquet"
+    result = invoke(["mse", str(path), "-r", "none", "-o", str(out), "--keep", "id,seg"])
+    assert result.code == 0
+    got = pq.read_table(out).to_pydict()
+    assert got == {"id": ["1", "2", "3", "4"], "seg": ["x", "y", "x", "y"], "mse": [1.0, 4.0, 0.0, 9.0]}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".losscli-")] == []
+
+
+def test_table_on_a_terminal(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    result = invoke(["mse", str(path)], tty=True, env={"NO_COLOR": "1"})
+    assert result.code == 0
+    assert "3.5" in result.out and "mse" in result.out and "\x1b[" not in result.out
+
+
+# -- errors: one line on stderr, named exit codes ----------------------------------------------
+def _one_line_error(result: object, code: int, *needles: str) -> None:
+    assert result.code == code, (result.code, result.err)  # type: ignore[attr-defined]
+    lines = result.err.splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("losscli: error: "), lines
+    for needle in needles:
+        assert needle in lines[0]
+    assert result.out == ""  # type: ignore[attr-defined]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _one_line_error(invoke(["mse", str(tmp_path / "nope.csv")]), 3, "nope.csv", "no such file")
+
+
+def test_unknown_column_lists_columns(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    _one_line_error(invoke(["mse", str(path), "-p", "zzz"]), 2, "'zzz'", "y_pred", "y_true")
+
+
+def test_no_detectable_column(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "d.csv", {"a": [1.0], "b": [2.0]})
+    _one_line_error(invoke(["mse", str(path)]), 2, "--pred", "columns: a, b")
+
+
+def test_non_numeric_text_names_row(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("pred,target\n1,2\n3,4\n5,abc\n")
+    _one_line_error(invoke(["mse", str(path)]), 3, "bad.csv", "column 'target'", "row 3", "'abc'")
+
+
+def test_nan_cell_names_row(tmp_path: Path) -> None:
+    path = tmp_path / "nan.csv"
+    path.write_text("pred,target\n1,2\n,4\n")
+    _one_line_error(invoke(["mse", str(path)]), 3, "column 'pred'", "row 2", "--nan skip")
+
+
+def test_empty_file_and_header_only(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    _one_line_error(invoke(["mse", str(empty)]), 3, "empty")
+    header = tmp_path / "header.csv"
+    header.write_text("pred,target\n")
+    _one_line_error(invoke(["mse", str(header)]), 3, "no rows")
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1" + b"\x00" * 100)
+    _one_line_error(invoke(["mse", str(bad)]), 3, "bad.parquet")
+    truncated = tmp_path / "trunc.parquet"
+    good = write_table(tmp_path / "good.parquet", {"pred": PRED, "target": TARGET}).read_bytes()
+    truncated.write_bytes(good[: len(good) // 2])
+    _one_line_error(invoke(["mse", str(truncated)]), 3, "trunc.parquet")
+
+
+def test_ragged_csv(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.csv"
+    path.write_text("pred,target\n1,2\n3,4,5\n")
+    _one_line_error(invoke(["mse", str(path)]), 3, "ragged.csv")
+
+
+def test_text_column_in_parquet(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "s.parquet", {"pred": ["a"], "target": [1.0]})
+    _one_line_error(invoke(["mse", str(path)]), 3, "column 'pred'", "string")
+
+
+def test_mismatched_lengths_with_targets_from(tmp_path: Path) -> None:
+    preds = write_table(tmp_path / "p.csv", {"pred": PRED})
+    truth = write_table(tmp_path / "t.csv", {"target": TARGET[:2]})
+    _one_line_error(
+        invoke(["mse", str(preds), "--targets-from", str(truth)]), 3, "4 rows", "has 2"
+    )
+
+
+def test_bad_delta_is_usage_error(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    _one_line_error(invoke(["huber", str(path), "--delta", "-1"]), 2, "--delta", "> 0")
+
+
+def test_no_input_on_a_terminal() -> None:
+    _one_line_error(invoke(["mse"]), 2, "no input")
+
+
+def test_list_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = json.loads(invoke(["list", "--format", "json"]).out)
+    names = [entry["name"] for entry in listing]
+    assert {"mse", "huber"} <= set(names)
+    huber = next(e for e in listing if e["name"] == "huber")
+    assert huber["params"][0]["name"] == "delta" and huber["params"][0]["default"] == 1.0
+    for command in names:
+        assert invoke([command, "--help"]).code == 0
+        help_text = capsys.readouterr().out  # click writes help to sys.stdout
+        assert "Examples:" in help_text and "--reduction" in help_text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert invoke(["--version"]).code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("losscli ") and "numpy" in out
+
+
+# -- real processes ---------------------------------------------------------------------------
+def test_help_does_not_import_pyarrow_or_pandas() -> None:
+    code = (
+        "import sys; from losscli.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pyarrow', 'pandas', 'numpy') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_scoring_does_not_import_pandas(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.parquet", table)
+    code = (
+        "import sys; from losscli.cli import main\n"
+        f"try:\n    main(['mse', {str(path)!r}, '-f', 'value'])\nexcept SystemExit:\n    pass\n"
+        "print('pandas' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["3.5", "False"]
+
+
+def test_python_dash_m_and_sample_data() -> None:
+    proc = run_process(["mse", str(SAMPLE / "predictions.parquet"), "--format", "json"])
+    assert proc.returncode == 0 and proc.stderr == b""
+    assert json.loads(proc.stdout)["rows"] == 1000
+
+
+def test_head_closes_the_pipe_quietly(tmp_path: Path) -> None:
+    n = 200_000
+    rng = np.random.default_rng(1)
+    path = write_table(tmp_path / "big.parquet", {"pred": rng.normal(size=n), "target": rng.normal(size=n)})
+    proc = subprocess.run(
+        f"{sys.executable} -m losscli mse {path} -r none | head -n 3",
+        shell=True,
+        capture_output=True,
+        check=False,
+        executable="/bin/bash",
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.decode().splitlines()[0] == "mse"
+    assert len(proc.stdout.decode().splitlines()) == 3
+    assert proc.stderr == b""
+
+
+def test_traceback_never_reaches_the_user(tmp_path: Path) -> None:
+    weird = tmp_path / "weird.csv"
+    weird.write_bytes(b"pred,target\n\xff\xfe,1\n")
+    proc = run_process(["mse", str(weird)])
+    assert proc.returncode == 3
+    assert b"Traceback" not in proc.stderr
+    assert len(proc.stderr.decode().splitlines()) == 1
