@@ -79,7 +79,9 @@ def cli() -> None:
 def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.argument("files", nargs=-1, metavar="[FILE]..."),
-        click.option("-w", "--weight", metavar="COL", help="Sample-weight column: mean = Σ(w·l)/Σw."),
+        click.option(
+            "-w", "--weight", metavar="COL", help="Sample-weight column: mean = Σ(w·l)/Σw."
+        ),
         click.option(
             "-g", "--group-by", metavar="COL[,COL]", help="One result per group (and the total)."
         ),
@@ -170,7 +172,11 @@ def _param_option(param: Param) -> Callable[..., Any]:
 def _role_option(spec: LossSpec, index: int) -> Callable[..., Any]:
     role = spec.roles[index]
     names = [role.flag] + ([role.short] if role.short else [])
-    auto = f" [default: detected from {', '.join(role.auto_names[:4])}, ...]" if role.auto_names else ""
+    auto = (
+        f" [default: detected from {', '.join(role.auto_names[:4])}, ...]"
+        if role.auto_names
+        else ""
+    )
     return click.option(*names, "role_" + role.name, metavar="COLS", help=role.help + auto)
 
 
@@ -334,11 +340,19 @@ def list_command(fmt: str | None) -> None:
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold")
-    for name in ("loss", "aliases", "inputs", "parameters (default; valid)", "reductions", "memory"):
+    for name in (
+        "loss",
+        "aliases",
+        "inputs",
+        "parameters (default; valid)",
+        "reductions",
+        "memory",
+    ):
         table.add_column(name)
     for spec in LOSSES:
         params = "; ".join(
-            f"{p.flag}={p.default}" + (f" ({p.valid_text})" if p.valid_text else "") for p in spec.params
+            f"{p.flag}={p.default}" + (f" ({p.valid_text})" if p.valid_text else "")
+            for p in spec.params
         )
         table.add_row(
             f"{spec.name}\n[dim]{spec.summary}[/dim]",
@@ -356,6 +370,7 @@ for _spec in LOSSES:
 
 
 # -- the edge: errors → exit codes --------------------------------------------------------------
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn every outcome into an exit code."""
@@ -406,7 +421,9 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
 
         if os.environ.get("LOSSCLI_DEBUG"):
             raise
-        _error_line(env, f"unexpected {type(exc).__name__}: {exc} (set LOSSCLI_DEBUG=1 for details)")
+        _error_line(
+            env, f"unexpected {type(exc).__name__}: {exc} (set LOSSCLI_DEBUG=1 for details)"
+        )
         return int(ExitCode.DATA)
     finally:
         from losscli.readers import cleanup_temporary_files

@@ -219,12 +219,16 @@ def _csv_batches(
         yield from _slices(batch, chunk_size)
 
 
-def _raise_csv_error(source: Source, exc: Exception, rows_before: int, numeric: Sequence[str]) -> Any:
+def _raise_csv_error(
+    source: Source, exc: Exception, rows_before: int, numeric: Sequence[str]
+) -> Any:
     """Turn pyarrow's CSV error into one naming the column and row of the offending text."""
     import re
 
     message = _clean_arrow_message(exc)
-    match = re.search(r"CSV column #(\d+): CSV conversion error to double: invalid value '(.*)'$", message)
+    match = re.search(
+        r"CSV column #(\d+): CSV conversion error to double: invalid value '(.*)'$", message
+    )
     if not match:
         raise InputError(f"malformed CSV: {message}", file=source.label) from None
     names = source.column_names()
@@ -296,7 +300,9 @@ def _ipc_reader(source: Source) -> Any:
         return ipc.open_stream(pa.memory_map(source.path))
 
 
-def _ipc_batches(source: Source, columns: Sequence[str], chunk_size: int) -> Iterator[pa.RecordBatch]:
+def _ipc_batches(
+    source: Source, columns: Sequence[str], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
     reader = _ipc_reader(source)
     if hasattr(reader, "num_record_batches"):
         batches: Iterator[Any] = (reader.get_batch(i) for i in range(reader.num_record_batches))

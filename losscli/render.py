@@ -91,7 +91,9 @@ def _value_rows(result: LossResult) -> list[tuple[str, Any]]:
     """(output label, value) pairs: one for a scalar, one per output column for --per output."""
     if isinstance(result.value, list):
         preds = next(iter(result.columns.values()))
-        labels = preds if len(preds) == len(result.value) else [str(i) for i in range(len(result.value))]
+        labels = (
+            preds if len(preds) == len(result.value) else [str(i) for i in range(len(result.value))]
+        )
         return list(zip(labels, result.value, strict=True))
     return [("", result.value)]
 
@@ -102,8 +104,17 @@ def to_csv(results: Sequence[LossResult]) -> str:
     group_cols = results[0].group_by
     per_output = any(isinstance(r.value, list) for r in results)
     writer.writerow(
-        ["loss", "params", "reduction", "per", *group_cols, *(["output"] if per_output else []),
-         "rows", "skipped_rows", "value"]
+        [
+            "loss",
+            "params",
+            "reduction",
+            "per",
+            *group_cols,
+            *(["output"] if per_output else []),
+            "rows",
+            "skipped_rows",
+            "value",
+        ]
     )
     for r in results:
         blank = [""] * len(group_cols)
@@ -115,8 +126,17 @@ def to_csv(results: Sequence[LossResult]) -> str:
             labels = [lbl for lbl, _ in _value_rows(r)] if isinstance(value, list) else [""]
             for label, v in zip(labels, values, strict=True):
                 writer.writerow(
-                    [r.loss, params_text(r.params), r.reduction, r.per, *key,
-                     *([label] if per_output else []), rows, r.skipped_rows, text(v)]
+                    [
+                        r.loss,
+                        params_text(r.params),
+                        r.reduction,
+                        r.per,
+                        *key,
+                        *([label] if per_output else []),
+                        rows,
+                        r.skipped_rows,
+                        text(v),
+                    ]
                 )
     return buf.getvalue().rstrip("\n")
 
@@ -143,7 +163,11 @@ def to_markdown(results: Sequence[LossResult]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         rows = [("all", r.rows, r.value)] + [
-            (", ".join(f"{c}={text(k)}" for c, k in zip(r.group_by, g.key, strict=True)), g.rows, g.value)
+            (
+                ", ".join(f"{c}={text(k)}" for c, k in zip(r.group_by, g.key, strict=True)),
+                g.rows,
+                g.value,
+            )
             for g in r.groups
         ]
         for group, n, value in rows:
@@ -169,7 +193,11 @@ def print_table(results: Sequence[LossResult], env: Environment) -> None:
     table.add_column("skipped", justify="right")
     table.add_column("value", justify="right", style="bold green")
     for r in results:
-        cols = [r.loss, params_text(r.params) or "-", f"{r.reduction} ({r.per})" if r.per != "all" else r.reduction]
+        cols = [
+            r.loss,
+            params_text(r.params) or "-",
+            f"{r.reduction} ({r.per})" if r.per != "all" else r.reduction,
+        ]
         if grouped:
             cols.append("(all)")
         table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value))
@@ -181,7 +209,9 @@ def print_table(results: Sequence[LossResult], env: Environment) -> None:
     console.print(table)
 
 
-def render(results: Sequence[LossResult], fmt: str, env: Environment, *, many: bool = False) -> None:
+def render(
+    results: Sequence[LossResult], fmt: str, env: Environment, *, many: bool = False
+) -> None:
     """Write the results to stdout in ``fmt``."""
     if fmt == "table":
         print_table(results, env)

@@ -68,7 +68,9 @@ class StreamSink:
                 lines = [",".join(_csv_text(v) for v in row) for row in zip(*columns, strict=True)]
         else:
             lines = [
-                json.dumps(dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False)
+                json.dumps(
+                    dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False
+                )
                 for row in zip(*columns, strict=True)
             ]
         if lines:
