@@ -51,6 +51,17 @@ class LossGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Click turns EPIPE into sys.exit(1) even when not standalone; run_cli handles it (exit 0).
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _StdoutClosed from exc
+
+
+class _StdoutClosed(Exception):
+    """Stdout was closed by the reader (``| head``)."""
+
 
 @click.group(
     cls=LossGroup,
@@ -144,6 +155,9 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
     ]
+    from losscli.cli_gates import gate_options
+
+    f = gate_options(f)  # --max/--min/--baseline/... and --junit, listed after these options
     for option in reversed(options):
         f = option(f)
     return f
@@ -151,8 +165,9 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _param_option(param: Param) -> Callable[..., Any]:
     if param.type is bool:
+        on, off = param.cli_flags or (param.flag, "--no-" + param.flag[2:])
         return click.option(
-            param.flag + "/--no-" + param.flag[2:],
+            f"{on}/{off}",
             param.name,
             default=param.default,
             show_default=True,
@@ -251,7 +266,7 @@ def _execute(
     chunk_size: int,
     quiet: bool,
 ) -> None:
-    from losscli import engine, render
+    from losscli import engine
 
     if not files:
         if env.stdin_isatty or env.stdin is None:
@@ -276,18 +291,26 @@ def _execute(
         targets_from=targets_from,
     )
     if reduction == "none":
-        _execute_rows(env, requests, options, fmt, output)
+        _execute_rows(env, requests, options, fmt, output, quiet)
         return
-    results = engine.run(requests, options, stdin=env.stdin)
     if fmt is None:
         fmt = "table" if env.stdout_isatty else "json"
-    render.render(results, fmt, env, many=many)
+    from losscli.cli_gates import run_and_render
+
+    # engine.run with a progress bar, then gates, render and reports; exit 1 on a failed gate
+    run_and_render(env, requests, options, fmt=fmt, many=many, quiet=quiet)
 
 
 def _execute_rows(
-    env: Environment, requests: Sequence[Any], options: Any, fmt: str | None, output: str | None
+    env: Environment,
+    requests: Sequence[Any],
+    options: Any,
+    fmt: str | None,
+    output: str | None,
+    quiet: bool,
 ) -> None:
     from losscli import engine
+    from losscli.progress import progress_for
     from losscli.writers import FileSink, StreamSink
 
     sink: Any
@@ -296,11 +319,94 @@ def _execute_rows(
     else:
         sink = StreamSink(env.stdout, fmt or "csv")
     try:
-        engine.run(requests, options, stdin=env.stdin, sink=sink)
+        with progress_for(env, options.files, quiet=quiet) as progress:
+            engine.run(requests, options, stdin=env.stdin, sink=sink, progress=progress)
     except BaseException:
         if isinstance(sink, FileSink):
             sink.abort()
         raise
+
+
+def parse_metric(text: str) -> Any:
+    """``huber:delta=2,pred=yhat`` → a LossRequest (parameters typed by the registry; keys
+    naming an input role set that role's columns)."""
+    from losscli.engine import LossRequest
+
+    name, _, rest = text.partition(":")
+    spec = lookup(name.strip())
+    if spec is None:
+        known = ", ".join(s.name for s in LOSSES)
+        raise UsageError(f"unknown loss {name!r} in -m {text!r}; known losses: {known}")
+    params = spec.defaults()
+    columns: dict[str, str | None] = {}
+    by_param = {p.name: p for p in spec.params}
+    roles = {r.name for r in spec.roles}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq:
+            raise UsageError(f"-m {text!r}: expected key=value, got {item!r}")
+        if key in roles:
+            columns[key] = raw.strip()
+            continue
+        param = by_param.get(key)
+        if param is None:
+            valid = ", ".join([*by_param, *sorted(roles)]) or "none"
+            raise UsageError(f"-m {text!r}: {spec.name} has no parameter {key!r} (valid: {valid})")
+        params[key] = _coerce(param, raw.strip(), text)
+        problem = param.check(params[key])
+        if problem:
+            raise UsageError(f"-m {text!r}: {problem}")
+    return LossRequest(spec, params, columns)
+
+
+def _coerce(param: Param, raw: str, text: str) -> Any:
+    try:
+        if param.type is bool:
+            lowered = raw.lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes")
+        return param.type(raw)
+    except ValueError:
+        raise UsageError(
+            f"-m {text!r}: {param.name} must be {param.type.__name__}, got {raw!r}"
+        ) from None
+
+
+@cli.command("eval", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    required=True,
+    metavar="LOSS[:k=v,...]",
+    help="A loss with optional parameters and columns, e.g. huber:delta=2; repeatable.",
+)
+@click.option("-p", "--pred", "pred", metavar="COLS", help="Prediction column(s) for every loss.")
+@click.option("-t", "--target", "target", metavar="COLS", help="Target column(s) for every loss.")
+@_input_options
+def eval_command(metrics: tuple[str, ...], pred: str | None, target: str | None, **kw: Any) -> None:
+    """Several losses over ONE pass of the data.
+
+    JSON output is {"schema_version": 1, "results": [...]}, one result object per -m.
+
+    \b
+    Examples:
+      losscli eval preds.parquet -m mse -m huber:delta=2 -m r2
+      losscli eval preds.csv -m rmse -m mae -g segment --format csv
+      losscli eval preds.parquet -m gaussian_nll:var=sigma2,full=true -m mse
+    """
+    env: Environment = click.get_current_context().find_root().obj
+    requests = []
+    for text in metrics:
+        request = parse_metric(text)
+        for role, given in (("pred", pred), ("target", target)):
+            if given and role in {r.name for r in request.spec.roles}:
+                request.columns.setdefault(role, given)
+        requests.append(request)
+    _execute(env, requests, many=True, **kw)
 
 
 @cli.command("list", context_settings=CONTEXT_SETTINGS)
@@ -369,6 +475,15 @@ for _spec in LOSSES:
     cli.add_command(_make_loss_command(_spec))
 
 
+def _add_check_command() -> None:
+    from losscli.cli_gates import check_command
+
+    cli.add_command(check_command)
+
+
+_add_check_command()
+
+
 # -- the edge: errors → exit codes --------------------------------------------------------------
 
 
@@ -413,7 +528,7 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         _error_line(env, "interrupted")
         return 143 if terminated["sigterm"] else int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
+    except (BrokenPipeError, _StdoutClosed):
         _silence_stdout()
         return int(ExitCode.OK)
     except Exception as exc:  # a bug, never a traceback: one line (LOSSCLI_DEBUG=1 shows it)

@@ -210,7 +210,7 @@ class _Plan:
         self.options = options
         self.workspace = Workspace()
         first_role = self.spec.roles[0].name
-        self.outputs = len(selection.roles[first_role])
+        self.outputs = 1 if self.spec.reduces_axis else len(selection.roles[first_role])
         self.state = self.spec.new_state(self.outputs, self.params)
         self.groups: dict[int, LossState] = {}
         self.input_columns = [c for cols in selection.roles.values() for c in cols]
@@ -241,6 +241,8 @@ class _Plan:
     ) -> None:
         """Add the chunk to the state(s); with ``strict``, a non-finite partial is located."""
         spec = self.spec
+        if spec.checks:
+            self.check_domain(chunk)
         if spec.elementwise is None:
             _update_statistic(self.state, self.inputs(chunk), weights)
             if group_ids is not None:
@@ -254,15 +256,32 @@ class _Plan:
                 state = self.groups.get(gid)
                 if state is None:
                     state = self.groups[gid] = spec.new_state(self.outputs, self.params)
-                assert isinstance(state, MeanState)
-                state.add_chunk(
+                _add_losses(
+                    state,
                     np.ascontiguousarray(losses[:, rows]),
                     None if weights is None else weights[rows],
                 )
-        assert isinstance(self.state, MeanState)
-        partial = self.state.add_chunk(losses, weights)
+        partial = _add_losses(self.state, losses, weights)
         if strict and not (np.isfinite(partial).all()):
             _raise_non_finite(chunk, self.input_columns, losses)
+
+    def check_domain(self, chunk: Chunk) -> None:
+        """Raise a DataError at the first value outside the loss's domain (NaN is not judged
+        here: the NaN policy is)."""
+        inputs = self.inputs(chunk)
+        for check in self.spec.checks:
+            with np.errstate(invalid="ignore"):
+                mask = check.violations(inputs, self.params)
+            if not mask.any():
+                continue
+            mask2d = mask.reshape(-1, chunk.n)
+            rows_bad = mask2d.any(axis=0)
+            index = int(np.argmax(rows_bad))
+            j = int(np.argmax(mask2d[:, index]))
+            column = self.selection.roles[check.role][j]
+            value = chunk.numeric[column][index]
+            label, row = chunk.where(column, index)
+            raise DataError(f"{check.message} (got {value!r})", file=label, column=column, row=row)
 
     def _split_update(
         self, chunk: Chunk, weights: Array | None, group_ids: NDArray[np.int64]
@@ -286,6 +305,11 @@ class _Plan:
             return {name: values.copy()}
         preds = self.selection.roles[self.spec.roles[0].name]
         return {f"{name}_{col}": losses[j].copy() for j, col in enumerate(preds)}
+
+
+def _add_losses(state: LossState, losses: Array, weights: Array | None) -> Array:
+    add: Callable[[Array, Array | None], Array] = state.add_chunk  # type: ignore[attr-defined]
+    return add(losses, weights)
 
 
 def _update_statistic(state: LossState, inputs: dict[str, Array], weights: Array | None) -> None:
@@ -434,6 +458,7 @@ def _resolve(
             weight=options.weight,
             group_by=options.group_by,
             keep=options.keep,
+            paired=request.spec.paired,
         )
         selections.append(selection)
     return selections
@@ -451,6 +476,13 @@ def _validate(requests: Sequence[LossRequest], options: RunOptions) -> None:
                 f"{spec.name} does not support --reduction {options.reduction} "
                 f"(supported: {', '.join(spec.reductions)})"
             )
+        if options.per not in spec.pers:
+            raise UsageError(
+                f"{spec.name} does not support --per {options.per} "
+                f"(supported: {', '.join(spec.pers)})"
+            )
+        if options.weight and not spec.weighted:
+            raise UsageError(f"{spec.name} does not take sample weights (--weight)")
         for param in spec.params:
             problem = param.check(request.params.get(param.name, param.default))
             if problem:
@@ -534,7 +566,7 @@ def _run(
     strict = options.nan != "propagate"
     all_numeric = union.numeric
     needs_input_check = strict and (
-        keys is not None or any(p.spec.elementwise is None for p in plans)
+        keys is not None or any(p.spec.elementwise is None or p.spec.checks for p in plans)
     )
     rows = skipped = 0
     if sink is not None:
@@ -578,7 +610,7 @@ def _run(
 
 def _row_names(plan: _Plan) -> list[str]:
     name = plan.spec.name
-    if plan.options.per == "row" or plan.outputs == 1 or plan.spec.extra.get("reduces_axis"):
+    if plan.options.per == "row" or plan.outputs == 1:
         return [name]
     return [f"{name}_{col}" for col in plan.selection.roles[plan.spec.roles[0].name]]
 

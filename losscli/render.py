@@ -10,10 +10,15 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from losscli.engine import LossResult
 from losscli.terminal import Environment
+
+if TYPE_CHECKING:
+    from losscli.gates import GateResult
+
+    Verdicts = Sequence[Sequence[GateResult]] | None  # per result, aligned; None: ungated
 
 SCHEMA_VERSION = 1
 FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
@@ -41,8 +46,9 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={text(v)}" for k, v in params.items())
 
 
-def result_dict(result: LossResult) -> dict[str, Any]:
-    """The JSON object of one result (without ``schema_version``)."""
+def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -> dict[str, Any]:
+    """The JSON object of one result (without ``schema_version``); with ``gates``, also
+    ``"gates"`` (one entry per gate and gated value) and ``"passed"``."""
     out: dict[str, Any] = {
         "loss": result.loss,
         "params": {k: number(v) for k, v in result.params.items()},
@@ -65,24 +71,36 @@ def result_dict(result: LossResult) -> dict[str, Any]:
             }
             for g in result.groups
         ]
+    if gates is not None:
+        out["gates"] = [g.to_dict() for g in gates]
+        out["passed"] = all(g.passed for g in gates)
     return out
 
 
-def to_json(results: Sequence[LossResult], *, many: bool) -> str:
+def _gates_of(gates: Verdicts, index: int) -> Sequence[GateResult] | None:
+    return None if gates is None else gates[index]
+
+
+def to_json(results: Sequence[LossResult], *, many: bool, gates: Verdicts = None) -> str:
     if many:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "results": [result_dict(r) for r in results],
+            "results": [result_dict(r, _gates_of(gates, i)) for i, r in enumerate(results)],
         }
+        if gates is not None:
+            doc["passed"] = all(g.passed for per_result in gates for g in per_result)
     else:
-        doc = {"schema_version": SCHEMA_VERSION, **result_dict(results[0])}
+        doc = {"schema_version": SCHEMA_VERSION, **result_dict(results[0], _gates_of(gates, 0))}
     return json.dumps(doc, indent=2, allow_nan=False)
 
 
-def to_ndjson(results: Sequence[LossResult]) -> str:
+def to_ndjson(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     lines = [
-        json.dumps({"schema_version": SCHEMA_VERSION, **result_dict(r)}, allow_nan=False)
-        for r in results
+        json.dumps(
+            {"schema_version": SCHEMA_VERSION, **result_dict(r, _gates_of(gates, i))},
+            allow_nan=False,
+        )
+        for i, r in enumerate(results)
     ]
     return "\n".join(lines)
 
@@ -158,28 +176,39 @@ def to_value(results: Sequence[LossResult]) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(results: Sequence[LossResult]) -> str:
+def _md(cell: Any) -> str:
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
+    """A GitHub-flavoured Markdown table: one row for the total, one per group; with gates a
+    ``gate`` column holds the verdict of that row's value."""
+    from losscli.gates import for_group, verdict_text
+
     header = ["loss", "params", "reduction", "group", "rows", "value"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in results:
-        rows = [("all", r.rows, r.value)] + [
-            (
-                ", ".join(f"{c}={text(k)}" for c, k in zip(r.group_by, g.key, strict=True)),
-                g.rows,
-                g.value,
-            )
-            for g in r.groups
+    align = ["---", "---", "---", "---", "---:", "---:"]
+    if gates is not None:
+        header.append("gate")
+        align.append("---")
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    for i, r in enumerate(results):
+        rows: list[tuple[dict[str, Any] | None, int, Any]] = [(None, r.rows, r.value)] + [
+            (dict(zip(r.group_by, g.key, strict=True)), g.rows, g.value) for g in r.groups
         ]
-        for group, n, value in rows:
-            lines.append(
-                f"| {r.loss} | {params_text(r.params)} | {r.reduction} | {group} | {n} | {text(value)} |"
-            )
+        for key, n, value in rows:
+            group = "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
+            cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
+            if gates is not None:
+                cells.append(verdict_text(for_group(gates[i], key)))
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
-def print_table(results: Sequence[LossResult], env: Environment) -> None:
-    """A rich table on stdout: one row per loss, then one per group."""
+def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts = None) -> None:
+    """A rich table on stdout: one row per loss, then one per group (with a gate column)."""
     from rich.table import Table
+
+    from losscli.gates import for_group, verdict_text
 
     console = env.console()
     grouped = bool(results[0].group_by)
@@ -192,7 +221,16 @@ def print_table(results: Sequence[LossResult], env: Environment) -> None:
     table.add_column("rows", justify="right")
     table.add_column("skipped", justify="right")
     table.add_column("value", justify="right", style="bold green")
-    for r in results:
+    if gates is not None:
+        table.add_column("gate")
+
+    def verdict(index: int, key: dict[str, Any] | None) -> list[str]:
+        if gates is None:
+            return []
+        cell = verdict_text(for_group(gates[index], key))
+        return [f"[red]{cell}[/red]" if cell.startswith("FAIL") else cell]
+
+    for i, r in enumerate(results):
         cols = [
             r.loss,
             params_text(r.params) or "-",
@@ -200,27 +238,36 @@ def print_table(results: Sequence[LossResult], env: Environment) -> None:
         ]
         if grouped:
             cols.append("(all)")
-        table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value))
+        table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
         for g in r.groups:
             key = ", ".join("∅" if k is None else text(k) for k in g.key)
-            table.add_row("", "", "", key, str(g.rows), "", text(g.value))
+            table.add_row(
+                "", "", "", key, str(g.rows), "", text(g.value),
+                *verdict(i, dict(zip(r.group_by, g.key, strict=True))),
+            )
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
     table.caption = files
     console.print(table)
 
 
 def render(
-    results: Sequence[LossResult], fmt: str, env: Environment, *, many: bool = False
+    results: Sequence[LossResult],
+    fmt: str,
+    env: Environment,
+    *,
+    many: bool = False,
+    gates: Verdicts = None,
 ) -> None:
-    """Write the results to stdout in ``fmt``."""
+    """Write the results to stdout in ``fmt``; ``gates`` (aligned with ``results``) adds the
+    verdicts to the table, JSON, NDJSON and Markdown."""
     if fmt == "table":
-        print_table(results, env)
+        print_table(results, env, gates)
         return
     renderers = {
-        "json": lambda: to_json(results, many=many),
-        "ndjson": lambda: to_ndjson(results),
+        "json": lambda: to_json(results, many=many, gates=gates),
+        "ndjson": lambda: to_ndjson(results, gates),
         "csv": lambda: to_csv(results),
-        "markdown": lambda: to_markdown(results),
+        "markdown": lambda: to_markdown(results, gates),
         "value": lambda: to_value(results),
     }
     env.stdout.write(renderers[fmt]() + "\n")

@@ -1,0 +1,401 @@
+"""``losscli check losscli.toml``: a gate file of several checks with one verdict.
+
+A check names a loss, its input (file, columns, parameters, groups) and its gates. Checks that
+read the same input the same way share one engine pass. The file is validated completely
+before anything is read: invalid TOML, an unknown key, a wrong type, an unknown loss or a
+parameter out of range is a usage error (exit 2) naming the check and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from losscli.errors import LossCliError, UsageError
+from losscli.gates import Change, GateSpec
+from losscli.registry import LOSSES, LossSpec, lookup
+
+if TYPE_CHECKING:
+    from losscli.engine import RunOptions
+    from losscli.gated_run import GatedRequest
+    from losscli.reports import Check
+
+# Keys of a [[check]] (and of [defaults]) with what each holds; role keys (pred, target, ...)
+# come from the registry.
+_KEYS: dict[str, str] = {
+    "name": "string",
+    "file": "string or list of strings",
+    "loss": "string",
+    "params": "table",
+    "weight": "string",
+    "group_by": "string or list of strings",
+    "reduction": "string",
+    "per": "string",
+    "nan": "string",
+    "targets_from": "string",
+    "input_format": "string",
+    "chunk_size": "integer",
+    "max": "number",
+    "min": "number",
+    "baseline": "string",
+    "baseline_pred": "string",
+    "max_increase": "number or percentage string",
+    "min_decrease": "number or percentage string",
+}
+_CHOICES = {
+    "reduction": ("mean", "sum"),
+    "per": ("all", "row", "output"),
+    "nan": ("error", "skip", "propagate"),
+    "input_format": ("csv", "tsv", "parquet", "ipc", "ndjson"),
+}
+_PATH_KEYS = ("file", "targets_from", "baseline")
+_TOP_LEVEL = ("defaults", "check")
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One validated check: what to compute, how to read it, and its gates."""
+
+    name: str
+    spec: LossSpec
+    params: dict[str, Any]
+    columns: dict[str, str | None]
+    files: tuple[str, ...]
+    weight: str | None
+    group_by: str | None
+    reduction: str
+    per: str
+    nan: str
+    targets_from: str | None
+    input_format: str | None
+    chunk_size: int
+    gates: GateSpec
+    baseline: str | None
+    baseline_pred: str | None
+
+    def pass_key(self) -> tuple[Any, ...]:
+        """Checks with equal keys read the same rows the same way: one pass serves them all."""
+        return (
+            self.files, self.weight, self.group_by, self.reduction, self.per, self.nan,
+            self.targets_from, self.input_format, self.chunk_size,
+        )  # fmt: skip
+
+    def run_options(self) -> RunOptions:
+        from losscli.engine import RunOptions
+
+        return RunOptions(
+            files=list(self.files),
+            reduction=self.reduction,  # type: ignore[arg-type]
+            per=self.per,  # type: ignore[arg-type]
+            nan=self.nan,
+            weight=self.weight,
+            group_by=self.group_by,
+            chunk_size=self.chunk_size,
+            input_format=self.input_format,
+            targets_from=self.targets_from,
+        )
+
+    def gated_request(self) -> GatedRequest:
+        from losscli.engine import LossRequest
+        from losscli.gated_run import BaselineSource, GatedRequest
+
+        baseline = None
+        if self.baseline is not None or self.baseline_pred is not None:
+            baseline = BaselineSource(self.baseline, self.baseline_pred)
+        return GatedRequest(LossRequest(self.spec, self.params, self.columns), self.gates, baseline)
+
+
+# -- parsing and validation -----------------------------------------------------------------
+class CheckFileError(UsageError):
+    """A problem in the gate file (exit 2): names the file, the check and the key."""
+
+
+def load(path: str) -> list[CheckSpec]:
+    """Read and validate a gate file; every problem is a :class:`CheckFileError`."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise CheckFileError(f"invalid TOML: {exc}", file=path) from None
+    except OSError as exc:
+        raise CheckFileError(f"cannot read: {exc.strerror or exc}", file=path) from None
+    return parse(doc, path)
+
+
+def parse(doc: Mapping[str, Any], path: str) -> list[CheckSpec]:
+    """Validate a loaded gate file (paths inside it are relative to ``path``'s directory)."""
+    for key in doc:
+        if key not in _TOP_LEVEL:
+            raise CheckFileError(
+                f"unknown top-level key {key!r}{_suggest(key, _TOP_LEVEL)}; "
+                "expected [defaults] and [[check]] tables",
+                file=path,
+            )
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise CheckFileError("'defaults' must be a table: [defaults]", file=path)
+    checks = doc.get("check")
+    if not isinstance(checks, list) or not checks or not all(isinstance(c, dict) for c in checks):
+        raise CheckFileError(
+            "no checks: add at least one [[check]] table with a loss and a gate", file=path
+        )
+    base_dir = os.path.dirname(path)
+    _check_keys(defaults, "[defaults]", path, allow_any_role=True)
+    if "name" in defaults:
+        raise CheckFileError("[defaults]: 'name' belongs to each [[check]]", file=path)
+    specs = [
+        _parse_check(index, check, defaults, base_dir, path)
+        for index, check in enumerate(checks, start=1)
+    ]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise CheckFileError(
+                f"two checks are named {spec.name!r}: names must differ", file=path
+            )
+        seen.add(spec.name)
+    return specs
+
+
+def _role_names(spec: LossSpec | None) -> set[str]:
+    if spec is None:
+        return {role.name for s in LOSSES for role in s.roles}
+    return {role.name for role in spec.roles}
+
+
+def _check_keys(
+    table: Mapping[str, Any],
+    where: str,
+    path: str,
+    *,
+    allow_any_role: bool,
+    spec: LossSpec | None = None,
+) -> None:
+    valid = list(_KEYS) + sorted(_role_names(None if allow_any_role else spec))
+    for key in table:
+        if key not in valid:
+            raise CheckFileError(
+                f"{where}: unknown key {key!r}{_suggest(key, valid)}; valid keys: {', '.join(valid)}",
+                file=path,
+            )
+
+
+def _suggest(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse_check(
+    index: int, check: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: str, path: str
+) -> CheckSpec:
+    label = f"check {index}" + (
+        f" ({check['name']!r})" if isinstance(check.get("name"), str) else ""
+    )
+    loss_name = check.get("loss", defaults.get("loss"))
+    if not isinstance(loss_name, str):
+        raise CheckFileError(f"{label}: 'loss' is required (a loss name, e.g. \"mse\")", file=path)
+    spec = lookup(loss_name)
+    if spec is None:
+        known = ", ".join(s.name for s in LOSSES)
+        raise CheckFileError(
+            f"{label}: unknown loss {loss_name!r}; known losses: {known}", file=path
+        )
+    _check_keys(check, label, path, allow_any_role=False, spec=spec)
+    roles = _role_names(spec)
+    merged = {k: v for k, v in defaults.items() if k in _KEYS or k in roles}
+    merged.update(check)
+
+    def get(key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = merged.get(key, default)
+        if value is None or value is default:
+            return value
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            value = object()  # true/false is not a number
+        if not isinstance(value, kind):
+            raise CheckFileError(
+                f"{label}: {key!r} must be a {_KEYS.get(key, 'string')} (got {merged[key]!r})",
+                file=path,
+            )
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise CheckFileError(
+                f"{label}: {key!r} must be one of {', '.join(_CHOICES[key])} (got {value!r})",
+                file=path,
+            )
+        return value
+
+    files = get("file", (str, list))
+    if files is None:
+        raise CheckFileError(f"{label}: 'file' is required (the predictions file)", file=path)
+    files_list = [files] if isinstance(files, str) else files
+    if not files_list or not all(isinstance(f, str) for f in files_list):
+        raise CheckFileError(f"{label}: 'file' must be a string or a list of strings", file=path)
+    group_by = get("group_by", (str, list))
+    if isinstance(group_by, list):
+        if not all(isinstance(g, str) for g in group_by):
+            raise CheckFileError(
+                f"{label}: 'group_by' must be a string or list of strings", file=path
+            )
+        group_by = ",".join(group_by)
+    columns: dict[str, str | None] = {}
+    for role in spec.roles:
+        value = get(role.name, (str, list))
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        columns[role.name] = value
+    chunk_size = get("chunk_size", int, DEFAULT_CHUNK_SIZE)
+    if chunk_size < 1:
+        raise CheckFileError(f"{label}: 'chunk_size' must be ≥ 1 (got {chunk_size})", file=path)
+    gates = _gates(label, path, get)
+    reduction = get("reduction", str, "mean")
+    if reduction not in spec.reductions:
+        raise CheckFileError(
+            f"{label}: {spec.name} does not support reduction {reduction!r}", file=path
+        )
+    return CheckSpec(
+        name=get("name", str) or f"{spec.name} #{index}",
+        spec=spec,
+        params=_params(label, path, spec, get("params", dict, {})),
+        columns=columns,
+        files=tuple(
+            os.path.normpath(os.path.join(base_dir, f)) if f != "-" else f for f in files_list
+        ),
+        weight=get("weight", str),
+        group_by=group_by,
+        reduction=reduction,
+        per=get("per", str, "all"),
+        nan=get("nan", str, "error"),
+        targets_from=_relative(get("targets_from", str), base_dir),
+        input_format=get("input_format", str),
+        chunk_size=chunk_size,
+        gates=gates,
+        baseline=_relative(get("baseline", str), base_dir),
+        baseline_pred=get("baseline_pred", str),
+    )
+
+
+def _gates(label: str, path: str, get: Any) -> GateSpec:
+    bounds = {}
+    for key in ("max", "min"):
+        value = get(key, (int, float))
+        if value is not None and not math.isfinite(value):
+            raise CheckFileError(f"{label}: {key!r} must be a finite number", file=path)
+        bounds[key] = None if value is None else float(value)
+    changes = {}
+    for key in ("max_increase", "min_decrease"):
+        value = get(key, (int, float, str))
+        try:
+            changes[key] = None if value is None else Change.parse(value, key)
+        except UsageError as exc:
+            raise CheckFileError(f"{label}: {exc.message}", file=path) from None
+    spec = GateSpec(bounds["max"], bounds["min"], changes["max_increase"], changes["min_decrease"])
+    has_baseline = get("baseline", str) is not None or get("baseline_pred", str) is not None
+    if spec.needs_baseline and not has_baseline:
+        raise CheckFileError(
+            f"{label}: max_increase/min_decrease need 'baseline' or 'baseline_pred'", file=path
+        )
+    if has_baseline and not spec.needs_baseline:
+        raise CheckFileError(
+            f"{label}: a baseline needs 'max_increase' (losses) or 'min_decrease' "
+            "(higher-is-better metrics) to compare with it",
+            file=path,
+        )
+    return spec
+
+
+def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> dict[str, Any]:
+    params = spec.defaults()
+    by_name = {p.name: p for p in spec.params}
+    for key, value in given.items():
+        param = by_name.get(key)
+        if param is None:
+            valid = ", ".join(by_name) or "none"
+            raise CheckFileError(
+                f"{label}: unknown key 'params.{key}'{_suggest(key, list(by_name))}; "
+                f"{spec.name} parameters: {valid}",
+                file=path,
+            )
+        if param.type is bool:
+            ok = isinstance(value, bool)
+        elif param.type is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise CheckFileError(
+                f"{label}: 'params.{key}' must be {param.type.__name__} (got {value!r})", file=path
+            )
+        params[key] = param.type(value)
+        problem = param.check(params[key])
+        if problem:
+            raise CheckFileError(f"{label}: params.{key}: {problem}", file=path)
+    return params
+
+
+def _relative(value: str | None, base_dir: str) -> str | None:
+    if value is None or value == "-" or os.path.isabs(value):
+        return value
+    return os.path.normpath(os.path.join(base_dir, value))
+
+
+# -- running --------------------------------------------------------------------------------
+ProgressFactory = Callable[[Sequence[str]], AbstractContextManager[Any]]
+
+
+def run_checks(
+    specs: Sequence[CheckSpec], *, stdin: Any = None, progress: ProgressFactory | None = None
+) -> list[Check]:
+    """Run the checks, one engine pass per distinct input; a check that cannot run becomes a
+    :class:`~losscli.reports.Check` carrying the error (the others still run).
+
+    ``progress(files)`` gives a context manager yielding the engine's progress (or None)."""
+    from losscli.gated_run import run_gated
+    from losscli.gates import check_direction
+    from losscli.reports import Check
+
+    for spec in specs:
+        if spec.gates.needs_baseline:
+            try:
+                check_direction(spec.gates, [(spec.spec.name, spec.spec.higher_is_better)])
+            except UsageError as exc:
+                raise CheckFileError(f"check {spec.name!r}: {exc.message}") from None
+    passes: dict[tuple[Any, ...], list[int]] = {}
+    for i, spec in enumerate(specs):
+        passes.setdefault(spec.pass_key(), []).append(i)
+    checks: list[Check | None] = [None] * len(specs)
+
+    def run(indices: list[int]) -> None:
+        first = specs[indices[0]]
+        started = time.monotonic()
+        try:
+            with progress(first.files) if progress else nullcontext(None) as bar:
+                outcomes = run_gated(
+                    [specs[i].gated_request() for i in indices],
+                    first.run_options(),
+                    stdin=stdin,
+                    progress=bar,
+                )
+        except LossCliError as exc:
+            if len(indices) > 1:  # find which check it was: run them one by one
+                for i in indices:
+                    run([i])
+                return
+            checks[indices[0]] = Check(
+                first.name, error=str(exc), error_code=int(exc.exit_code),
+                seconds=time.monotonic() - started,
+            )  # fmt: skip
+            return
+        seconds = (time.monotonic() - started) / len(indices)
+        for i, outcome in zip(indices, outcomes, strict=True):
+            checks[i] = Check(specs[i].name, [outcome], seconds=seconds)
+
+    for indices in passes.values():
+        run(indices)
+    return [c for c in checks if c is not None]

@@ -1,0 +1,275 @@
+"""The Click side of gates: the gate options every loss command takes, and the step after the
+options are parsed that runs the losses with their gates, renders the verdict, writes the CI
+reports and exits 1 when a gate failed. The logic lives in :mod:`losscli.gates`,
+:mod:`losscli.gated_run` and :mod:`losscli.reports`; this module only wires it to the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from losscli.errors import ExitCode, UsageError
+from losscli.gates import Change, GateSpec
+from losscli.terminal import Environment
+
+META_KEY = "losscli.gates"
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The parsed gate options of one command line."""
+
+    spec: GateSpec = field(default_factory=GateSpec)
+    baseline: str | None = None
+    baseline_pred: str | None = None
+    junit: str | None = None
+    ci_report: bool = True
+
+    @property
+    def gated(self) -> bool:
+        return self.spec.any
+
+
+_OPTIONS = [
+    click.option(
+        "--max",
+        "gate_max",
+        type=float,
+        metavar="X",
+        help="Gate: fail (exit 1) if the value, or any group's value, is above X.",
+    ),
+    click.option(
+        "--min",
+        "gate_min",
+        type=float,
+        metavar="X",
+        help="Gate: fail (exit 1) if the value, or any group's value, is below X.",
+    ),
+    click.option(
+        "--baseline",
+        "gate_baseline",
+        metavar="FILE",
+        help="Baseline to compare with: a baseline model's predictions (same columns, or see "
+        "--baseline-pred) or a JSON result saved from an earlier losscli run.",
+    ),
+    click.option(
+        "--baseline-pred",
+        "gate_baseline_pred",
+        metavar="COL",
+        help="Baseline prediction column(s), in --baseline FILE or else in the input itself.",
+    ),
+    click.option(
+        "--max-increase",
+        "gate_max_increase",
+        metavar="X|X%",
+        help="Gate for losses: fail if the value rises more than X (or X% of the baseline) "
+        "above the baseline.",
+    ),
+    click.option(
+        "--min-decrease",
+        "gate_min_decrease",
+        metavar="X|X%",
+        help="Gate for higher-is-better metrics (r2, ...): fail if the value falls more than X "
+        "(or X%) below the baseline.",
+    ),
+    click.option(
+        "--junit",
+        "gate_junit",
+        metavar="FILE",
+        help="Write a JUnit XML report: one testcase per gated value.",
+    ),
+    click.option(
+        "--no-ci-report",
+        "gate_no_ci_report",
+        is_flag=True,
+        help="Do not append to GITHUB_STEP_SUMMARY or print ::error:: lines.",
+    ),
+]
+
+
+def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the gate options to a command; the callback never sees them: they are parsed into a
+    :class:`GateOptions` kept in the context for :func:`run_and_render`."""
+
+    @functools.wraps(f)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        settings = _parse(kwargs)
+        if settings.gated and kwargs.get("reduction") == "none":
+            raise UsageError("gates need a reduced value: use them with --reduction mean or sum")
+        click.get_current_context().meta[META_KEY] = settings
+        return f(*args, **kwargs)
+
+    command: Callable[..., Any] = callback
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _parse(kwargs: dict[str, Any]) -> GateOptions:
+    increase = kwargs.pop("gate_max_increase")
+    decrease = kwargs.pop("gate_min_decrease")
+    spec = GateSpec(
+        max=kwargs.pop("gate_max"),
+        min=kwargs.pop("gate_min"),
+        max_increase=Change.parse(increase, "--max-increase") if increase is not None else None,
+        min_decrease=Change.parse(decrease, "--min-decrease") if decrease is not None else None,
+    )
+    return GateOptions(
+        spec=spec,
+        baseline=kwargs.pop("gate_baseline"),
+        baseline_pred=kwargs.pop("gate_baseline_pred"),
+        junit=kwargs.pop("gate_junit"),
+        ci_report=not kwargs.pop("gate_no_ci_report"),
+    )
+
+
+def current() -> GateOptions:
+    """The gate options of the running command (none when it has no gate options)."""
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get(META_KEY) if ctx is not None else None
+    return settings if isinstance(settings, GateOptions) else GateOptions()
+
+
+def run_and_render(
+    env: Environment,
+    requests: Sequence[Any],
+    options: Any,
+    *,
+    fmt: str,
+    many: bool,
+    quiet: bool,
+) -> None:
+    """Run ``requests`` (one pass, plus baseline passes), render results with their verdicts,
+    write the reports; on a failed gate print one line per failure and exit 1."""
+    from losscli import render
+    from losscli.gated_run import BaselineSource, GatedRequest, run_gated
+    from losscli.gates import check_direction
+    from losscli.progress import progress_for
+    from losscli.reports import Check
+
+    settings = current()
+    baseline = None
+    if settings.baseline is not None or settings.baseline_pred is not None:
+        baseline = BaselineSource(settings.baseline, settings.baseline_pred)
+    if settings.spec.needs_baseline:
+        check_direction(settings.spec, [(r.spec.name, r.spec.higher_is_better) for r in requests])
+    items = [GatedRequest(r, settings.spec, baseline) for r in requests]
+    started = time.monotonic()
+    with progress_for(env, options.files, quiet=quiet) as progress:
+        outcomes = run_gated(items, options, stdin=env.stdin, progress=progress)
+    results = [o.result for o in outcomes]
+    render.render(
+        results, fmt, env, many=many, gates=[o.gates for o in outcomes] if settings.gated else None
+    )
+    if settings.gated or settings.junit:
+        name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
+        check = Check(name, outcomes, seconds=time.monotonic() - started, named=False)
+        finish(env, [check], junit=settings.junit, ci_report=settings.ci_report and settings.gated)
+
+
+def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_report: bool) -> None:
+    """Write the JUnit file and the CI reports, print one line per failure on stderr, and exit
+    with the first error's code (a check that could not run) or 1 (a gate failed)."""
+    from losscli.reports import ci_report as write_ci_report
+    from losscli.reports import error_lines, failure_lines, write_junit
+
+    env.stdout.flush()
+    if junit:
+        write_junit(junit, checks)
+    if ci_report:
+        write_ci_report(env, checks)
+    errors = error_lines(checks)
+    failures = failure_lines(checks)
+    for line in errors:
+        env.stderr.write(f"losscli: error: {line}\n")
+    for line in failures:
+        env.stderr.write(f"losscli: gate failed: {line}\n")
+    env.stderr.flush()
+    codes = [c.error_code for c in checks if c.error is not None]
+    if codes:
+        raise click.exceptions.Exit(codes[0])
+    if failures:
+        raise click.exceptions.Exit(int(ExitCode.GATE_FAILED))
+
+
+# -- losscli check ------------------------------------------------------------------------------
+@click.command(
+    "check",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    short_help="Run a gate file (TOML) of checks: one verdict for CI.",
+)
+@click.argument("gate_file", default="losscli.toml", metavar="[GATE_FILE]")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default=None,
+    help="Summary format [default: table on a terminal, else json].",
+)
+@click.option(
+    "--junit", metavar="FILE", help="Write a JUnit XML report: one testcase per gated value."
+)
+@click.option(
+    "--no-ci-report",
+    is_flag=True,
+    help="Do not append to GITHUB_STEP_SUMMARY or print ::error:: lines.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
+def check_command(
+    gate_file: str, fmt: str | None, junit: str | None, no_ci_report: bool, quiet: bool
+) -> None:
+    """Run every check of a gate file and exit 1 if any gate fails.
+
+    GATE_FILE (default ./losscli.toml) holds [[check]] tables: a loss, its input (file,
+    columns, params, group_by, weight), and gates (max, min, or max_increase / min_decrease
+    against a baseline). Checks reading the same input share one pass. Paths are relative to
+    GATE_FILE. Invalid TOML or an unknown key is a usage error (exit 2) naming the key.
+
+    \b
+    Example losscli.toml:
+      [defaults]
+      file = "predictions.parquet"
+      [[check]]
+      name = "overall"
+      loss = "mse"
+      max = 30
+      [[check]]
+      name = "per segment"
+      loss = "huber"
+      params = { delta = 5.0 }
+      group_by = "segment"
+      max = 12
+
+    \b
+    Examples:
+      losscli check
+      losscli check ci/losscli.toml --junit losscli-junit.xml
+      losscli check --format markdown >> "$GITHUB_STEP_SUMMARY"
+
+    Exit codes: 0 all gates passed, 1 a gate failed, 2 bad gate file, 3 input or data error.
+    """
+    from losscli import checkfile, reports
+    from losscli.progress import progress_for
+
+    env: Environment = click.get_current_context().find_root().obj
+    specs = checkfile.load(gate_file)
+    checks = checkfile.run_checks(
+        specs,
+        stdin=env.stdin,
+        progress=lambda files: progress_for(env, files, quiet=quiet),
+    )
+    fmt = fmt or ("table" if env.stdout_isatty else "json")
+    if fmt == "table":
+        reports.print_summary_table(checks, env)
+    elif fmt == "markdown":
+        env.stdout.write(reports.markdown_summary(checks))
+    else:
+        env.stdout.write(reports.checks_json(checks) + "\n")
+    finish(env, checks, junit=junit, ci_report=not no_ci_report)

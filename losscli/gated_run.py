@@ -1,0 +1,144 @@
+"""Run losses with their gates: one engine pass for the candidate (plus ``--baseline-pred``
+columns of the same input), one pass per baseline predictions file, then the verdicts.
+
+Shared by the loss commands (``--max``, ``--baseline``, ...) and ``losscli check``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from losscli.engine import LossRequest, LossResult, Progress, RunOptions
+from losscli.errors import UsageError
+from losscli.gates import (
+    Baseline,
+    GateResult,
+    GateSpec,
+    baseline_from_json,
+    baseline_from_result,
+    evaluate,
+    is_result_json,
+)
+
+
+@dataclass(frozen=True)
+class BaselineSource:
+    """Where the baseline comes from: a file (a baseline model's predictions, or a JSON result
+    written by losscli) and/or a prediction column (``--baseline-pred``); a column without a
+    file is read from the candidate's own input, in the same pass."""
+
+    path: str | None = None
+    pred: str | None = None
+
+    def describe(self) -> str:
+        if self.path and self.pred:
+            return f"{self.path} column {self.pred}"
+        return self.path or f"column {self.pred}"
+
+
+@dataclass(frozen=True)
+class GatedRequest:
+    request: LossRequest
+    gates: GateSpec = field(default_factory=GateSpec)
+    baseline: BaselineSource | None = None
+
+
+@dataclass
+class Outcome:
+    """A result with its gate verdicts (empty when ungated) and the baseline it was held to."""
+
+    result: LossResult
+    gates: list[GateResult]
+    baseline: Baseline | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+
+def validate(item: GatedRequest) -> None:
+    """A baseline needs a relative gate and vice versa (usage errors, before any reading)."""
+    if item.gates.needs_baseline and item.baseline is None:
+        raise UsageError(
+            "--max-increase/--min-decrease compare with a baseline: "
+            "add --baseline FILE or --baseline-pred COL"
+        )
+    if item.baseline is not None and not item.gates.needs_baseline:
+        raise UsageError(
+            "a baseline needs a gate to compare with it: add --max-increase X (or X%) for a "
+            "loss, --min-decrease X for a higher-is-better metric"
+        )
+    path = item.baseline.path if item.baseline else None
+    if path and path != "-" and item.baseline and item.baseline.pred and is_result_json(path):
+        raise UsageError(
+            "--baseline-pred names a column of a predictions file, but the baseline is a "
+            "JSON result",
+            file=path,
+        )
+
+
+def _with_pred(request: LossRequest, pred: str | None) -> LossRequest:
+    if pred is None:
+        return request
+    first_role = request.spec.roles[0].name
+    return LossRequest(request.spec, request.params, {**request.columns, first_role: pred})
+
+
+def run_gated(
+    items: Sequence[GatedRequest],
+    options: RunOptions,
+    *,
+    stdin: Any = None,
+    progress: Progress | None = None,
+) -> list[Outcome]:
+    """Compute every request (one pass over ``options.files``), their baselines and verdicts."""
+    from losscli import engine
+
+    for item in items:
+        validate(item)
+    requests = [item.request for item in items]
+    same_input: dict[int, int] = {}  # item index → index of its baseline request in this pass
+    for i, item in enumerate(items):
+        if item.baseline and item.baseline.pred and not item.baseline.path:
+            same_input[i] = len(requests)
+            requests.append(_with_pred(item.request, item.baseline.pred))
+    results = engine.run(requests, options, stdin=stdin, progress=progress)
+
+    baselines: dict[int, Baseline] = {}
+    for i, j in same_input.items():
+        baselines[i] = baseline_from_result(results[j], _source(items[i]))
+    by_file: dict[str, dict[int, LossRequest]] = {}  # baseline predictions file → its requests
+    for i, item in enumerate(items):
+        if item.baseline is None or item.baseline.path is None:
+            continue
+        path = item.baseline.path
+        if path != "-" and is_result_json(path):
+            r = results[i]
+            baselines[i] = baseline_from_json(
+                path, r.loss, r.params, r.reduction, r.per, r.group_by
+            )
+        else:
+            by_file.setdefault(path, {})[i] = _with_pred(item.request, item.baseline.pred)
+    for path, pending in by_file.items():
+        baseline_options = dataclasses.replace(options, files=[path])
+        try:
+            baseline_results = engine.run(list(pending.values()), baseline_options, stdin=stdin)
+        except UsageError as exc:
+            hint = ""
+            if "column" in exc.message:
+                hint = " (name the baseline's prediction column with --baseline-pred COL)"
+            raise UsageError(f"baseline: {exc.message}{hint}", file=exc.file) from None
+        for i, r in zip(pending, baseline_results, strict=True):
+            baselines[i] = baseline_from_result(r, _source(items[i]))
+
+    return [
+        Outcome(results[i], evaluate(results[i], item.gates, baselines.get(i)), baselines.get(i))
+        for i, item in enumerate(items)
+    ]
+
+
+def _source(item: GatedRequest) -> str:
+    return item.baseline.describe() if item.baseline else "baseline"

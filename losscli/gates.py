@@ -1,0 +1,376 @@
+"""Gates: thresholds and baseline comparisons that turn results into a pass/fail verdict (SPEC §5).
+
+Pure functions over :class:`~losscli.engine.LossResult` values. A gate checks the total and
+every group's value (and every output's, with ``--per output``); a NaN value fails any gate.
+
+- ``max`` / ``min``: absolute bounds on the value.
+- ``max_increase``: the value may rise at most X (``0.01``) or X% (``5%`` of |baseline|) above
+  the baseline: the regression guard for lower-is-better losses.
+- ``min_decrease``: the value may fall at most X below the baseline: the regression guard for
+  higher-is-better metrics such as r2. Which one applies comes from ``LossSpec.higher_is_better``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from losscli.errors import UsageError
+
+if TYPE_CHECKING:
+    from losscli.engine import LossResult
+
+GroupKey = tuple[Any, ...]
+
+
+# -- gate settings ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """An allowed change relative to a baseline: absolute (``0.01``) or a fraction (``5%``)."""
+
+    amount: float
+    relative: bool
+    text: str
+
+    @classmethod
+    def parse(cls, text: str | float, option: str) -> Change:
+        """``"5%"`` → 5 % of |baseline|; ``"0.01"`` or ``0.01`` → an absolute change."""
+        raw = str(text).strip()
+        relative = raw.endswith("%")
+        number = raw[:-1].strip() if relative else raw
+        try:
+            amount = float(number)
+        except ValueError:
+            amount = math.nan
+        if not math.isfinite(amount) or amount < 0:
+            raise UsageError(
+                f"{option} must be a number ≥ 0 or a percentage such as 5% (got {raw!r})"
+            )
+        return cls(amount / 100 if relative else amount, relative, raw)
+
+    def allowed(self, baseline: float) -> float:
+        return self.amount * abs(baseline) if self.relative else self.amount
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """The gates asked for on one loss."""
+
+    max: float | None = None
+    min: float | None = None
+    max_increase: Change | None = None
+    min_decrease: Change | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(g is not None for g in (self.max, self.min, *self.relative_gates))
+
+    @property
+    def relative_gates(self) -> tuple[Change | None, Change | None]:
+        return (self.max_increase, self.min_decrease)
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.max_increase is not None or self.min_decrease is not None
+
+    def applying_to(self, higher_is_better: bool) -> GateSpec:
+        """Only the baseline gate that guards against regressions of this metric's direction:
+        ``max_increase`` for losses, ``min_decrease`` for higher-is-better metrics."""
+        if higher_is_better:
+            return GateSpec(self.max, self.min, None, self.min_decrease)
+        return GateSpec(self.max, self.min, self.max_increase, None)
+
+
+def check_direction(spec: GateSpec, losses: Sequence[tuple[str, bool]]) -> None:
+    """A baseline gate must guard the regression direction of at least one loss.
+
+    ``losses`` holds ``(name, higher_is_better)``. ``--max-increase`` on a higher-is-better
+    metric (or ``--min-decrease`` on a loss) would only cap improvements: a usage error.
+    """
+    if spec.max_increase is not None and all(hib for _, hib in losses):
+        names = ", ".join(name for name, _ in losses)
+        raise UsageError(
+            f"--max-increase limits a rise, but {names} is higher-is-better (a rise is an "
+            f"improvement); gate a drop against the baseline with --min-decrease"
+        )
+    if spec.min_decrease is not None and not any(hib for _, hib in losses):
+        names = ", ".join(name for name, _ in losses)
+        raise UsageError(
+            f"--min-decrease limits a drop, but {names} is lower-is-better (a drop is an "
+            f"improvement); gate a rise against the baseline with --max-increase"
+        )
+
+
+# -- baselines ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Baseline:
+    """The reference values a candidate is compared with: the total and per group."""
+
+    value: Any  # float, list of floats (--per output) or None (NaN)
+    groups: Mapping[GroupKey, Any] = field(default_factory=dict)
+    source: str = "baseline"
+
+
+def _plain_key(key: Sequence[Any]) -> GroupKey:
+    """A group key comparable across a run and a JSON round trip (1 == 1.0 == "1")."""
+    out: list[Any] = []
+    for part in key:
+        if isinstance(part, float) and part.is_integer():
+            part = int(part)
+        out.append(None if part is None else str(part))
+    return tuple(out)
+
+
+def baseline_from_result(result: LossResult, source: str) -> Baseline:
+    """A baseline from a result computed in this run (a predictions file or column)."""
+    return Baseline(
+        value=result.value,
+        groups={_plain_key(g.key): g.value for g in result.groups},
+        source=source,
+    )
+
+
+def is_result_json(path: str) -> bool:
+    """Whether ``path`` holds a JSON result written by losscli (not a predictions file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.lstrip()[:1] == b"{" and b'"schema_version"' in head
+
+
+def baseline_from_json(
+    path: str,
+    loss: str,
+    params: Mapping[str, Any],
+    reduction: str,
+    per: str,
+    group_by: Sequence[str],
+) -> Baseline:
+    """The entry of a losscli JSON result (single, ``eval`` or ``check`` output) that matches
+    the loss, its parameters, reduction and ``--per``; a usage error names what the file holds."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the baseline JSON: {exc}", file=path) from None
+    if not isinstance(doc, dict):
+        raise UsageError("not a losscli JSON result", file=path)
+    entries = doc.get("results") or doc.get("checks") or [doc]
+    entries = [e for e in entries if isinstance(e, dict) and "loss" in e]
+    wanted = {k: _json_number(v) for k, v in params.items()}
+    for entry in entries:
+        if (
+            entry.get("loss") == loss
+            and {k: _json_number(v) for k, v in (entry.get("params") or {}).items()} == wanted
+            and entry.get("reduction", reduction) == reduction
+            and entry.get("per", per) == per
+        ):
+            groups: dict[GroupKey, Any] = {}
+            for g in entry.get("groups") or []:
+                key = g.get("key") or {}
+                if all(c in key for c in group_by):
+                    groups[_plain_key([key[c] for c in group_by])] = _from_json(g.get("value"))
+            return Baseline(_from_json(entry.get("value")), groups, source=path)
+    held = ", ".join(
+        f"{e.get('loss')}({_params_text(e.get('params') or {})}) {e.get('reduction')}"
+        for e in entries
+    )
+    raise UsageError(
+        f"no baseline for {loss}({_params_text(params)}) {reduction}, --per {per}; "
+        f"the file holds: {held or 'no results'}",
+        file=path,
+    )
+
+
+def _json_number(value: Any) -> Any:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _from_json(value: Any) -> Any:
+    if value is None:
+        return math.nan
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return float(value)
+
+
+def _params_text(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GateResult:
+    """One gate applied to one value (the total, a group or an output)."""
+
+    name: str  # max | min | max_increase | min_decrease
+    threshold: float  # the effective bound the value is compared with
+    value: float
+    group: dict[str, Any] | None
+    passed: bool
+    reason: str
+    loss: str
+    baseline: float | None = None
+    allowed: str | None = None  # the --max-increase/--min-decrease text, e.g. "5%"
+
+    @property
+    def subject(self) -> str:
+        """``mse`` or ``mse [segment=rural]``: what was gated, for reports."""
+        return subject(self.loss, self.group)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``gates`` list): non-finite numbers become null."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "threshold": _finite(self.threshold),
+            "value": _finite(self.value),
+            "group": self.group,
+            "passed": self.passed,
+            "reason": self.reason,
+        }
+        if self.baseline is not None or self.allowed is not None:
+            out["baseline"] = _finite(self.baseline)
+            out["allowed"] = self.allowed
+        return out
+
+
+def subject(loss: str, group: Mapping[str, Any] | None) -> str:
+    if not group:
+        return loss
+    return f"{loss} [" + ", ".join(f"{k}={v}" for k, v in group.items()) + "]"
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def num(x: float) -> str:
+    """A short human form of a number for reasons (JSON carries the exact value)."""
+    if math.isnan(x):
+        return "NaN"
+    return f"{x:.6g}"
+
+
+@dataclass(frozen=True)
+class _Gated:
+    """One value to gate: the total, a group's value, or one output column's value."""
+
+    value: float
+    group: dict[str, Any] | None
+    baseline: float | None  # None: no baseline for this value (a group the baseline lacks)
+
+
+def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]:
+    out: list[_Gated] = []
+
+    def add(value: Any, base: Any, group: dict[str, Any] | None) -> None:
+        if isinstance(value, list):
+            labels = _output_labels(result, len(value))
+            bases = (
+                base if isinstance(base, list) and len(base) == len(value) else [None] * len(value)
+            )
+            for label, v, b in zip(labels, value, bases, strict=True):
+                add(v, b, {**(group or {}), "output": label})
+            return
+        base_value = None if base is None or isinstance(base, list) else float(base)
+        out.append(_Gated(float(value), group, base_value))
+
+    add(result.value, baseline.value if baseline else None, None)
+    for g in result.groups:
+        key = dict(zip(result.group_by, g.key, strict=True))
+        base = baseline.groups.get(_plain_key(g.key)) if baseline else None
+        add(g.value, base, key)
+    return out
+
+
+def _output_labels(result: LossResult, n: int) -> list[str]:
+    preds = next(iter(result.columns.values()), [])
+    return list(preds) if len(preds) == n else [str(i) for i in range(n)]
+
+
+def evaluate(
+    result: LossResult, spec: GateSpec, baseline: Baseline | None = None
+) -> list[GateResult]:
+    """Apply ``spec`` to the result's total and each group's (and output's) value."""
+    spec = spec.applying_to(result.higher_is_better)
+    gates: list[GateResult] = []
+    for item in _gated_values(result, baseline):
+        if spec.max is not None:
+            gates.append(_bound(result.loss, item, "max", spec.max))
+        if spec.min is not None:
+            gates.append(_bound(result.loss, item, "min", spec.min))
+        for name, change in (
+            ("max_increase", spec.max_increase),
+            ("min_decrease", spec.min_decrease),
+        ):
+            if change is not None and item.baseline is not None:
+                gates.append(_relative(result.loss, item, name, change, item.baseline))
+    return gates
+
+
+def _bound(loss: str, item: _Gated, name: str, limit: float) -> GateResult:
+    value, what = item.value, subject(loss, item.group)
+    if math.isnan(value):
+        passed = False
+        reason = f"{what} is NaN: a NaN result fails every gate ({name} {num(limit)})"
+    elif name == "max":
+        passed = value <= limit
+        reason = f"{what} = {num(value)} {'<=' if passed else '>'} max {num(limit)}"
+    else:
+        passed = value >= limit
+        reason = f"{what} = {num(value)} {'>=' if passed else '<'} min {num(limit)}"
+    return GateResult(name, limit, value, item.group, passed, reason, loss)
+
+
+def _relative(loss: str, item: _Gated, name: str, change: Change, base: float) -> GateResult:
+    value, what = item.value, subject(loss, item.group)
+    option = name
+    rising = name == "max_increase"
+    limit = base + change.allowed(base) if rising else base - change.allowed(base)
+    if math.isnan(value) or math.isnan(base):
+        which = "is NaN" if math.isnan(value) else "has a NaN baseline"
+        ok = False
+        reason = f"{what} {which}: a NaN result fails every gate ({option} {change.text})"
+    else:
+        delta = value - base
+        pct = f" ({delta / abs(base):+.2%})" if base != 0 else ""
+        moved = f"{delta:+.6g}{pct} vs the baseline {num(base)}"
+        ok = value <= limit if rising else value >= limit
+        if ok:
+            reason = f"{what} = {num(value)}, {moved}: within {option} {change.text}"
+        else:
+            reason = (
+                f"{what} = {num(value)}, {moved}: {'rose' if rising else 'fell'} more than "
+                f"{option} {change.text} (limit {num(limit)})"
+            )
+    return GateResult(
+        name, limit, value, item.group, ok, reason, loss, baseline=base, allowed=change.text
+    )
+
+
+def passed(gates: Sequence[GateResult]) -> bool:
+    return all(g.passed for g in gates)
+
+
+def verdict_text(gates: Sequence[GateResult]) -> str:
+    """A table cell: ``pass``, ``FAIL max`` or ``-`` (no gate on this value)."""
+    if not gates:
+        return "-"
+    failed = [g.name for g in gates if not g.passed]
+    return "pass" if not failed else "FAIL " + ", ".join(dict.fromkeys(failed))
+
+
+def for_group(gates: Sequence[GateResult], group: Mapping[str, Any] | None) -> list[GateResult]:
+    """The gates of the total (``group=None``) or of one group (any of its outputs)."""
+    if group is None:
+        return [g for g in gates if not g.group or set(g.group) == {"output"}]
+    return [
+        g
+        for g in gates
+        if g.group and {k: v for k, v in g.group.items() if k != "output"} == dict(group)
+    ]

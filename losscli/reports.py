@@ -1,0 +1,342 @@
+"""Reports CI systems read: JUnit XML, a Markdown summary, GitHub's step summary and
+``::error::`` annotations (SPEC §5).
+
+A report covers one or more *checks* (a loss command run is one check; a gate file holds
+several). JUnit has one testsuite per check and one testcase per gated value (the total, each
+group, each output), with a ``<failure>`` when any gate on that value failed and an
+``<error>`` when the check could not run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import socket
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from losscli import __version__
+from losscli.gated_run import Outcome
+from losscli.gates import GateResult, num, subject
+from losscli.terminal import Environment
+
+
+@dataclass
+class Check:
+    """A named set of gated results, or the error that stopped them."""
+
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str | None = None
+    error_code: int = 3  # the exit code of the error (2 usage, 3 input or data)
+    seconds: float = 0.0
+    named: bool = True  # a gate file's check: its name prefixes failure lines
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}: " if self.named else ""
+
+    @property
+    def gates(self) -> list[GateResult]:
+        return [g for o in self.outcomes for g in o.gates]
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.failures
+
+
+def failure_lines(checks: Sequence[Check]) -> list[str]:
+    """One line per failed gate, for stderr (prefixed with the name of a gate file's check)."""
+    return [check.prefix + g.reason for check in checks for g in check.failures]
+
+
+def error_lines(checks: Sequence[Check]) -> list[str]:
+    """One line per check that could not run."""
+    return [f"{c.name}: {c.error}" for c in checks if c.error is not None]
+
+
+# -- JUnit ----------------------------------------------------------------------------------
+def _testcases(check: Check) -> Iterator[tuple[str, list[GateResult]]]:
+    """(testcase name, its gates): one per gated value, in result order."""
+    for outcome in check.outcomes:
+        by_value: dict[str, list[GateResult]] = {}
+        for gate in outcome.gates:
+            by_value.setdefault(gate.subject, []).append(gate)
+        yield from by_value.items()
+
+
+def junit_xml(checks: Sequence[Check]) -> str:
+    """JUnit XML as the Ant/Jenkins schema describes it (what GitLab, GitHub test-report
+    actions, Jenkins and Azure read): ``testsuites > testsuite > testcase > failure|error``."""
+    timestamp = _dt.datetime.now().replace(microsecond=0).isoformat()
+    hostname = socket.gethostname() or "localhost"
+    root = ET.Element("testsuites", name="losscli")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    total_time = 0.0
+    for index, check in enumerate(checks):
+        cases = list(_testcases(check))
+        failures = sum(1 for _, gates in cases if not all(g.passed for g in gates))
+        errors = 1 if check.error is not None else 0
+        tests = len(cases) + errors
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=check.name,
+            package="losscli",
+            id=str(index),
+            tests=str(tests),
+            failures=str(failures),
+            errors=str(errors),
+            skipped="0",
+            time=f"{check.seconds:.3f}",
+            timestamp=timestamp,
+            hostname=hostname,
+        )
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="losscli.version", value=__version__)
+        for outcome in check.outcomes[:1]:
+            ET.SubElement(
+                properties, "property", name="files", value=", ".join(outcome.result.files)
+            )
+        classname = f"losscli.{check.name}"
+        if check.error is not None:
+            case = ET.SubElement(suite, "testcase", classname=classname, name=check.name, time="0")
+            ET.SubElement(case, "error", message=check.error, type="error").text = check.error
+        details: list[str] = []
+        for name, gates in cases:
+            case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+            failed = [g for g in gates if not g.passed]
+            if failed:
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    message="; ".join(g.reason for g in failed),
+                    type=",".join(dict.fromkeys(g.name for g in failed)),
+                )
+                failure.text = "\n".join(_gate_line(g) for g in gates)
+            details += [_gate_line(g) for g in gates]
+        ET.SubElement(suite, "system-out").text = "\n".join(details) or None
+        ET.SubElement(suite, "system-err")
+        totals["tests"] += tests
+        totals["failures"] += failures
+        totals["errors"] += errors
+        total_time += check.seconds
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", f"{total_time:.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _gate_line(gate: GateResult) -> str:
+    return f"[{'PASS' if gate.passed else 'FAIL'}] {gate.name}: {gate.reason}"
+
+
+def write_junit(path: str, checks: Sequence[Check]) -> None:
+    """Write the JUnit file atomically (temporary name, then rename)."""
+    _write_atomically(path, junit_xml(checks))
+
+
+def _write_atomically(path: str, content: str) -> None:
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".losscli-", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+# -- Markdown -------------------------------------------------------------------------------
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _gate_cell(gate: GateResult) -> str:
+    """``max 30`` or ``max_increase 5% (baseline 28.3, limit 29.7)``."""
+    if gate.allowed is not None:
+        base = "NaN" if gate.baseline is None else num(gate.baseline)
+        return f"{gate.name} {gate.allowed} (baseline {base}, limit {num(gate.threshold)})"
+    return f"{gate.name} {num(gate.threshold)}"
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of a summary: a gate on a value (or an ungated value, or a check's error)."""
+
+    check: str
+    subject: str
+    rows: int | None
+    value: str
+    gate: str
+    verdict: str  # pass | FAIL | error | -
+
+
+def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
+    out: list[SummaryRow] = []
+    for check in checks:
+        if check.error is not None:
+            out.append(SummaryRow(check.name, "", None, "", check.error, "error"))
+        for outcome in check.outcomes:
+            result = outcome.result
+            rows: dict[str, int] = {subject(result.loss, None): result.rows}
+            for g in result.groups:
+                rows[subject(result.loss, dict(zip(result.group_by, g.key, strict=True)))] = g.rows
+            if not outcome.gates:
+                out.append(
+                    SummaryRow(
+                        check.name, result.loss, result.rows, _value_text(result.value), "-", "-"
+                    )
+                )
+            for gate in outcome.gates:
+                group_key = {k: v for k, v in (gate.group or {}).items() if k != "output"}
+                out.append(
+                    SummaryRow(
+                        check.name,
+                        gate.subject,
+                        rows.get(subject(result.loss, group_key or None)),
+                        num(gate.value),
+                        _gate_cell(gate),
+                        "pass" if gate.passed else "FAIL",
+                    )
+                )
+    return out
+
+
+def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
+    """(passed, ``all 5 gates passed`` / ``2 of 5 gates failed, 1 check could not run``)."""
+    gates = [g for c in checks for g in c.gates]
+    failed = [g for g in gates if not g.passed]
+    errors = [c for c in checks if c.error is not None]
+    if not failed and not errors:
+        return True, f"all {len(gates)} gates passed"
+    problems = []
+    if failed:
+        problems.append(f"{len(failed)} of {len(gates)} gates failed")
+    if errors:
+        problems.append(f"{len(errors)} check(s) could not run")
+    return False, ", ".join(problems)
+
+
+_MARKS = {"pass": "✅ pass", "FAIL": "❌ FAIL", "error": "❌ error", "-": "-"}
+
+
+def markdown_summary(checks: Sequence[Check]) -> str:
+    """A heading with the verdict, one table row per gate and value, then the failures."""
+    ok, verdict = verdict_line(checks)
+    lines = [
+        f"### {'✅' if ok else '❌'} losscli: {verdict}",
+        "",
+        "| check | value of | rows | value | gate | verdict |",
+        "| --- | --- | ---: | ---: | --- | --- |",
+    ]
+    for row in summary_rows(checks):
+        cells = [row.check, row.subject, "" if row.rows is None else row.rows, row.value, row.gate]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + f" | {_MARKS[row.verdict]} |")
+    problems = error_lines(checks) + failure_lines(checks)
+    if problems:
+        lines += ["", "**Failures**", ""]
+        lines += [f"- {_cell(line)}" for line in problems]
+    return "\n".join(lines) + "\n"
+
+
+def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
+    """The summary as a rich table on stdout (a terminal), the verdict as its caption."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    ok, verdict = verdict_line(checks)
+    table = Table(show_header=True, header_style="bold")
+    for name, justify in (
+        ("check", "left"), ("value of", "left"), ("rows", "right"), ("value", "right"),
+        ("gate", "left"), ("verdict", "left"),
+    ):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    styles = {"pass": "green", "FAIL": "bold red", "error": "bold red", "-": ""}
+    for row in summary_rows(checks):
+        style = styles[row.verdict]
+        verdict_cell = f"[{style}]{row.verdict}[/{style}]" if style else row.verdict
+        table.add_row(
+            escape(row.check), escape(row.subject), "" if row.rows is None else str(row.rows),
+            row.value, escape(row.gate), verdict_cell,
+        )  # fmt: skip
+    table.caption = f"[green]{verdict}[/green]" if ok else f"[bold red]{verdict}[/bold red]"
+    env.console().print(table)
+
+
+def checks_json(checks: Sequence[Check]) -> str:
+    """``{"schema_version": 1, "checks": [...], "passed": bool}``: each check is a result
+    object (as ``losscli LOSS`` writes it, with ``gates``/``passed``) plus its ``name``, or
+    ``{"name", "error", "passed": false}``. Such a file also serves as a ``baseline``."""
+    import json
+
+    from losscli.render import SCHEMA_VERSION, result_dict
+
+    entries: list[dict[str, Any]] = []
+    for check in checks:
+        if check.error is not None:
+            entries.append({"name": check.name, "error": check.error, "passed": False})
+        for outcome in check.outcomes:
+            entries.append({"name": check.name, **result_dict(outcome.result, outcome.gates)})
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "checks": entries,
+        "passed": all(c.passed for c in checks),
+    }
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(num(v) for v in value) + "]"
+    return num(float(value))
+
+
+# -- GitHub Actions -------------------------------------------------------------------------
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_error_lines(checks: Sequence[Check]) -> list[str]:
+    """``::error title=...::message`` workflow commands, one per failure."""
+    out: list[str] = []
+    for check in checks:
+        prefix = check.prefix
+        if check.error is not None:
+            title = _escape_property("losscli check could not run")
+            out.append(f"::error title={title}::{_escape_data(prefix + check.error)}")
+        for gate in check.failures:
+            title = _escape_property("losscli gate failed")
+            out.append(f"::error title={title}::{_escape_data(prefix + gate.reason)}")
+    return out
+
+
+def ci_report(env: Environment, checks: Sequence[Check]) -> None:
+    """Under GitHub Actions (``GITHUB_STEP_SUMMARY`` set): append the Markdown summary to the
+    step summary and print ``::error::`` lines on stderr (the runner reads both streams)."""
+    summary_path = env.env.get("GITHUB_STEP_SUMMARY")
+    if not summary_path:
+        return
+    try:
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write(markdown_summary(checks) + "\n")
+    except OSError as exc:
+        env.stderr.write(f"losscli: warning: cannot append to GITHUB_STEP_SUMMARY: {exc}\n")
+    for line in github_error_lines(checks):
+        env.stderr.write(line + "\n")
+    env.stderr.flush()

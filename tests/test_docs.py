@@ -1,0 +1,28 @@
+"""The README is generated from the registry where it can be, and documents what exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from losscli.cli import cli
+from losscli.docs import loss_table, render_readme
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_loss_table_is_current() -> None:
+    assert render_readme(README) == README, "run: python -m losscli.docs README.md"
+    assert loss_table() in README
+
+
+def test_every_command_is_in_the_readme() -> None:
+    for name in cli.commands:
+        assert f"`{name}`" in README or f"losscli {name}" in README, name
+
+
+def test_every_shared_option_is_documented() -> None:
+    command = cli.commands["mse"]
+    for param in command.params:
+        flags = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+        if flags and flags[0] not in ("--help",):
+            assert f"`{flags[0]}" in README or f"/{flags[0]}" in README, flags[0]
