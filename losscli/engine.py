@@ -20,8 +20,8 @@ from losscli.columns import Selection, select, split_list
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.readers import Source, check_same_columns, open_sources
 from losscli.registry import LossSpec
-from losscli.workspace import Workspace
 from losscli.stats import LossState, MeanState, Per, Reduction, Value
+from losscli.workspace import Workspace
 
 Array = NDArray[np.float64]
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -410,15 +410,15 @@ def _plain(value: float) -> Any:
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
     """Keys sort numerically where they look like numbers (CSV keys arrive as text)."""
-    out = []
+    out: list[tuple[int, float, str]] = []
     for part in key:
         if part is None:
-            out.append((2, 0, ""))
+            out.append((2, 0.0, ""))
             continue
         try:
             out.append((0, float(part), str(part)))
         except (TypeError, ValueError):
-            out.append((1, 0, str(part)))
+            out.append((1, 0.0, str(part)))
     return tuple(out)
 
 

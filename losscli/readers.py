@@ -112,7 +112,7 @@ def _open_binary(source: Source) -> IO[bytes]:
     import pyarrow as pa
 
     stream = pa.input_stream(source.path, compression=source.compression)
-    return stream  # type: ignore[return-value]
+    return stream
 
 
 def _csv_input(source: Source) -> Any:
@@ -171,7 +171,7 @@ def _csv_header(source: Source) -> list[str]:
             break
         head += block
     if source._stream is not None:  # stdin: keep what we consumed for the real read
-        source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)  # type: ignore[arg-type]
+        source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)
     else:
         stream.close()
     if not head.strip():
@@ -319,7 +319,7 @@ def _ndjson_names(source: Source) -> list[str]:
     stream = _open_binary(source)
     first = stream.readline() if hasattr(stream, "readline") else b""
     if source._stream is not None:
-        source._stream = io.BufferedReader(_PrefixedStream(first, source._stream), 1 << 20)  # type: ignore[arg-type]
+        source._stream = io.BufferedReader(_PrefixedStream(first, source._stream), 1 << 20)
     try:
         record = json.loads(first)
     except ValueError:
@@ -449,12 +449,12 @@ def _decompressing(stream: IO[bytes], codec: str) -> IO[bytes]:
     if codec == "gzip":
         return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     if codec == "bz2":
-        return bz2.BZ2File(stream, "rb")  # type: ignore[return-value]
+        return bz2.BZ2File(stream, "rb")
     if codec == "xz":
-        return lzma.LZMAFile(stream, "rb")  # type: ignore[return-value]
+        return lzma.LZMAFile(stream, "rb")
     import pyarrow as pa
 
-    return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), codec)  # type: ignore[return-value]
+    return pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), codec)
 
 
 _TEMPORARY_FILES: list[str] = []

@@ -8,12 +8,10 @@ it reduces through) and which reductions it supports. The CLI commands and optio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy stays out of `losscli --help`: kernels are imported when first run
     import numpy as np
@@ -340,7 +338,12 @@ def _tweedie_checks(power_param: str | None, power: float = 0.0) -> tuple[Domain
 
 
 # -- roles of the catalogue ----------------------------------------------------------------------
-VAR = Role("var", "--var", "variance column(s), one per prediction column", auto_names=("var", "vars", "variance"))
+VAR = Role(
+    "var",
+    "--var",
+    "variance column(s), one per prediction column",
+    auto_names=("var", "vars", "variance"),
+)
 LOGITS = Role(
     "pred",
     "--pred",
@@ -358,12 +361,19 @@ LABELS = Role(
 INPUT1 = Role("input1", "--input1", "first score column(s)", auto_names=("input1", "x1", "score1"))
 INPUT2 = Role("input2", "--input2", "second score column(s)", auto_names=("input2", "x2", "score2"))
 RANK_TARGET = Role(
-    "target", "--target", "±1 column(s): 1 if input1 should rank higher", short="-t",
+    "target",
+    "--target",
+    "±1 column(s): 1 if input1 should rank higher",
+    short="-t",
     auto_names=TARGET.auto_names,
 )
 ANCHOR = Role("anchor", "--anchor", "anchor vector columns", auto_names=("anchor", "anchors"))
-POSITIVE = Role("positive", "--positive", "positive vector columns", auto_names=("positive", "positives"))
-NEGATIVE = Role("negative", "--negative", "negative vector columns", auto_names=("negative", "negatives"))
+POSITIVE = Role(
+    "positive", "--positive", "positive vector columns", auto_names=("positive", "positives")
+)
+NEGATIVE = Role(
+    "negative", "--negative", "negative vector columns", auto_names=("negative", "negatives")
+)
 
 
 def _float_in(low: float, high: float, *, low_open: bool, high_open: bool) -> Callable[[Any], bool]:
@@ -399,7 +409,9 @@ def _states(kind: str) -> Callable[[int, Params], LossState]:
     return make
 
 
-EPS_PARAM = Param("eps", 1e-6, "small constant for numerical stability", valid=positive, valid_text="> 0")
+EPS_PARAM = Param(
+    "eps", 1e-6, "small constant for numerical stability", valid=positive, valid_text="> 0"
+)
 METRIC = ("mean",)
 METRIC_PERS = ("all", "output")
 
@@ -446,7 +458,11 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="smooth L1 loss (Huber(β)/β)",
         formula="0.5·a²/β if a < β else a − β/2",
         api="smooth_l1_loss",
-        params=(Param("beta", 1.0, "threshold β; 0 means plain L1", valid=_non_negative, valid_text="≥ 0"),),
+        params=(
+            Param(
+                "beta", 1.0, "threshold β; 0 means plain L1", valid=_non_negative, valid_text="≥ 0"
+            ),
+        ),
         elementwise=_pair("smooth_l1", "beta"),
         aliases=("smooth_l1_loss",),
         reference="mlx.nn.losses.smooth_l1_loss, torch.nn.SmoothL1Loss",
@@ -465,13 +481,15 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="binary cross-entropy on logits (default) or probabilities",
         formula="logits: max(x,0) − x·y + log1p(exp(−|x|)); probs: −(y·log p + (1−y)·log(1−p)), logs clamped at −100",
         api="binary_cross_entropy",
-        params=(Param(
+        params=(
+            Param(
                 "with_logits",
                 True,
                 "inputs are logits (--logits) or probabilities (--probs)",
                 type=bool,
                 cli_flags=("--logits", "--probs"),
-            ),),
+            ),
+        ),
         elementwise=_bce,
         checks=(DomainCheck("pred", _probability_check, "probabilities must lie in [0, 1]"),),
         aliases=("bce", "binary_crossentropy", "log_loss"),
@@ -517,7 +535,16 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="Kullback-Leibler divergence between log-probability columns",
         formula="Σ_c exp(t_c)·(t_c − x_c)  (both inputs are log probabilities, as in MLX)",
         api="kl_div_loss",
-        roles=(LOGITS, Role("target", "--target", "target log-probability columns, one per class", short="-t", auto_names=TARGET.auto_names)),
+        roles=(
+            LOGITS,
+            Role(
+                "target",
+                "--target",
+                "target log-probability columns, one per class",
+                short="-t",
+                auto_names=TARGET.auto_names,
+            ),
+        ),
         elementwise=_kl_div,
         reduces_axis=True,
         aliases=("kl_div_loss", "kld", "kl_divergence"),
@@ -563,7 +590,9 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="cosine similarity between prediction and target vectors (+cos, as MLX)",
         formula="x1·x2 / max(‖x1‖·‖x2‖, eps)",
         api="cosine_similarity_loss",
-        params=(Param("eps", 1e-8, "lower bound of the norm product", valid=positive, valid_text="> 0"),),
+        params=(
+            Param("eps", 1e-8, "lower bound of the norm product", valid=positive, valid_text="> 0"),
+        ),
         elementwise=_cosine,
         reduces_axis=True,
         aliases=("cosine_similarity_loss", "cosine"),
@@ -577,7 +606,9 @@ LOSSES: tuple[LossSpec, ...] = (
         api="triplet_loss",
         roles=(ANCHOR, POSITIVE, NEGATIVE),
         params=(
-            Param("p", 2, "norm degree", type=int, valid=lambda x: x >= 1, valid_text="an integer ≥ 1"),
+            Param(
+                "p", 2, "norm degree", type=int, valid=lambda x: x >= 1, valid_text="an integer ≥ 1"
+            ),
             Param("margin", 1.0, "margin", valid=_finite, valid_text="a finite number"),
             EPS_PARAM,
         ),
@@ -721,7 +752,9 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="mean Tweedie deviance with power p",
         formula="scikit-learn's unit deviance for power p (0: squared error, 1: Poisson, 2: Gamma)",
         api="mean_tweedie_deviance",
-        params=(Param("power", 0.0, "Tweedie power", valid=_tweedie_power, valid_text="≤ 0 or ≥ 1"),),
+        params=(
+            Param("power", 0.0, "Tweedie power", valid=_tweedie_power, valid_text="≤ 0 or ≥ 1"),
+        ),
         elementwise=_pair("tweedie_deviance", "power"),
         checks=_tweedie_checks("power"),
         aliases=("mean_tweedie_deviance",),

@@ -212,7 +212,7 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
 
     console = env.console()
     grouped = bool(results[0].group_by)
-    table = Table(show_header=True, header_style="bold", box=None if console.no_color else None)
+    table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("loss", style="cyan")
     table.add_column("params")
     table.add_column("reduction")

@@ -91,7 +91,7 @@ def accurate_row_sums(x: Array) -> Array:
     blocks = x[:, :whole].reshape(k, -1, SUM_BLOCK).sum(axis=2)
     tail = x[:, whole:].sum(axis=1)
     if not np.isfinite(blocks).all():
-        return blocks.sum(axis=1) + tail  # type: ignore[no-any-return]
+        return blocks.sum(axis=1) + tail
     return np.array([math.fsum([*blocks[j].tolist(), float(tail[j])]) for j in range(k)])
 
 

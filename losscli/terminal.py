@@ -63,7 +63,7 @@ class Environment:
         tty = self.stderr_isatty if stderr else self.stdout_isatty
         return Console(
             file=self.stderr if stderr else self.stdout,
-            force_terminal=tty and not (self.env.get("TERM") == "dumb"),
+            force_terminal=tty and self.env.get("TERM") != "dumb",
             no_color=self.no_color or not tty,
             color_system="auto" if tty and not self.no_color else None,
             width=None if tty else 10_000,

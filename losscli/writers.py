@@ -23,8 +23,8 @@ Array = NDArray[np.float64]
 def _cells(column: Any) -> list[Any]:
     """A column (NumPy or Arrow) as Python values; NaN/inf floats stay floats."""
     if isinstance(column, np.ndarray):
-        return column.tolist()  # type: ignore[no-any-return]
-    return column.to_pylist()  # type: ignore[no-any-return]
+        return column.tolist()
+    return column.to_pylist()
 
 
 def _csv_text(value: Any) -> str:

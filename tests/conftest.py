@@ -72,7 +72,11 @@ def cli() -> Callable[..., Outcome]:
 
 
 def run_process(
-    args: list[str], *, stdin: bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    args: list[str],
+    *,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``python -m losscli`` as a real process."""
     full_env = {**os.environ, **(env or {})}

@@ -104,7 +104,9 @@ def _mlx(fn: str, *arrays: np.ndarray, **kw: Any) -> Callable[[], np.ndarray]:
     return run
 
 
-def _sk(fn: str, y: np.ndarray, p: np.ndarray, **kw: Any) -> Callable[[np.ndarray | None, str], Any]:
+def _sk(
+    fn: str, y: np.ndarray, p: np.ndarray, **kw: Any
+) -> Callable[[np.ndarray | None, str], Any]:
     def run(weights: np.ndarray | None, multioutput: str) -> Any:
         return getattr(sk_metrics, fn)(y, p, sample_weight=weights, multioutput=multioutput, **kw)
 
@@ -176,7 +178,9 @@ CASES = [
         {"pred": glob("z"), "target": "label"},
         {"label_smoothing": 0.0},
         lambda: to_np(
-            mlx_losses.cross_entropy(m(cols("z")), mx.array(DATA["label"].astype(np.int32)), reduction="none")
+            mlx_losses.cross_entropy(
+                m(cols("z")), mx.array(DATA["label"].astype(np.int32)), reduction="none"
+            )
         ).reshape(N, 1),
         numpy_reference=_cross_entropy_ref(DATA["label"], 0.0),
         mlx_rel=EXP_TOL,
@@ -187,7 +191,10 @@ CASES = [
         {"label_smoothing": 0.2},
         lambda: to_np(
             mlx_losses.cross_entropy(
-                m(cols("z")), mx.array(DATA["label"].astype(np.int32)), label_smoothing=0.2, reduction="none"
+                m(cols("z")),
+                mx.array(DATA["label"].astype(np.int32)),
+                label_smoothing=0.2,
+                reduction="none",
             )
         ).reshape(N, 1),
         numpy_reference=_cross_entropy_ref(DATA["label"], 0.2),
@@ -205,14 +212,18 @@ CASES = [
         "nll",
         {"pred": glob("lp"), "target": "label"},
         elementwise=lambda: to_np(
-            mlx_losses.nll_loss(m(cols("lp")), mx.array(DATA["label"].astype(np.int32)), reduction="none")
+            mlx_losses.nll_loss(
+                m(cols("lp")), mx.array(DATA["label"].astype(np.int32)), reduction="none"
+            )
         ).reshape(N, 1),
     ),
     Case(
         "kl_div",
         {"pred": glob("lp"), "target": glob("lq")},
         elementwise=_mlx("kl_div_loss", cols("lp"), cols("lq")),
-        numpy_reference=lambda: (np.exp(cols("lq")) * (cols("lq") - cols("lp"))).sum(axis=1).reshape(N, 1),
+        numpy_reference=lambda: (
+            (np.exp(cols("lq")) * (cols("lq") - cols("lp"))).sum(axis=1).reshape(N, 1)
+        ),
         mlx_rel=EXP_TOL,
     ),
     Case(
@@ -227,7 +238,11 @@ CASES = [
         {"full": False, "eps": 0.5},
         _mlx("gaussian_nll_loss", cols("p"), cols("t"), cols("v"), eps=0.5),
     ),
-    Case("hinge", {"pred": glob("p"), "target": glob("s")}, elementwise=_mlx("hinge_loss", cols("p"), cols("s"))),
+    Case(
+        "hinge",
+        {"pred": glob("p"), "target": glob("s")},
+        elementwise=_mlx("hinge_loss", cols("p"), cols("s")),
+    ),
     Case(
         "margin_ranking",
         {"input1": "p0", "input2": "t0", "target": "s0"},
@@ -259,12 +274,25 @@ CASES = [
         {"anchor": glob("p"), "positive": glob("t"), "negative": glob("n")},
         {"p": 3, "margin": 0.5, "eps": 1e-6},
         lambda: to_np(
-            mlx_losses.triplet_loss(m(cols("p")), m(cols("t")), m(cols("n")), p=3, margin=0.5, reduction="none")
+            mlx_losses.triplet_loss(
+                m(cols("p")), m(cols("t")), m(cols("n")), p=3, margin=0.5, reduction="none"
+            )
         ).reshape(N, 1),
     ),
-    Case("mape", PT, elementwise=lambda: np.abs(cols("p") - cols("t")) / np.maximum(np.abs(cols("t")), np.finfo(float).eps)),
+    Case(
+        "mape",
+        PT,
+        elementwise=lambda: (
+            np.abs(cols("p") - cols("t")) / np.maximum(np.abs(cols("t")), np.finfo(float).eps)
+        ),
+    ),
     Case("poisson", POS, elementwise=lambda: cols("pp") - cols("pt") * np.log(cols("pp") + 1e-7)),
-    Case("pinball", PT, {"alpha": 0.3}, metric=_sk("mean_pinball_loss", cols("t"), cols("p"), alpha=0.3)),
+    Case(
+        "pinball",
+        PT,
+        {"alpha": 0.3},
+        metric=_sk("mean_pinball_loss", cols("t"), cols("p"), alpha=0.3),
+    ),
     Case("rmse", PT, metric=_sk("root_mean_squared_error", cols("t"), cols("p"))),
     Case("msle", POS, metric=_sk("mean_squared_log_error", cols("pt"), cols("pp"))),
     Case("rmsle", POS, metric=_sk("root_mean_squared_log_error", cols("pt"), cols("pp"))),
@@ -288,14 +316,24 @@ def _single(fn: str, **kw: Any) -> Callable[[np.ndarray | None, str], Any]:
 CASES += [
     Case("poisson_deviance", POS, metric=_single("mean_poisson_deviance")),
     Case("gamma_deviance", POS, metric=_single("mean_gamma_deviance")),
-    Case("tweedie_deviance", POS, {"power": 1.5}, metric=_single("mean_tweedie_deviance", power=1.5)),
-    Case("tweedie_deviance", POS, {"power": 0.0}, metric=_single("mean_tweedie_deviance", power=0.0)),
-    Case("tweedie_deviance", POS, {"power": 3.0}, metric=_single("mean_tweedie_deviance", power=3.0)),
-    Case("max_error", POS, metric=lambda w, mo: (
-        [sk_metrics.max_error(DATA[f"pt{j}"], DATA[f"pp{j}"]) for j in range(K)]
-        if mo == "raw_values"
-        else max(sk_metrics.max_error(DATA[f"pt{j}"], DATA[f"pp{j}"]) for j in range(K))
-    )),
+    Case(
+        "tweedie_deviance", POS, {"power": 1.5}, metric=_single("mean_tweedie_deviance", power=1.5)
+    ),
+    Case(
+        "tweedie_deviance", POS, {"power": 0.0}, metric=_single("mean_tweedie_deviance", power=0.0)
+    ),
+    Case(
+        "tweedie_deviance", POS, {"power": 3.0}, metric=_single("mean_tweedie_deviance", power=3.0)
+    ),
+    Case(
+        "max_error",
+        POS,
+        metric=lambda w, mo: (
+            [sk_metrics.max_error(DATA[f"pt{j}"], DATA[f"pp{j}"]) for j in range(K)]
+            if mo == "raw_values"
+            else max(sk_metrics.max_error(DATA[f"pt{j}"], DATA[f"pp{j}"]) for j in range(K))
+        ),
+    ),
     Case("median_absolute_error", PT, metric=_sk("median_absolute_error", cols("t"), cols("p"))),
 ]
 
@@ -323,7 +361,9 @@ def close(actual: Any, expected: Any, rel: float = REL) -> None:
 
 
 def case_id(case: Case) -> str:
-    return case.name + ("-" + ",".join(f"{k}={v}" for k, v in case.params.items()) if case.params else "")
+    return case.name + (
+        "-" + ",".join(f"{k}={v}" for k, v in case.params.items()) if case.params else ""
+    )
 
 
 ELEMENTWISE = [c for c in CASES if c.elementwise is not None]
@@ -346,9 +386,13 @@ def test_elementwise_losses_match_the_reference(data_file: Path, case: Case) -> 
     per_output = [math.fsum(ref[:, j].tolist()) / N for j in range(ref.shape[1])]
     close(run_loss(data_file, case, per="output").value, per_output)
     row_means = ref.mean(axis=1)
-    close(run_loss(data_file, case, per="row", reduction="sum").value, math.fsum(row_means.tolist()))
+    close(
+        run_loss(data_file, case, per="row", reduction="sum").value, math.fsum(row_means.tolist())
+    )
     # weighted: Σ w·l / Σ w with w broadcast over outputs
-    weighted = math.fsum((ref * w[:, None]).reshape(-1).tolist()) / (ref.shape[1] * math.fsum(w.tolist()))
+    weighted = math.fsum((ref * w[:, None]).reshape(-1).tolist()) / (
+        ref.shape[1] * math.fsum(w.tolist())
+    )
     close(run_loss(data_file, case, weight="w").value, weighted)
 
 
@@ -360,8 +404,13 @@ def test_metrics_match_scikit_learn(data_file: Path, case: Case) -> None:
     spec = lookup(case.name)
     assert spec is not None
     if spec.weighted:
-        close(run_loss(data_file, case, weight="w").value, case.metric(DATA["w"], "uniform_average"))
-        close(run_loss(data_file, case, weight="w", per="output").value, case.metric(DATA["w"], "raw_values"))
+        close(
+            run_loss(data_file, case, weight="w").value, case.metric(DATA["w"], "uniform_average")
+        )
+        close(
+            run_loss(data_file, case, weight="w", per="output").value,
+            case.metric(DATA["w"], "raw_values"),
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -388,14 +437,35 @@ def test_groups_equal_filtering_the_file(data_file: Path, case: Case, tmp_path: 
 
 def test_eval_equals_separate_runs(data_file: Path) -> None:
     result = invoke(
-        ["eval", str(data_file), "-p", "p0", "-t", "t0", "-m", "mse", "-m", "huber:delta=2",
-         "-m", "r2", "-m", "median_absolute_error", "-f", "json"]
+        [
+            "eval",
+            str(data_file),
+            "-p",
+            "p0",
+            "-t",
+            "t0",
+            "-m",
+            "mse",
+            "-m",
+            "huber:delta=2",
+            "-m",
+            "r2",
+            "-m",
+            "median_absolute_error",
+            "-f",
+            "json",
+        ]
     )
     assert result.code == 0, result.err
     doc = result.json
     assert doc["schema_version"] == 1
     got = {r["loss"]: r["value"] for r in doc["results"]}
-    for name, extra in (("mse", []), ("huber", ["--delta", "2"]), ("r2", []), ("median_absolute_error", [])):
+    for name, extra in (
+        ("mse", []),
+        ("huber", ["--delta", "2"]),
+        ("r2", []),
+        ("median_absolute_error", []),
+    ):
         alone = invoke([name, str(data_file), "-p", "p0", "-t", "t0", *extra, "-f", "json"]).json
         assert got[name] == alone["value"]
 
@@ -407,7 +477,12 @@ def test_cross_entropy_from_a_user_file(tmp_path: Path) -> None:
     labels = rng.integers(0, 3, size=50)
     path = write_table(
         tmp_path / "ce.csv",
-        {"logit_0": logits[:, 0], "logit_1": logits[:, 1], "logit_2": logits[:, 2], "label": labels},
+        {
+            "logit_0": logits[:, 0],
+            "logit_1": logits[:, 1],
+            "logit_2": logits[:, 2],
+            "label": labels,
+        },
     )
     out = invoke(["cross_entropy", str(path), "-p", "logit_*", "-t", "label", "-f", "value"])
     expected = mlx_losses.cross_entropy(m(logits), mx.array(labels), reduction="mean")

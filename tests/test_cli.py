@@ -23,7 +23,9 @@ def table() -> dict[str, object]:
     return {"id": [1, 2, 3, 4], "y_pred": PRED, "y_true": TARGET, "seg": ["x", "y", "x", "y"]}
 
 
-@pytest.mark.parametrize("name", ["d.csv", "d.tsv", "d.csv.gz", "d.csv.bz2", "d.csv.zst", "d.parquet"])
+@pytest.mark.parametrize(
+    "name", ["d.csv", "d.tsv", "d.csv.gz", "d.csv.bz2", "d.csv.zst", "d.parquet"]
+)
 def test_every_file_kind(tmp_path: Path, table: dict, name: str) -> None:
     path = write_table(tmp_path / name, table)
     result = invoke(["mse", str(path), "--format", "json"])
@@ -96,7 +98,10 @@ def test_reduction_none_streams_rows_in_order(tmp_path: Path, table: dict) -> No
     assert out.splitlines() == ["id,mse", "1,1.0", "2,4.0", "3,0.0", "4,9.0"]
     nd = invoke(["huber", str(path), "-r", "none", "-f", "ndjson"]).out.splitlines()
     assert [json.loads(line) for line in nd] == [
-        {"huber": 0.5}, {"huber": 1.5}, {"huber": 0.0}, {"huber": 2.5}
+        {"huber": 0.5},
+        {"huber": 1.5},
+        {"huber": 0.0},
+        {"huber": 2.5},
     ]
 
 
@@ -108,7 +113,11 @@ def test_reduction_none_to_parquet_file(tmp_path: Path, table: dict) -> None:
     result = invoke(["mse", str(path), "-r", "none", "-o", str(out), "--keep", "id,seg"])
     assert result.code == 0
     got = pq.read_table(out).to_pydict()
-    assert got == {"id": ["1", "2", "3", "4"], "seg": ["x", "y", "x", "y"], "mse": [1.0, 4.0, 0.0, 9.0]}
+    assert got == {
+        "id": ["1", "2", "3", "4"],
+        "seg": ["x", "y", "x", "y"],
+        "mse": [1.0, 4.0, 0.0, 9.0],
+    }
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".losscli-")] == []
 
 
@@ -188,9 +197,7 @@ def test_text_column_in_parquet(tmp_path: Path) -> None:
 def test_mismatched_lengths_with_targets_from(tmp_path: Path) -> None:
     preds = write_table(tmp_path / "p.csv", {"pred": PRED})
     truth = write_table(tmp_path / "t.csv", {"target": TARGET[:2]})
-    _one_line_error(
-        invoke(["mse", str(preds), "--targets-from", str(truth)]), 3, "4 rows", "has 2"
-    )
+    _one_line_error(invoke(["mse", str(preds), "--targets-from", str(truth)]), 3, "4 rows", "has 2")
 
 
 def test_bad_delta_is_usage_error(tmp_path: Path, table: dict) -> None:
@@ -251,7 +258,9 @@ def test_python_dash_m_and_sample_data() -> None:
 def test_head_closes_the_pipe_quietly(tmp_path: Path) -> None:
     n = 200_000
     rng = np.random.default_rng(1)
-    path = write_table(tmp_path / "big.parquet", {"pred": rng.normal(size=n), "target": rng.normal(size=n)})
+    path = write_table(
+        tmp_path / "big.parquet", {"pred": rng.normal(size=n), "target": rng.normal(size=n)}
+    )
     proc = subprocess.run(
         f"{sys.executable} -m losscli mse {path} -r none | head -n 3",
         shell=True,

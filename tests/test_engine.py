@@ -43,9 +43,7 @@ def small(tmp_path: Path) -> Path:
     )
 
 
-@pytest.mark.parametrize(
-    ("reduction", "expected"), [("mean", 3.5), ("sum", 14.0)]
-)
+@pytest.mark.parametrize(("reduction", "expected"), [("mean", 3.5), ("sum", 14.0)])
 def test_mse_hand_worked(small: Path, reduction: str, expected: float) -> None:
     result = run_one(small, reduction=reduction)
     assert result.value == expected
@@ -123,7 +121,9 @@ def test_per_row_none_is_keras_mean_over_last_axis(multi: Path, tmp_path: Path) 
 
 # -- accuracy and chunk invariance ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+def big(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(5)
     n = 1_000_000
     pred = rng.normal(size=n) * rng.choice([1e-3, 1.0, 1e3], size=n)
@@ -263,5 +263,5 @@ def test_targets_from_second_file(tmp_path: Path) -> None:
     truth = write_table(tmp_path / "t.parquet", {"target": TARGET})
     assert run_one(preds, targets_from=str(truth), chunk_size=3).value == 3.5
     short = write_table(tmp_path / "s.parquet", {"target": TARGET[:3]})
-    with pytest.raises(DataError, match="has 4 rows.*has 3"):
+    with pytest.raises(DataError, match=r"has 4 rows.*has 3"):
         run_one(preds, targets_from=str(short))
