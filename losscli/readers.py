@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from losscli.errors import DataError, InputError, UsageError
+from losscli.errors import DataError, EmptyInputError, InputError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -134,7 +134,7 @@ def _column_names(source: Source) -> list[str]:
         if source.format == "ndjson":
             return _ndjson_names(source)
         return _csv_header(source)
-    except InputError:
+    except (InputError, DataError):
         raise
     except Exception as exc:  # corrupt or unreadable input of any kind
         raise InputError(f"cannot read: {_clean_arrow_message(exc)}", file=source.label) from None
@@ -162,7 +162,9 @@ class _PrefixedStream(io.RawIOBase):
         return len(data)
 
 
-def _csv_header(source: Source) -> list[str]:
+def _first_line(source: Source) -> tuple[bytes, bool]:
+    """The input's first line (without the newline) and whether more follows; on stdin the
+    consumed bytes are put back in front of the stream for the real read."""
     stream = _open_binary(source)
     head = b""
     while b"\n" not in head:
@@ -170,15 +172,26 @@ def _csv_header(source: Source) -> list[str]:
         if not block:
             break
         head += block
-    if source._stream is not None:  # stdin: keep what we consumed for the real read
+    if source._stream is not None:
         source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)
     else:
         stream.close()
-    if not head.strip():
+    first, newline, rest = head.partition(b"\n")
+    return first.rstrip(b"\r"), bool(newline)
+
+
+def _csv_header(source: Source) -> list[str]:
+    first_bytes, more = _first_line(source)
+    if not first_bytes.strip():
         raise InputError("empty input: no header row", file=source.label)
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
-    if source.format == "csv" and "\t" in first and "," not in first:
-        source.delimiter = "\t"
+    if not more:
+        raise EmptyInputError("no rows (only a header line)", file=source.label)
+    first = first_bytes.decode("utf-8-sig", errors="replace")
+    if source.format == "csv" and "," not in first:
+        for candidate in ("\t", ";", "|"):
+            if candidate in first:
+                source.delimiter = candidate
+                break
     names = next(csv.reader([first], delimiter=source.delimiter))
     return [name.strip() for name in names]
 
@@ -316,10 +329,7 @@ def _ipc_batches(
 def _ndjson_names(source: Source) -> list[str]:
     import json
 
-    stream = _open_binary(source)
-    first = stream.readline() if hasattr(stream, "readline") else b""
-    if source._stream is not None:
-        source._stream = io.BufferedReader(_PrefixedStream(first, source._stream), 1 << 20)
+    first, _ = _first_line(source)
     try:
         record = json.loads(first)
     except ValueError:

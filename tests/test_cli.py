@@ -281,3 +281,57 @@ def test_traceback_never_reaches_the_user(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert b"Traceback" not in proc.stderr
     assert len(proc.stderr.decode().splitlines()) == 1
+
+
+# -- more input kinds and a corpus of malformed inputs ----------------------------------------
+def test_ipc_ndjson_xz_and_sniffed_delimiters(tmp_path: Path) -> None:
+    import lzma
+
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    table = pa.table({"pred": PRED, "target": TARGET})
+    feather.write_feather(table, tmp_path / "d.arrow")
+    lines = "".join(f'{{"pred": {p}, "target": {t}}}\n' for p, t in zip(PRED, TARGET, strict=True))
+    (tmp_path / "d.ndjson").write_text(lines)
+    csv_text = "pred,target\n" + "".join(f"{p},{t}\n" for p, t in zip(PRED, TARGET, strict=True))
+    (tmp_path / "d.csv.xz").write_bytes(lzma.compress(csv_text.encode()))
+    (tmp_path / "semi.csv").write_text(csv_text.replace(",", ";"))
+    (tmp_path / "tabs.txt").write_text(csv_text.replace(",", "\t"))
+    (tmp_path / "crlf.csv").write_bytes(csv_text.replace("\n", "\r\n").encode())
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + csv_text.encode())
+    for name in ("d.arrow", "d.ndjson", "d.csv.xz", "semi.csv", "tabs.txt", "crlf.csv", "bom.csv"):
+        result = invoke(["mse", str(tmp_path / name), "-f", "value"])
+        assert (result.code, result.out, result.err) == (0, "3.5\n", ""), name
+    assert invoke(["mse", "-", "-f", "value"], stdin=lines.encode()).out == "3.5\n"
+
+
+MALFORMED = {
+    "ragged.csv": b"pred,target\n1,2\n3\n",
+    "only_header_no_newline.csv": b"pred,target",
+    "blank.csv": b"\n\n",
+    "binary.csv": bytes(range(256)),
+    "bad.csv.gz": b"\x1f\x8bnot really gzip",
+    "bool.csv": b"pred,target\ntrue,1\n",
+    "hex.csv": b"pred,target\n0x10,2\n",
+    "overflow.csv": b"pred,target\n1e400,2\n",
+    "unterminated_quote.csv": b'pred,target\n"1,2\n3,4\n',
+    "magic_only.parquet": b"PAR1",
+    "footer_garbage.parquet": b"PAR1" + b"\x00" * 64 + b"PAR1",
+    "text.parquet": b"pred,target\n1,2\n",
+    "bad.ndjson": b'{"pred": 1, "target": 2}\n{"pred": "x", "target": 3}\n',
+    "not_object.ndjson": b"[1, 2]\n",
+    "bad.arrow": b"ARROW1\x00\x00garbage",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_inputs_fail_cleanly(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(MALFORMED[name])
+    result = invoke(["mse", str(path)])
+    assert result.code in (2, 3), (result.code, result.err)
+    assert result.err.startswith("losscli: error: ") and result.err.count("\n") == 1, result.err
+    assert "unexpected" not in result.err, result.err
+    assert name in result.err
+    assert result.out == ""
