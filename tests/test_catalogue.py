@@ -561,3 +561,24 @@ def test_metric_reductions_and_per_row_are_refused(tmp_path: Path) -> None:
         run_loss(path, Case("r2", {}), reduction="none")
     with pytest.raises(UsageError, match="--per row"):
         run_loss(path, Case("rmse", {}), per="row")
+
+
+@pytest.fixture(scope="module")
+def float32_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same numbers stored as float32, and upcast to float64 by NumPy (exact)."""
+    folder = tmp_path_factory.mktemp("f32")
+    narrow = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in DATA.items()}
+    wide = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in narrow.items()}
+    return (
+        write_table(folder / "narrow.parquet", narrow, row_group_size=100),
+        write_table(folder / "wide.parquet", wide, row_group_size=100),
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_float32_columns_give_the_float64_result(float32_files: tuple[Path, Path], case: Case) -> None:
+    narrow, wide = float32_files
+    spec = lookup(case.name)
+    assert spec is not None
+    weight = "w" if spec.weighted else None
+    assert run_loss(narrow, case, weight=weight).value == run_loss(wide, case, weight=weight).value
