@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from losscli import kernels as K
+from losscli.stats import ExplainedVarianceState, R2State, explained_scores
 
 Array = NDArray[np.float64]
 Reduction = Literal["none", "mean", "sum"]
@@ -520,14 +521,7 @@ def _explained_fraction(
 ) -> Result:
     """``1 − num/den`` per output; with ``force_finite`` a perfect fit is 1 and a constant
     target with imperfect predictions is 0 (scikit-learn), never NaN or −inf."""
-    if not force_finite:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores = 1 - numerator / denominator
-    else:
-        scores = np.ones(numerator.shape, dtype=np.float64)
-        valid = (denominator != 0) & (numerator != 0)
-        scores[valid] = 1 - numerator[valid] / denominator[valid]
-        scores[(numerator != 0) & (denominator == 0)] = 0.0
+    scores = explained_scores(numerator, denominator, force_finite=force_finite)
     if isinstance(multioutput, str) and multioutput == "variance_weighted":
         if not np.any(denominator != 0):
             return np.float64(np.average(scores))
@@ -555,11 +549,9 @@ def r2_score(
     if y.shape[0] < 2:
         warnings.warn("R^2 score is not well-defined with less than two samples.", stacklevel=2)
         return np.float64(np.nan)
-    weight: Array | float = 1.0 if w is None else w[:, None]
-    numerator = np.sum(weight * K.squared_error(y, p), axis=0)
-    y_mean = np.average(y, axis=0, weights=w)
-    denominator = np.sum(weight * K.squared_error(y, y_mean), axis=0)
-    return _explained_fraction(numerator, denominator, multioutput, force_finite)
+    state = R2State(y.shape[1])  # the streaming statistic, fed once
+    state.update({"pred": np.ascontiguousarray(p.T), "target": np.ascontiguousarray(y.T)}, w)
+    return _explained_fraction(*state.parts(), multioutput, force_finite)
 
 
 def explained_variance_score(
@@ -576,12 +568,9 @@ def explained_variance_score(
     1.0
     """
     y, p, w = _check_reg_targets(y_true, y_pred, sample_weight, multioutput)
-    diff = np.subtract(y, p)
-    diff_avg = np.average(diff, axis=0, weights=w)
-    numerator = _column_mean(K.squared_error(diff, diff_avg), w)
-    y_avg = np.average(y, axis=0, weights=w)
-    denominator = _column_mean(K.squared_error(y, y_avg), w)
-    return _explained_fraction(numerator, denominator, multioutput, force_finite)
+    state = ExplainedVarianceState(y.shape[1])  # the streaming statistic, fed once
+    state.update({"pred": np.ascontiguousarray(p.T), "target": np.ascontiguousarray(y.T)}, w)
+    return _explained_fraction(*state.parts(), multioutput, force_finite)
 
 
 def max_error(y_true: ArrayLike, y_pred: ArrayLike) -> np.float64:

@@ -223,12 +223,17 @@ class MomentState:
         self._combine(other.weight, other.mean, other.m2)
 
 
-def _score_ratio(numerator: Array, denominator: Array) -> Array:
-    """``1 − num/den`` with scikit-learn's ``force_finite``: 1 if both are 0, 0 if only den is."""
-    out = np.ones_like(numerator)
-    ok = denominator != 0
-    out[ok] = 1.0 - numerator[ok] / denominator[ok]
-    out[(~ok) & (numerator != 0)] = 0.0
+def explained_scores(numerator: Array, denominator: Array, *, force_finite: bool = True) -> Array:
+    """``1 − num/den`` per output (R², explained variance). With scikit-learn's
+    ``force_finite`` a perfect fit scores 1 and a constant target with imperfect predictions
+    scores 0, never NaN or −inf."""
+    if not force_finite:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(1.0 - numerator / denominator, dtype=np.float64)
+    out = np.ones(numerator.shape, dtype=np.float64)
+    valid = (denominator != 0) & (numerator != 0)
+    out[valid] = 1.0 - numerator[valid] / denominator[valid]
+    out[(numerator != 0) & (denominator == 0)] = 0.0
     return out
 
 
@@ -253,8 +258,11 @@ class R2State:
         self.rows = self.residual.rows
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
-        ss_res = self.residual.loss_sums.value
-        return _uniform(_score_ratio(ss_res, self.target.m2), per)
+        return _uniform(explained_scores(*self.parts()), per)
+
+    def parts(self) -> tuple[Array, Array]:
+        """(Σw·e², Σw·(y − ȳ)²) per output."""
+        return self.residual.loss_sums.value, self.target.m2
 
 
 class ExplainedVarianceState:
@@ -278,7 +286,11 @@ class ExplainedVarianceState:
         self.rows += other.rows
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
-        return _uniform(_score_ratio(self.residual.m2, self.target.m2), per)
+        return _uniform(explained_scores(*self.parts()), per)
+
+    def parts(self) -> tuple[Array, Array]:
+        """(Var_w(y − ŷ), Var_w(y)) per output, both scaled by Σw."""
+        return self.residual.m2, self.target.m2
 
 
 class MaxState:
