@@ -248,7 +248,7 @@ def _raise_csv_error(
     index, text = int(match.group(1)), match.group(2)
     column = names[index] if index < len(names) else None
     row = _find_text_row(source, column, text) if column and source.path else None
-    where = f"after row {rows_before}" if row is None else None
+    where = f"at or after row {rows_before + 1}" if row is None else None
     detail = f"non-numeric value {text!r}" + (f" ({where})" if where else "")
     raise DataError(detail, file=source.label, column=column, row=row) from None
 
