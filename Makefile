@@ -31,6 +31,14 @@ format: $(STAMP)
 	$(BIN)/ruff format losscli tests bench sample_data
 	$(BIN)/ruff check --fix losscli tests bench sample_data
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/run.py --quick
+
 sample-data: $(STAMP)
 	$(BIN)/python sample_data/make_sample_data.py
 

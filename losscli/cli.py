@@ -25,16 +25,14 @@ INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
 DEFAULT_CHUNK_SIZE = 1 << 20
 
 
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # Computed only when asked: importlib.metadata alone costs ~30 ms of every start-up.
+    if not value or ctx.resilient_parsing:
+        return
+    from losscli.startup import version_line
 
-    parts = []
-    for package in ("numpy", "pyarrow", "click", "rich"):
-        try:
-            parts.append(f"{package} {version(package)}")
-        except PackageNotFoundError:
-            parts.append(f"{package} missing")
-    return f"losscli {__version__} (Python {sys.version.split()[0]}; {', '.join(parts)})"
+    click.echo(version_line())
+    ctx.exit()
 
 
 class LossGroup(click.Group):
@@ -63,6 +61,10 @@ class _StdoutClosed(Exception):
     """Stdout was closed by the reader (``| head``)."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM: not an Exception (nothing may swallow it), and Click does not echo it."""
+
+
 @click.group(
     cls=LossGroup,
     context_settings=CONTEXT_SETTINGS,
@@ -76,7 +78,15 @@ Examples:
 
 Exit codes: 0 ok, 1 a gate failed, 2 usage error, 3 input or data error, 130 interrupted.""",
 )
-@click.version_option(__version__, "-V", "--version", message=_versions())
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Score model predictions from CSV/Parquet with streaming loss kernels.
 
@@ -496,11 +506,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
     """Run the CLI in ``env``; returns the exit code (never raises for expected failures)."""
-    terminated = {"sigterm": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        terminated["sigterm"] = True
-        raise KeyboardInterrupt
+        raise _Terminated  # unwinds like Ctrl-C (sinks remove partial files), but quietly
 
     try:
         signal.signal(signal.SIGTERM, on_sigterm)
@@ -527,7 +535,9 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
         return int(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         _error_line(env, "interrupted")
-        return 143 if terminated["sigterm"] else int(ExitCode.INTERRUPTED)
+        return int(ExitCode.INTERRUPTED)
+    except _Terminated:
+        return 128 + signal.SIGTERM
     except (BrokenPipeError, _StdoutClosed):
         _silence_stdout()
         return int(ExitCode.OK)
@@ -541,9 +551,9 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
         )
         return int(ExitCode.DATA)
     finally:
-        from losscli.readers import cleanup_temporary_files
-
-        cleanup_temporary_files()
+        readers = sys.modules.get("losscli.readers")  # not imported: nothing was spooled
+        if readers is not None:
+            readers.cleanup_temporary_files()
 
 
 def _error_line(env: Environment, message: str) -> None:

@@ -66,11 +66,8 @@ class GateSpec:
 
     @property
     def any(self) -> bool:
-        return any(g is not None for g in (self.max, self.min, *self.relative_gates))
-
-    @property
-    def relative_gates(self) -> tuple[Change | None, Change | None]:
-        return (self.max_increase, self.min_decrease)
+        gates = (self.max, self.min, self.max_increase, self.min_decrease)
+        return any(g is not None for g in gates)
 
     @property
     def needs_baseline(self) -> bool:
@@ -351,10 +348,6 @@ def _relative(loss: str, item: _Gated, name: str, change: Change, base: float) -
     return GateResult(
         name, limit, value, item.group, ok, reason, loss, baseline=base, allowed=change.text
     )
-
-
-def passed(gates: Sequence[GateResult]) -> bool:
-    return all(g.passed for g in gates)
 
 
 def verdict_text(gates: Sequence[GateResult]) -> str:

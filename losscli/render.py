@@ -241,10 +241,8 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
         table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
         for g in r.groups:
             key = ", ".join("∅" if k is None else text(k) for k in g.key)
-            table.add_row(
-                "", "", "", key, str(g.rows), "", text(g.value),
-                *verdict(i, dict(zip(r.group_by, g.key, strict=True))),
-            )
+            group_verdict = verdict(i, dict(zip(r.group_by, g.key, strict=True)))
+            table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
     table.caption = files
     console.print(table)

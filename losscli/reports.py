@@ -104,7 +104,7 @@ def junit_xml(checks: Sequence[Check]) -> str:
             ET.SubElement(
                 properties, "property", name="files", value=", ".join(outcome.result.files)
             )
-        classname = f"losscli.{check.name}"
+        classname = f"losscli.{check.name}" if check.named else "losscli"
         if check.error is not None:
             case = ET.SubElement(suite, "testcase", classname=classname, name=check.name, time="0")
             ET.SubElement(case, "error", message=check.error, type="error").text = check.error
@@ -220,12 +220,14 @@ def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
     failed = [g for g in gates if not g.passed]
     errors = [c for c in checks if c.error is not None]
     if not failed and not errors:
-        return True, f"all {len(gates)} gates passed"
+        return True, "the gate passed" if len(gates) == 1 else f"all {len(gates)} gates passed"
     problems = []
-    if failed:
+    if len(gates) == 1 and failed:
+        problems.append("the gate failed")
+    elif failed:
         problems.append(f"{len(failed)} of {len(gates)} gates failed")
     if errors:
-        problems.append(f"{len(errors)} check(s) could not run")
+        problems.append(f"{len(errors)} check{'s' if len(errors) > 1 else ''} could not run")
     return False, ", ".join(problems)
 
 
@@ -257,7 +259,7 @@ def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
     from rich.table import Table
 
     ok, verdict = verdict_line(checks)
-    table = Table(show_header=True, header_style="bold")
+    table = Table(show_header=True, header_style="bold", box=None)
     for name, justify in (
         ("check", "left"), ("value of", "left"), ("rows", "right"), ("value", "right"),
         ("gate", "left"), ("verdict", "left"),

@@ -576,7 +576,9 @@ def float32_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_float32_columns_give_the_float64_result(float32_files: tuple[Path, Path], case: Case) -> None:
+def test_float32_columns_give_the_float64_result(
+    float32_files: tuple[Path, Path], case: Case
+) -> None:
     narrow, wide = float32_files
     spec = lookup(case.name)
     assert spec is not None

@@ -31,11 +31,17 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     n = 200_000
     rng = np.random.default_rng(3)
     folder = tmp_path_factory.mktemp("big")
-    return write_table(folder / "big.parquet", {"pred": rng.normal(size=n), "target": rng.normal(size=n)})
+    return write_table(
+        folder / "big.parquet", {"pred": rng.normal(size=n), "target": rng.normal(size=n)}
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR", "LOSSCLI_DEBUG", "GITHUB_STEP_SUMMARY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "NO_COLOR", "LOSSCLI_DEBUG", "GITHUB_STEP_SUMMARY")
+    }
     env.update(extra)
     return env
 
@@ -62,7 +68,9 @@ def _started(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     maps = Path(f"/proc/{proc.pid}/maps")
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"exited early: {proc.returncode}, {proc.stderr.read() if proc.stderr else b''!r}")
+            raise AssertionError(
+                f"exited early: {proc.returncode}, {proc.stderr.read() if proc.stderr else b''!r}"
+            )
         if ON_LINUX and maps.exists() and "libarrow" in maps.read_text(errors="replace"):
             time.sleep(0.2)
             return
@@ -88,7 +96,8 @@ def slow_stdin_run(tmp_path: Path) -> Iterator[object]:
         )
         procs.append(proc)
         assert proc.stdin is not None
-        proc.stdin.write(b"pred,target\n" + b"1.5,1\n" * 5000)
+        # more than the 64 KiB header probe, so the run is inside the CSV reader, mid-stream
+        proc.stdin.write(b"pred,target\n" + b"1.5,1\n" * 50_000)
         proc.stdin.flush()
         _started(proc)
         return proc
@@ -115,6 +124,11 @@ def test_ctrl_c_exits_130_without_traceback(slow_stdin_run: object) -> None:
     assert err.decode().strip().splitlines() == ["losscli: error: interrupted"]
 
 
+def test_sigterm_is_quiet(slow_stdin_run: object) -> None:
+    proc = slow_stdin_run("mse", "--chunk-size", "100")  # type: ignore[operator]
+    assert _finish(proc, signal.SIGTERM) == (143, b"", b"")
+
+
 @pytest.mark.parametrize("name", ["rows.csv", "rows.parquet"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_leaves_no_partial_output_file(
@@ -122,9 +136,11 @@ def test_signal_leaves_no_partial_output_file(
 ) -> None:
     proc = slow_stdin_run("mse", "-r", "none", "--chunk-size", "100", "-o", name)  # type: ignore[operator]
     code, out, err = _finish(proc, sig)
-    assert code == (143 if sig == signal.SIGTERM else 130)
-    assert b"Traceback" not in err
-    assert len(err.decode().strip().splitlines()) <= 1  # at most "interrupted"
+    if sig == signal.SIGTERM:
+        assert (code, err) == (143, b"")
+    else:
+        assert code == 130
+        assert err.decode().strip().splitlines() == ["losscli: error: interrupted"]
     assert out == b""
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither rows.* nor a .part file
 
@@ -226,9 +242,13 @@ def test_progress_bar_on_a_faked_terminal(big: Path, show_at_once: None) -> None
     [({"CI": "true"}, []), ({}, ["--quiet"]), ({"TERM": "dumb"}, [])],
     ids=["ci", "quiet", "dumb-terminal"],
 )
-def test_no_progress_in_ci_quiet_or_dumb(big: Path, show_at_once: None, env: dict[str, str], args: list[str]) -> None:
+def test_no_progress_in_ci_quiet_or_dumb(
+    big: Path, show_at_once: None, env: dict[str, str], args: list[str]
+) -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = run_cli(["mse", str(big), "--chunk-size", "20000", *args], _terminal_env(err, out, **env))
+    code = run_cli(
+        ["mse", str(big), "--chunk-size", "20000", *args], _terminal_env(err, out, **env)
+    )
     assert (code, err.getvalue()) == (0, "")
 
 
@@ -243,13 +263,19 @@ def test_progress_bar_counts_and_estimates() -> None:
     now = [0.0]
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)
-    bar = ProgressBar(console, total_bytes=1000, total_rows=100, clock=lambda: now[0], show_after=0.5)
+    bar = ProgressBar(
+        console, total_bytes=1000, total_rows=100, clock=lambda: now[0], show_after=0.5
+    )
     bar.advance(10, 0)
     assert not bar.shown and buffer.getvalue() == ""  # a quick run shows nothing
     now[0] = 1.0
     bar.advance(40, 0)
     assert bar.shown
-    assert (bar.rows, bar.bytes_read, bar.rate()) == (50, 500, 50.0)  # half the rows: half the bytes
+    assert (bar.rows, bar.bytes_read, bar.rate()) == (
+        50,
+        500,
+        50.0,
+    )  # half the rows: half the bytes
     bar.advance(50, 1000)
     assert bar.bytes_read == 1000
     bar.close()

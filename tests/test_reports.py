@@ -21,7 +21,9 @@ TARGET = [2.0, 1.0, 0.5, 7.0]  # mse 3.5; seg x 0.5, seg y 6.5
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    return write_table(tmp_path / "d.csv", {"pred": PRED, "target": TARGET, "seg": ["x", "y", "x", "y"]})
+    return write_table(
+        tmp_path / "d.csv", {"pred": PRED, "target": TARGET, "seg": ["x", "y", "x", "y"]}
+    )
 
 
 def _suites(path: Path) -> ET.Element:
@@ -34,30 +36,47 @@ def _suites(path: Path) -> ET.Element:
 def test_junit_one_testcase_per_gated_value(tmp_path: Path, data: Path) -> None:
     junit = tmp_path / "out" / "junit.xml"
     junit.parent.mkdir()
-    result = invoke(["mse", str(data), "-g", "seg", "--max", "4", "--min", "0.1", "--junit", str(junit)])
+    result = invoke(
+        ["mse", str(data), "-g", "seg", "--max", "4", "--min", "0.1", "--junit", str(junit)]
+    )
     assert result.code == 1
     root = _suites(junit)
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "0")
     (suite,) = root.findall("testsuite")
     assert suite.get("name") == "losscli mse"
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("3", "1", "0", "0")
+    assert (
+        suite.get("tests"),
+        suite.get("failures"),
+        suite.get("errors"),
+        suite.get("skipped"),
+    ) == ("3", "1", "0", "0")
     # the attributes the Ant/Jenkins JUnit schema requires
     for attribute in ("name", "package", "id", "timestamp", "hostname", "time"):
         assert suite.get(attribute), attribute
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp", ""))
-    assert [child.tag for child in suite] == ["properties", "testcase", "testcase", "testcase", "system-out", "system-err"]
+    assert [child.tag for child in suite] == [
+        "properties",
+        "testcase",
+        "testcase",
+        "testcase",
+        "system-out",
+        "system-err",
+    ]
     cases = suite.findall("testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
-        ("losscli.losscli mse", "mse"),
-        ("losscli.losscli mse", "mse [seg=x]"),
-        ("losscli.losscli mse", "mse [seg=y]"),
+        ("losscli", "mse"),
+        ("losscli", "mse [seg=x]"),
+        ("losscli", "mse [seg=y]"),
     ]
     assert [c.find("failure") is not None for c in cases] == [False, False, True]
     failure = cases[2].find("failure")
     assert failure is not None
     assert failure.get("type") == "max"
     assert failure.get("message") == "mse [seg=y] = 6.5 > max 4"
-    assert failure.text == "[FAIL] max: mse [seg=y] = 6.5 > max 4\n[PASS] min: mse [seg=y] = 6.5 >= min 0.1"
+    assert (
+        failure.text
+        == "[FAIL] max: mse [seg=y] = 6.5 > max 4\n[PASS] min: mse [seg=y] = 6.5 >= min 0.1"
+    )
     assert not list(tmp_path.joinpath("out").glob(".losscli-*"))  # no temporary file left
 
 
@@ -86,6 +105,8 @@ def test_junit_from_check_file(tmp_path: Path) -> None:
     root = _suites(junit)
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites][:2] == ["mse overall", "weighted mae per segment"]
+    assert suites[1].findall("testcase")[3].get("classname") == "losscli.weighted mae per segment"
+    assert suites[1].findall("testcase")[3].get("name") == "l1 [segment=rural]"
     assert [len(s.findall("testcase")) for s in suites] == [1, 5, 5, 1, 1, 1, 1]
     assert root.get("tests") == "15" and root.get("failures") == "0"
 
@@ -136,7 +157,7 @@ def test_github_summary_appends_on_success_without_error_lines(tmp_path: Path, d
         result = invoke(["mse", str(data), "--max", "4"], env=env)
         assert (result.code, result.err) == (0, "")
     text = summary.read_text()
-    assert text.count("### ✅ losscli: all 1 gates passed") == 2
+    assert text.count("### ✅ losscli: the gate passed") == 2
 
 
 def test_no_ci_report_turns_both_off(tmp_path: Path, data: Path) -> None:
@@ -157,12 +178,19 @@ def test_ungated_runs_write_no_ci_report(tmp_path: Path, data: Path) -> None:
 def test_check_file_under_github(tmp_path: Path) -> None:
     write_table(tmp_path / "p.csv", {"pred": PRED, "target": TARGET})
     gate_file = tmp_path / "g.toml"
-    gate_file.write_text('[[check]]\nname = "mse, 50% worse"\nfile = "p.csv"\nloss = "mse"\nmax = 1\n')
+    gate_file.write_text(
+        '[[check]]\nname = "mse, 50% worse"\nfile = "p.csv"\nloss = "mse"\nmax = 1\n'
+    )
     summary = tmp_path / "summary.md"
-    result = invoke(["check", str(gate_file), "-f", "json"], env={"GITHUB_STEP_SUMMARY": str(summary)})
+    result = invoke(
+        ["check", str(gate_file), "-f", "json"], env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert result.code == 1
     # "%" is escaped in workflow commands; the check name prefixes the message
-    assert result.err.splitlines()[0] == "::error title=losscli gate failed::mse, 50%25 worse: mse = 3.5 > max 1"
+    assert (
+        result.err.splitlines()[0]
+        == "::error title=losscli gate failed::mse, 50%25 worse: mse = 3.5 > max 1"
+    )
     assert "| mse, 50% worse | mse | 4 | 3.5 | max 1 | ❌ FAIL |" in summary.read_text()
 
 
@@ -190,5 +218,8 @@ def test_markdown_summary_of_baseline_gates() -> None:
 
     gates = evaluate(result, GateSpec(min_decrease=Change.parse("0.01", "x")), Baseline(0.75))
     text = markdown_summary([Check("r2 gate", [Outcome(result, gates)])])
-    assert "| r2 gate | r2 | 10 | 0.7 | min_decrease 0.01 (baseline 0.75, limit 0.74) | ❌ FAIL |" in text
-    assert text.startswith("### ❌ losscli: 1 of 1 gates failed\n")
+    assert (
+        "| r2 gate | r2 | 10 | 0.7 | min_decrease 0.01 (baseline 0.75, limit 0.74) | ❌ FAIL |"
+        in text
+    )
+    assert text.startswith("### ❌ losscli: the gate failed\n")
