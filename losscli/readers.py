@@ -256,13 +256,19 @@ def _csv_parallel(
 
     from losscli.parallel import decode_threads, ordered_map
 
-    read_options = pacsv.ReadOptions(column_names=source.column_names(), use_threads=False)
+    read_options = pacsv.ReadOptions(
+        column_names=source.column_names(),
+        use_threads=False,
+        block_size=2 * CSV_PARALLEL_BLOCK_BYTES,  # a block parses as one piece
+    )
+    # Without a quote character in a block, quote handling can be switched off (~10% faster).
+    unquoted = pacsv.ParseOptions(delimiter=parse.delimiter, quote_char=False)
 
     def parse_block(block: bytes) -> list[pa.RecordBatch]:
         table = pacsv.read_csv(
             pa.py_buffer(block),
             read_options=read_options,
-            parse_options=parse,
+            parse_options=parse if b'"' in block else unquoted,
             convert_options=convert,
         )
         return [b for b in table.to_batches(max_chunksize=chunk_size) if b.num_rows]
@@ -357,7 +363,10 @@ def _raise_csv_error(
 
     message = _clean_arrow_message(exc)
     match = re.search(
-        r"CSV column #(\d+): CSV conversion error to double: invalid value '(.*)'$", message
+        # "Row #N" appears only with single-threaded parsing and counts from the start of the
+        # parsed piece, not the file: the row is found by re-scanning the column instead.
+        r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to double: invalid value '(.*)'$",
+        message,
     )
     if not match:
         raise InputError(f"malformed CSV: {message}", file=source.label) from None

@@ -335,3 +335,14 @@ def test_malformed_inputs_fail_cleanly(tmp_path: Path, name: str) -> None:
     assert "unexpected" not in result.err, result.err
     assert name in result.err
     assert result.out == ""
+
+
+def test_non_numeric_text_deep_in_a_large_csv(tmp_path: Path) -> None:
+    n = 300_000
+    lines = [f"{i % 7}.5,{i % 5}" for i in range(n)]
+    lines[249_999] = "1.5,oops"
+    path = tmp_path / "large.csv"
+    path.write_text("pred,target\n" + "\n".join(lines) + "\n")
+    result = invoke(["mse", str(path)])
+    assert result.code == 3
+    assert "column 'target', row 250000: non-numeric value 'oops'" in result.err
