@@ -24,9 +24,7 @@ def decode_threads() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def ordered_map(
-    jobs: Iterable[Callable[[], list[T]]], *, workers: int, ahead: int
-) -> Iterator[T]:
+def ordered_map(jobs: Iterable[Callable[[], list[T]]], *, workers: int, ahead: int) -> Iterator[T]:
     """Run each job on a pool of ``workers`` threads and yield the items of their results in
     job order. The ``jobs`` iterable itself is drained by a feeder thread, so producing a job
     (reading and inflating the next bytes, say) also happens off the caller's thread.

@@ -187,7 +187,7 @@ def _first_line(source: Source) -> tuple[bytes, bool]:
         source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)
     else:
         stream.close()
-    first, newline, rest = head.partition(b"\n")
+    first, newline, _rest = head.partition(b"\n")
     return first.rstrip(b"\r"), bool(newline)
 
 
@@ -295,7 +295,7 @@ def _open_decompressed(source: Source) -> IO[bytes]:
 
             stream: IO[bytes] = pa.input_stream(source.path, compression="gzip")
             return stream
-        return igzip.open(source.path, "rb")  # type: ignore[return-value]
+        return igzip.open(source.path, "rb")
     return open(source.path, "rb", buffering=0)
 
 
