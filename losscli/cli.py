@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from losscli import __version__
 from losscli.errors import ExitCode, LossCliError, UsageError
 from losscli.registry import LOSSES, LossSpec, Param, lookup
 from losscli.terminal import Environment
