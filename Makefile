@@ -11,13 +11,14 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/losscli mse sample_data/predictions.parquet --format table
 	$(BIN)/losscli huber sample_data/predictions.csv --delta 5 --format table
-	$(BIN)/losscli mse sample_data/predictions.parquet --group-by segment --format table
+	$(BIN)/losscli eval sample_data/predictions.parquet -m mse -m mae -m rmse -m r2 --group-by segment --format table
+	$(BIN)/losscli check sample_data/losscli.toml --format table --no-ci-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -32,11 +33,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix losscli tests bench sample_data
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	$(BIN)/python bench/run.py
 
 bench-quick: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	$(BIN)/python bench/run.py --quick
 
 sample-data: $(STAMP)

@@ -9,14 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from losscli.errors import DataError
+
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-Array = NDArray[np.float64]
 
 _NUMPY_DTYPES = {
     "double": np.float64,

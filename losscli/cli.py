@@ -42,11 +42,15 @@ class LossGroup(click.Group):
         if command is None:
             spec = lookup(cmd_name)
             if spec is not None:
-                command = super().get_command(ctx, spec.name)
+                command = self.commands.get(spec.name)
+                if command is None:  # built on first use: start-up pays for one loss, not all
+                    command = _make_loss_command(spec)
+                    self.add_command(command)
         return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        builtin = [name for name in self.commands if lookup(name) is None]
+        return [*(spec.name for spec in LOSSES), *builtin]
 
     def invoke(self, ctx: click.Context) -> Any:
         # Click turns EPIPE into sys.exit(1) even when not standalone; run_cli handles it (exit 0).
@@ -480,8 +484,6 @@ def list_command(fmt: str | None) -> None:
     env.console().print(table)
 
 
-for _spec in LOSSES:
-    cli.add_command(_make_loss_command(_spec))
 
 
 def _add_check_command() -> None:

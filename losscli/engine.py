@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
 from losscli.arrow_convert import to_float64, to_keys
 from losscli.columns import Selection, select, split_list
@@ -23,7 +22,13 @@ from losscli.registry import LossSpec
 from losscli.stats import LossState, MeanState, Per, Reduction, Value
 from losscli.workspace import Workspace
 
-Array = NDArray[np.float64]
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
+
 DEFAULT_CHUNK_SIZE = 1 << 20
 NAN_POLICIES = ("error", "skip", "propagate")
 

@@ -15,12 +15,19 @@ check, so a violated domain yields NaN/inf rather than an error.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 
-Array = NDArray[np.float64]
-Mask = NDArray[np.bool_]
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+    Mask = NDArray[np.bool_]
+else:
+    Array = np.ndarray
+    Mask = np.ndarray
+
 
 #: scikit-learn's MAPE floor for ``|y|``: ``np.finfo(np.float64).eps`` (2.220446049250313e-16).
 MAPE_EPS = float(np.finfo(np.float64).eps)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +74,8 @@ def junit_xml(checks: Sequence[Check]) -> str:
     """JUnit XML as the Ant/Jenkins schema describes it (what GitLab, GitHub test-report
     actions, Jenkins and Azure read): ``testsuites > testsuite > testcase > failure|error``."""
     timestamp = _dt.datetime.now().replace(microsecond=0).isoformat()
+    import socket
+
     hostname = socket.gethostname() or "localhost"
     root = ET.Element("testsuites", name="losscli")
     totals = {"tests": 0, "failures": 0, "errors": 0}

@@ -10,12 +10,17 @@ do not depend on the chunk size beyond ~1e-16 relative.
 from __future__ import annotations
 
 import math
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 
-Array = NDArray[np.float64]
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
+
 Reduction = Literal["none", "mean", "sum"]
 Per = Literal["all", "row", "output"]
 Value = float | list[float]

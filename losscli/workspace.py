@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING
 
-Array = NDArray[np.float64]
+import numpy as np
+
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
 
 
 class Workspace:

@@ -10,14 +10,18 @@ import json
 import math
 import os
 import tempfile
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from losscli.errors import UsageError
 
-Array = NDArray[np.float64]
+if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
 
 
 def _cells(column: Any) -> list[Any]:

@@ -16,12 +16,17 @@ def test_readme_loss_table_is_current() -> None:
 
 
 def test_every_command_is_in_the_readme() -> None:
-    for name in cli.commands:
+    import click
+
+    for name in cli.list_commands(click.Context(cli)):
         assert f"`{name}`" in README or f"losscli {name}" in README, name
 
 
 def test_every_shared_option_is_documented() -> None:
-    command = cli.commands["mse"]
+    import click
+
+    command = cli.get_command(click.Context(cli), "mse")
+    assert command is not None
     for param in command.params:
         flags = [o for o in getattr(param, "opts", []) if o.startswith("--")]
         if flags and flags[0] not in ("--help",):
