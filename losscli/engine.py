@@ -301,15 +301,17 @@ class _Plan:
 
     def row_values(self, chunk: Chunk, weights: Array | None) -> dict[str, Array]:
         """Per-row output for ``--reduction none`` (one column per output) or ``--per row``."""
+        # The sink writes each chunk before the next is computed, so the plan's reused buffers
+        # are handed over without copying.
         losses = self.elementwise(chunk)
         if weights is not None:
-            losses = losses * weights
+            np.multiply(losses, weights, out=losses)
         name = self.spec.name
         if self.options.per == "row" or losses.shape[0] == 1:
             values = losses.mean(axis=0) if losses.shape[0] > 1 else losses[0]
-            return {name: values.copy()}
+            return {name: values}
         preds = self.selection.roles[self.spec.roles[0].name]
-        return {f"{name}_{col}": losses[j].copy() for j, col in enumerate(preds)}
+        return {f"{name}_{col}": losses[j] for j, col in enumerate(preds)}
 
 
 def _add_losses(state: LossState, losses: Array, weights: Array | None) -> Array:

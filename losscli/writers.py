@@ -1,11 +1,14 @@
 """Per-row output sinks for ``--reduction none``: CSV/NDJSON on a stream, or a file.
 
-Files are written to a temporary name beside the target and renamed on success, so an
-interrupted run never leaves a partial file that looks complete.
+Rows are written chunk by chunk as Arrow record batches (Arrow formats floats with the
+shortest text that reads back to the same double, ~6× faster than Python's ``repr``). Files
+are written to a temporary name beside the target and renamed on success, so an interrupted
+run never leaves a partial file that looks complete.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -17,6 +20,7 @@ import numpy as np
 from losscli.errors import UsageError
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    import pyarrow as pa
     from numpy.typing import NDArray
 
     Array = NDArray[np.float64]
@@ -24,22 +28,52 @@ else:
     Array = np.ndarray
 
 
-def _cells(column: Any) -> list[Any]:
-    """A column (NumPy or Arrow) as Python values; NaN/inf floats stay floats."""
-    if isinstance(column, np.ndarray):
-        return column.tolist()
-    return column.to_pylist()
+def arrow_column(values: Any) -> pa.Array:
+    """An Arrow array for a NumPy float64 column (zero-copy; ``pa.array(ndarray)`` would import
+    pandas) or an Arrow column passed through."""
+    import pyarrow as pa
+
+    if not isinstance(values, np.ndarray):
+        return values
+    contiguous = np.ascontiguousarray(values, dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), len(contiguous), [None, pa.py_buffer(contiguous)])
 
 
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    text = str(value)
-    if any(ch in text for ch in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def record_batch(
+    names: list[str], kept: dict[str, Any], values: dict[str, Array]
+) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    columns = [arrow_column(c) for c in kept.values()] + [arrow_column(v) for v in values.values()]
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def csv_quoting(batch: pa.RecordBatch) -> str:
+    """Arrow's ``needed`` quoting quotes every text value; quote only when some text (or a
+    column name) holds a delimiter, a quote or a line break."""
+    import pyarrow as pa
+
+    special = ',"\r\n'
+    if any(ch in name for name in batch.schema.names for ch in special):
+        return "needed"
+    text_columns = [
+        c for c in batch.columns if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
+    ]
+    if text_columns:
+        import pyarrow.compute as pc
+
+        for column in text_columns:
+            if pc.any(pc.match_substring_regex(column, '[,"\r\n]')).as_py():
+                return "needed"
+    return "none"
+
+
+def _header_line(names: list[str]) -> str:
+    import csv
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(names)
+    return buffer.getvalue()
 
 
 def _json_value(value: Any) -> Any:
@@ -57,31 +91,61 @@ class StreamSink:
         self.stream = stream
         self.fmt = fmt
         self.names: list[str] = []
+        self._header = True
 
     def open(self, names: list[str]) -> None:
         self.names = names
-        if self.fmt == "csv":
-            self.stream.write(",".join(_csv_text(n) for n in names) + "\n")
 
     def write(self, kept: dict[str, Any], values: dict[str, Array]) -> None:
-        columns = [_cells(c) for c in kept.values()] + [v.tolist() for v in values.values()]
+        batch = record_batch(self.names, kept, values)
         if self.fmt == "csv":
-            if len(columns) == 1:
-                lines = [_csv_text(v) for v in columns[0]]
-            else:
-                lines = [",".join(_csv_text(v) for v in row) for row in zip(*columns, strict=True)]
-        else:
-            lines = [
-                json.dumps(
-                    dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False
-                )
-                for row in zip(*columns, strict=True)
-            ]
+            self._write_csv(batch)
+            return
+        columns = [c.to_pylist() for c in batch.columns]
+        lines = [
+            json.dumps(dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False)
+            for row in zip(*columns, strict=True)
+        ]
         if lines:
             self.stream.write("\n".join(lines) + "\n")
 
+    def _write_csv(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        if self._header:  # Arrow always quotes header names; write them like the values
+            buffer.write(_header_line(self.names).encode("utf-8"))
+            self._header = False
+        options = pacsv.WriteOptions(include_header=False, quoting_style=csv_quoting(batch))
+        pacsv.write_csv(batch, buffer, write_options=options)
+        raw = getattr(self.stream, "buffer", None)
+        if raw is not None:
+            self.stream.flush()
+            raw.write(buffer.getbuffer())
+        else:
+            self.stream.write(buffer.getvalue().decode("utf-8"))
+
     def close(self) -> None:
+        if self._header and self.fmt == "csv":  # no rows at all: still a header
+            self.stream.write(_header_line(self.names))
         self.stream.flush()
+
+
+class _CsvFileWriter:
+    """CSV to a file with the same per-chunk quoting rule as the stream output."""
+
+    def __init__(self, path: str, names: list[str]) -> None:
+        self._file = open(path, "w", encoding="utf-8", newline="")
+        self._sink = StreamSink(self._file, "csv")
+        self._sink.open(names)
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        self._sink._write_csv(batch)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._sink.close()
+            self._file.close()
 
 
 class FileSink:
@@ -97,52 +161,47 @@ class FileSink:
             raise UsageError(f"--output must end in .csv or .parquet (got {path})")
         self.path = path
         directory = os.path.dirname(os.path.abspath(path))
-        handle, self.temporary = tempfile.mkstemp(prefix=".losscli-", suffix=".part", dir=directory)
+        try:
+            handle, self.temporary = tempfile.mkstemp(
+                prefix=".losscli-", suffix=".part", dir=directory
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot write --output {path}: {exc.strerror}") from None
         os.close(handle)
         self._writer: Any = None
-        self._text: IO[str] | None = None
-        self._stream_sink: StreamSink | None = None
         self.names: list[str] = []
 
     def open(self, names: list[str]) -> None:
         self.names = names
-        if self.kind == "csv":
-            self._text = open(self.temporary, "w", encoding="utf-8", newline="")
-            self._stream_sink = StreamSink(self._text, "csv")
-            self._stream_sink.open(names)
 
     def write(self, kept: dict[str, Any], values: dict[str, Array]) -> None:
-        if self._stream_sink is not None:
-            self._stream_sink.write(kept, values)
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        arrays = [c if not isinstance(c, np.ndarray) else pa.array(c) for c in kept.values()]
-        arrays += [pa.array(v) for v in values.values()]
-        batch = pa.record_batch(arrays, names=self.names)
+        batch = record_batch(self.names, kept, values)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.temporary, batch.schema)
+            self._writer = self._new_writer(batch.schema)
         self._writer.write_batch(batch)
 
-    def close(self) -> None:
-        if self._text is not None:
-            self._text.close()
-        if self.kind == "parquet" and self._writer is None:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    def _new_writer(self, schema: pa.Schema) -> Any:
+        if self.kind == "csv":
+            return _CsvFileWriter(self.temporary, self.names)
+        import pyarrow.parquet as pq
 
-            schema = pa.schema([(n, pa.float64()) for n in self.names])
-            self._writer = pq.ParquetWriter(self.temporary, schema)
-        if self._writer is not None:
-            self._writer.close()
+        # Dictionary encoding never pays off for loss values and halves the write speed.
+        return pq.ParquetWriter(self.temporary, schema, use_dictionary=False)
+
+    def close(self) -> None:
+        if self._writer is None:  # no rows: an empty file with the right columns
+            import pyarrow as pa
+
+            self._writer = self._new_writer(pa.schema([(n, pa.float64()) for n in self.names]))
+        self._writer.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.temporary, 0o666 & ~umask)  # mkstemp creates 0600; use the usual mode
         os.replace(self.temporary, self.path)
 
     def abort(self) -> None:
         """Remove the temporary file after a failure or an interrupt."""
         try:
-            if self._text is not None:
-                self._text.close()
             if self._writer is not None:
                 self._writer.close()
         finally:

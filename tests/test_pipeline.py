@@ -149,7 +149,7 @@ def test_output_file_appears_only_when_complete(tmp_path: Path) -> None:
     source = write_table(tmp_path / "d.csv", {"pred": [1.0, 2.0], "target": [1.0, 1.0]})
     proc = run_process(["mse", str(source), "-r", "none", "-o", str(tmp_path / "rows.csv")])
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
-    assert (tmp_path / "rows.csv").read_text() == "mse\n0.0\n1.0\n"
+    assert (tmp_path / "rows.csv").read_text() == "mse\n0\n1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "rows.csv"]
 
 
