@@ -263,6 +263,8 @@ class R2State:
         self.rows = self.residual.rows
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
+        if self.rows < 2:  # scikit-learn: "not well-defined with less than two samples" → NaN
+            return _uniform(np.full(self.residual.outputs, np.nan), per)
         return _uniform(explained_scores(*self.parts()), per)
 
     def parts(self) -> tuple[Array, Array]:

@@ -584,3 +584,11 @@ def test_float32_columns_give_the_float64_result(
     assert spec is not None
     weight = "w" if spec.weighted else None
     assert run_loss(narrow, case, weight=weight).value == run_loss(wide, case, weight=weight).value
+
+
+def test_r2_of_one_row_is_nan_like_scikit_learn(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "one.csv", {"pred": [1.0], "target": [2.0]})
+    value = run_loss(path, Case("r2", {})).value
+    assert isinstance(value, float) and math.isnan(value)
+    with pytest.warns(UserWarning):
+        assert math.isnan(sk_metrics.r2_score([2.0], [1.0]))
