@@ -484,8 +484,6 @@ def list_command(fmt: str | None) -> None:
     env.console().print(table)
 
 
-
-
 def _add_check_command() -> None:
     from losscli.cli_gates import check_command
 

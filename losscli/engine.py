@@ -108,10 +108,13 @@ class Chunk:
     numeric: dict[str, Array]
     other: dict[str, Any]
     origin: dict[str, tuple[str, int]]  # column → (file label, 0-based row of this chunk's start)
+    positions: NDArray[np.intp] | None = None  # after --nan skip: each row's offset in the chunk
 
     def where(self, column: str, index: int) -> tuple[str, int]:
+        """(file, 1-based row in that file) of the chunk's ``index``-th row."""
         label, first = self.origin[column]
-        return label, first + index + 1
+        offset = index if self.positions is None else int(self.positions[index])
+        return label, first + offset + 1
 
     def head(self, n: int) -> Chunk:
         return Chunk(
@@ -130,14 +133,20 @@ class Chunk:
         )
 
     def take(self, mask: NDArray[np.bool_]) -> Chunk:
-        import pyarrow as pa
+        """The rows where ``mask`` holds; they keep their file row numbers."""
+        kept = np.flatnonzero(mask)
+        other = {}
+        if self.other:
+            import pyarrow as pa
 
-        picked = pa.array(mask) if self.other else None
+            indices = pa.Array.from_buffers(pa.int64(), len(kept), [None, pa.py_buffer(kept)])
+            other = {k: v.take(indices) for k, v in self.other.items()}
         return Chunk(
-            int(mask.sum()),
-            {k: v[mask] for k, v in self.numeric.items()},
-            {k: v.filter(picked) for k, v in self.other.items()},
-            self.origin,  # rows keep their file numbering through `positions`
+            len(kept),
+            {k: v[kept] for k, v in self.numeric.items()},
+            other,
+            self.origin,
+            kept if self.positions is None else self.positions[kept],
         )
 
 
@@ -152,7 +161,6 @@ def _chunks(
     for source in sources:
         first = 0
         size = source.size_bytes or 0
-        total_rows: int | None = None
         for batch in source.batches(columns, numeric, chunk_size):
             n = batch.num_rows
             names = batch.schema.names
@@ -165,7 +173,6 @@ def _chunks(
             yield Chunk(n, numeric_cols, other_cols, origin)
             first += n
             if progress is not None:
-                total_rows = total_rows or None
                 progress.advance(n, 0)
         if progress is not None and size:
             progress.advance(0, size)
@@ -284,7 +291,7 @@ class _Plan:
             index = int(np.argmax(rows_bad))
             j = int(np.argmax(mask2d[:, index]))
             column = self.selection.roles[check.role][j]
-            value = chunk.numeric[column][index]
+            value = float(chunk.numeric[column][index])
             label, row = chunk.where(column, index)
             raise DataError(f"{check.message} (got {value!r})", file=label, column=column, row=row)
 
@@ -299,11 +306,16 @@ class _Plan:
             part = {k: np.ascontiguousarray(v[:, rows]) for k, v in inputs.items()}
             _update_statistic(state, part, None if weights is None else weights[rows])
 
-    def row_values(self, chunk: Chunk, weights: Array | None) -> dict[str, Array]:
-        """Per-row output for ``--reduction none`` (one column per output) or ``--per row``."""
+    def row_values(self, chunk: Chunk, weights: Array | None, strict: bool) -> dict[str, Array]:
+        """Per-row output for ``--reduction none`` (one column per output) or ``--per row``;
+        with ``strict``, domain errors and non-finite losses are reported as when reducing."""
         # The sink writes each chunk before the next is computed, so the plan's reused buffers
         # are handed over without copying.
+        if self.spec.checks:
+            self.check_domain(chunk)
         losses = self.elementwise(chunk)
+        if strict and not np.isfinite(losses).all():
+            _raise_non_finite(chunk, self.input_columns, losses)
         if weights is not None:
             np.multiply(losses, weights, out=losses)
         name = self.spec.name
@@ -597,7 +609,7 @@ def _run(
                     _raise_non_finite(chunk, all_numeric, None)
             values: dict[str, Array] = {}
             for plan in plans:
-                values.update(plan.row_values(chunk, weights))
+                values.update(plan.row_values(chunk, weights, strict))
             sink.write({c: chunk.other.get(c, chunk.numeric.get(c)) for c in union.keep}, values)
             continue
         group_ids = keys.chunk_ids(chunk) if keys is not None else None

@@ -592,3 +592,10 @@ def test_r2_of_one_row_is_nan_like_scikit_learn(tmp_path: Path) -> None:
     assert isinstance(value, float) and math.isnan(value)
     with pytest.warns(UserWarning):
         assert math.isnan(sk_metrics.r2_score([2.0], [1.0]))
+
+
+def test_per_row_output_reports_domain_errors_too(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "m.csv", {"pred": [0.5, -2.0], "target": [1.0, 1.0]})
+    result = invoke(["msle", str(path), "-r", "none"])
+    assert result.code == 3
+    assert "column 'pred', row 2" in result.err and "(got -2.0)" in result.err

@@ -352,3 +352,15 @@ def test_non_numeric_text_deep_in_a_large_csv(tmp_path: Path) -> None:
     result = invoke(["mse", str(path)])
     assert result.code == 3
     assert "column 'target', row 250000: non-numeric value 'oops'" in result.err
+
+
+def test_skipped_rows_keep_their_file_row_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "skip.csv"
+    path.write_text("id,pred,target\n1,1,2\n2,,1\n3,2,2\n4,inf,1\n")
+    result = invoke(["mse", str(path), "--nan", "skip"])
+    assert result.code == 3 and "column 'pred', row 4: infinite value" in result.err
+    path.write_text("id,pred,target\n1,1,2\n2,,1\n3,2,5\n")
+    rows = invoke(["mse", str(path), "--nan", "skip", "-r", "none", "--keep", "id"])
+    assert rows.out.splitlines() == ["id,mse", "1,1", "3,9"]
+    doc = invoke(["mse", str(path), "--nan", "skip", "-f", "json"]).json
+    assert (doc["value"], doc["rows"], doc["skipped_rows"]) == (5.0, 2, 1)
