@@ -164,6 +164,12 @@ def run_and_render(
     with progress_for(env, options.files, quiet=quiet) as progress:
         outcomes = run_gated(items, options, stdin=env.stdin, progress=progress)
     results = [o.result for o in outcomes]
+    skipped = results[0].skipped_rows if results else 0
+    if skipped and not quiet:
+        env.stderr.write(
+            f"losscli: note: skipped {skipped} row{'s' if skipped != 1 else ''} "
+            "with missing values (--nan skip)\n"
+        )
     render.render(
         results, fmt, env, many=many, gates=[o.gates for o in outcomes] if settings.gated else None
     )

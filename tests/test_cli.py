@@ -364,3 +364,12 @@ def test_skipped_rows_keep_their_file_row_numbers(tmp_path: Path) -> None:
     assert rows.out.splitlines() == ["id,mse", "1,1", "3,9"]
     doc = invoke(["mse", str(path), "--nan", "skip", "-f", "json"]).json
     assert (doc["value"], doc["rows"], doc["skipped_rows"]) == (5.0, 2, 1)
+
+
+def test_skip_reports_how_many_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text("pred,target\n1,2\n,1\nnan,3\n")
+    result = invoke(["mse", str(path), "--nan", "skip", "-f", "value"])
+    assert (result.code, result.out) == (0, "1.0\n")
+    assert result.err == "losscli: note: skipped 2 rows with missing values (--nan skip)\n"
+    assert invoke(["mse", str(path), "--nan", "skip", "-f", "value", "-q"]).err == ""
