@@ -19,7 +19,15 @@ from losscli.columns import Selection, select, split_list
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.readers import Source, check_same_columns, open_sources
 from losscli.registry import LossSpec
-from losscli.stats import LossState, MeanState, Per, Reduction, Value
+from losscli.stats import (
+    SUM_BLOCK,
+    LossState,
+    MeanState,
+    Per,
+    Reduction,
+    Value,
+    blocked_loss_sums,
+)
 from losscli.workspace import Workspace
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -221,6 +229,7 @@ class _Plan:
         self.selection = selection
         self.options = options
         self.workspace = Workspace()
+        self.block_workspace = Workspace()  # cache-sized buffers for the blocked fast path
         first_role = self.spec.roles[0].name
         self.outputs = 1 if self.spec.reduces_axis else len(selection.roles[first_role])
         self.state = self.spec.new_state(self.outputs, self.params)
@@ -260,6 +269,8 @@ class _Plan:
             if group_ids is not None:
                 self._split_update(chunk, weights, group_ids)
             return
+        if group_ids is None and self.consume_blocked(chunk, weights, strict):
+            return
         losses = self.elementwise(chunk)
         if strict and group_ids is not None and not np.isfinite(losses).all():
             _raise_non_finite(chunk, self.input_columns, losses)
@@ -276,6 +287,29 @@ class _Plan:
         partial = _add_losses(self.state, losses, weights)
         if strict and not (np.isfinite(partial).all()):
             _raise_non_finite(chunk, self.input_columns, losses)
+
+    def consume_blocked(self, chunk: Chunk, weights: Array | None, strict: bool) -> bool:
+        """The fast path for an ungrouped (weighted) mean: kernel and sums run block by block
+        in cache (:func:`losscli.stats.blocked_loss_sums`). False if it does not apply."""
+        state = self.state
+        if not isinstance(state, MeanState) or chunk.n <= SUM_BLOCK:
+            return False
+        inputs = self.inputs(chunk)
+        elementwise = self.spec.elementwise
+        assert elementwise is not None
+
+        def block_losses(start: int, stop: int) -> Array:
+            part = {role: values[:, start:stop] for role, values in inputs.items()}
+            losses = elementwise(part, self.params, self.block_workspace)
+            if weights is not None:
+                np.multiply(losses, weights[start:stop], out=losses)
+            return losses
+
+        partial = blocked_loss_sums(block_losses, chunk.n, self.outputs)
+        if strict and not np.isfinite(partial).all():
+            _raise_non_finite(chunk, self.input_columns, self.elementwise(chunk))
+        state.add_sums(partial, weights, chunk.n)
+        return True
 
     def check_domain(self, chunk: Chunk) -> None:
         """Raise a DataError at the first value outside the loss's domain (NaN is not judged

@@ -100,6 +100,38 @@ def accurate_row_sums(x: Array) -> Array:
     return np.array([math.fsum([*blocks[j].tolist(), float(tail[j])]) for j in range(k)])
 
 
+KERNEL_BLOCK = 64 * SUM_BLOCK  # 512 KiB per float64 buffer: a kernel's passes stay in cache
+
+
+def blocked_loss_sums(block_losses: Callable[[int, int], Array], rows: int, outputs: int) -> Array:
+    """Per-output sums of a chunk's elementwise losses, computed block by block.
+
+    ``block_losses(start, stop)`` returns the (k, stop − start) losses of those rows. Blocks of
+    ``KERNEL_BLOCK`` rows keep a kernel's several ufunc passes in cache instead of streaming
+    the whole chunk through memory for each pass; the 1024-value sub-block sums are then
+    added exactly, as in :func:`accurate_row_sums`.
+    """
+    sums = np.empty((outputs, -(-rows // SUM_BLOCK)))
+    column = 0
+    for start in range(0, rows, KERNEL_BLOCK):
+        stop = min(rows, start + KERNEL_BLOCK)
+        losses = block_losses(start, stop)
+        width = stop - start
+        whole = width - width % SUM_BLOCK
+        blocks = whole // SUM_BLOCK
+        if blocks:
+            sums[:, column : column + blocks] = (
+                losses[:, :whole].reshape(outputs, blocks, SUM_BLOCK).sum(axis=2)
+            )
+            column += blocks
+        if whole < width:
+            sums[:, column] = losses[:, whole:].sum(axis=1)
+            column += 1
+    if not np.isfinite(sums).all():
+        return sums.sum(axis=1)  # type: ignore[no-any-return]
+    return np.array([math.fsum(row) for row in sums.tolist()])
+
+
 class LossState(Protocol):
     """What every loss statistic offers the driver."""
 
@@ -134,15 +166,20 @@ class MeanState:
         Returns the chunk's per-output partial sums (for cheap non-finite detection).
         """
         n = losses.shape[1]
-        if weights is None:
-            self.weight_sum.add(float(n))
-        else:
+        if weights is not None:
             np.multiply(losses, weights, out=losses)
-            self.weight_sum.add(float(np.sum(weights)))
         partial = accurate_row_sums(losses)
-        self.loss_sums.add(partial)
-        self.rows += n
+        self.add_sums(partial, weights, n)
         return partial
+
+    def add_sums(self, partial: Array, weights: Array | None, rows: int) -> None:
+        """Add a chunk's per-output loss sums (already weighted) and its weights."""
+        self.loss_sums.add(partial)
+        if weights is None:
+            self.weight_sum.add(float(rows))
+        else:
+            self.weight_sum.add(accurate_row_sums(weights.reshape(1, -1)))
+        self.rows += rows
 
     def merge(self, other: LossState) -> None:
         assert isinstance(other, MeanState)
