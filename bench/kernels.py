@@ -72,7 +72,9 @@ def time_loss(spec: LossSpec, data: dict[str, np.ndarray], chunk: int, repeat: i
                     rows = next(iter(part.values())).shape[1]
                     kernel = spec.elementwise
 
-                    def block(lo: int, hi: int, part: dict = part, kernel: Any = kernel) -> Any:
+                    def block(
+                        lo: int, hi: int, part: dict = part, kernel: Any = kernel, ws: Any = ws
+                    ) -> Any:
                         return kernel({k: v[:, lo:hi] for k, v in part.items()}, params, ws)
 
                     state.add_sums(blocked_loss_sums(block, rows, state.outputs), None, rows)

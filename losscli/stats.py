@@ -10,6 +10,7 @@ do not depend on the chunk size beyond ~1e-16 relative.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
