@@ -129,7 +129,7 @@ def blocked_loss_sums(block_losses: Callable[[int, int], Array], rows: int, outp
             sums[:, column] = losses[:, whole:].sum(axis=1)
             column += 1
     if not np.isfinite(sums).all():
-        return sums.sum(axis=1)  # type: ignore[no-any-return]
+        return sums.sum(axis=1)
     return np.array([math.fsum(row) for row in sums.tolist()])
 
 
