@@ -148,12 +148,23 @@ def run_and_render(
     """Run ``requests`` (one pass, plus baseline passes), render results with their verdicts,
     write the reports; on a failed gate print one line per failure and exit 1."""
     from losscli import render
-    from losscli.gated_run import BaselineSource, GatedRequest, run_gated
-    from losscli.gates import check_direction
     from losscli.progress import progress_for
-    from losscli.reports import Check
 
     settings = current()
+    plain = not (settings.gated or settings.junit or settings.baseline or settings.baseline_pred)
+    if plain:  # no gates, no reports: skip importing their machinery (start-up matters)
+        from losscli import engine
+
+        with progress_for(env, options.files, quiet=quiet) as progress:
+            results = engine.run(requests, options, stdin=env.stdin, progress=progress)
+        _note_skipped(env, results, quiet)
+        render.render(results, fmt, env, many=many)
+        return
+
+    from losscli.gated_run import BaselineSource, GatedRequest, run_gated
+    from losscli.gates import check_direction
+    from losscli.reports import Check
+
     baseline = None
     if settings.baseline is not None or settings.baseline_pred is not None:
         baseline = BaselineSource(settings.baseline, settings.baseline_pred)
@@ -164,12 +175,7 @@ def run_and_render(
     with progress_for(env, options.files, quiet=quiet) as progress:
         outcomes = run_gated(items, options, stdin=env.stdin, progress=progress)
     results = [o.result for o in outcomes]
-    skipped = results[0].skipped_rows if results else 0
-    if skipped and not quiet:
-        env.stderr.write(
-            f"losscli: note: skipped {skipped} row{'s' if skipped != 1 else ''} "
-            "with missing values (--nan skip)\n"
-        )
+    _note_skipped(env, results, quiet)
     render.render(
         results, fmt, env, many=many, gates=[o.gates for o in outcomes] if settings.gated else None
     )
@@ -177,6 +183,16 @@ def run_and_render(
         name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
         check = Check(name, outcomes, seconds=time.monotonic() - started, named=False)
         finish(env, [check], junit=settings.junit, ci_report=settings.ci_report and settings.gated)
+
+
+def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None:
+    """``--nan skip`` says on stderr how many rows it dropped."""
+    skipped = results[0].skipped_rows if results else 0
+    if skipped and not quiet:
+        env.stderr.write(
+            f"losscli: note: skipped {skipped} row{'s' if skipped != 1 else ''} "
+            "with missing values (--nan skip)\n"
+        )
 
 
 def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_report: bool) -> None:
