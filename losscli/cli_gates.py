@@ -9,14 +9,16 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from losscli.errors import ExitCode, UsageError
-from losscli.gates import Change, GateSpec
 from losscli.terminal import Environment
+
+if TYPE_CHECKING:
+    from losscli.gates import GateSpec
 
 META_KEY = "losscli.gates"
 
@@ -25,7 +27,7 @@ META_KEY = "losscli.gates"
 class GateOptions:
     """The parsed gate options of one command line."""
 
-    spec: GateSpec = field(default_factory=GateSpec)
+    spec: GateSpec | None = None  # None: no gate asked for (gates.py is then never imported)
     baseline: str | None = None
     baseline_pred: str | None = None
     junit: str | None = None
@@ -33,7 +35,7 @@ class GateOptions:
 
     @property
     def gated(self) -> bool:
-        return self.spec.any
+        return self.spec is not None and self.spec.any
 
 
 _OPTIONS = [
@@ -114,12 +116,17 @@ def gate_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _parse(kwargs: dict[str, Any]) -> GateOptions:
     increase = kwargs.pop("gate_max_increase")
     decrease = kwargs.pop("gate_min_decrease")
-    spec = GateSpec(
-        max=kwargs.pop("gate_max"),
-        min=kwargs.pop("gate_min"),
-        max_increase=Change.parse(increase, "--max-increase") if increase is not None else None,
-        min_decrease=Change.parse(decrease, "--min-decrease") if decrease is not None else None,
-    )
+    upper, lower = kwargs.pop("gate_max"), kwargs.pop("gate_min")
+    spec = None
+    if (upper, lower, increase, decrease) != (None, None, None, None):
+        from losscli.gates import Change, GateSpec
+
+        spec = GateSpec(
+            max=upper,
+            min=lower,
+            max_increase=Change.parse(increase, "--max-increase") if increase is not None else None,
+            min_decrease=Change.parse(decrease, "--min-decrease") if decrease is not None else None,
+        )
     return GateOptions(
         spec=spec,
         baseline=kwargs.pop("gate_baseline"),
@@ -162,15 +169,16 @@ def run_and_render(
         return
 
     from losscli.gated_run import BaselineSource, GatedRequest, run_gated
-    from losscli.gates import check_direction
+    from losscli.gates import GateSpec, check_direction
     from losscli.reports import Check
 
+    gate_spec = settings.spec or GateSpec()
     baseline = None
     if settings.baseline is not None or settings.baseline_pred is not None:
         baseline = BaselineSource(settings.baseline, settings.baseline_pred)
-    if settings.spec.needs_baseline:
-        check_direction(settings.spec, [(r.spec.name, r.spec.higher_is_better) for r in requests])
-    items = [GatedRequest(r, settings.spec, baseline) for r in requests]
+    if gate_spec.needs_baseline:
+        check_direction(gate_spec, [(r.spec.name, r.spec.higher_is_better) for r in requests])
+    items = [GatedRequest(r, gate_spec, baseline) for r in requests]
     started = time.monotonic()
     with progress_for(env, options.files, quiet=quiet) as progress:
         outcomes = run_gated(items, options, stdin=env.stdin, progress=progress)
