@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from losscli.arrow_convert import to_float64, to_keys
-from losscli.columns import Selection, select, split_list
+from losscli.columns import Selection, select
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.readers import Source, check_same_columns, open_sources
 from losscli.registry import LossSpec
@@ -735,8 +735,3 @@ def _compute(state: LossState, reduction: Reduction, per: Per, sources: Sequence
                 "the weights sum to 0: the weighted mean is undefined", file=_label(sources)
             )
     return state.compute(reduction, per)
-
-
-def split_columns_option(text: str | None) -> list[str]:
-    """Public helper for renderers/tests: a comma list as a list."""
-    return split_list(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # numpy stays out of `losscli --help`: kernels are imported when first run
@@ -36,10 +36,6 @@ class Role:
     short: str | None = None
     auto_names: tuple[str, ...] = ()
     multi: bool = True  # several columns allowed (outputs / classes, the last axis)
-
-    @property
-    def label(self) -> str:
-        return self.name
 
 
 PRED = Role(
@@ -124,7 +120,6 @@ class LossSpec:
     memory_note: str = "bounded by the chunk size"
     reference: str = ""
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def new_state(self, outputs: int, params: Params) -> LossState:
         if self.make_state is not None:
@@ -135,11 +130,6 @@ class LossSpec:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
-
-    @property
-    def is_statistic(self) -> bool:
-        """Reduced through sufficient statistics rather than a plain (weighted) mean/sum."""
-        return self.make_state is not None
 
 
 # -- kernel adapters: role arrays of shape (k, n) in, (k, n) or (1, n) losses out ---------------
