@@ -618,8 +618,12 @@ def _run(
     weight_col = union.weight
     strict = options.nan != "propagate"
     all_numeric = union.numeric
+    # Ungrouped elementwise means find NaN/inf through their (free) partial sums; everything
+    # else checks each input column's sum first (one cheap pass) and locates on failure.
     needs_input_check = strict and (
-        keys is not None or any(p.spec.elementwise is None or p.spec.checks for p in plans)
+        sink is not None
+        or keys is not None
+        or any(p.spec.elementwise is None or p.spec.checks for p in plans)
     )
     rows = skipped = 0
     if sink is not None:
@@ -637,10 +641,6 @@ def _run(
         weights = chunk.numeric[weight_col] if weight_col else None
         rows += chunk.n
         if sink is not None:
-            if strict:
-                hit = _first_non_finite(chunk, all_numeric)
-                if hit is not None:
-                    _raise_non_finite(chunk, all_numeric, None)
             values: dict[str, Array] = {}
             for plan in plans:
                 values.update(plan.row_values(chunk, weights, strict))
