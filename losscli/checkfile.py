@@ -55,7 +55,6 @@ _CHOICES = {
     "nan": ("error", "skip", "propagate"),
     "input_format": ("csv", "tsv", "parquet", "ipc", "ndjson"),
 }
-_PATH_KEYS = ("file", "targets_from", "baseline")
 _TOP_LEVEL = ("defaults", "check")
 DEFAULT_CHUNK_SIZE = 1 << 20
 

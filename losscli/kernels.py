@@ -40,10 +40,6 @@ _LOGCOSH_CLAMP = 20.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def _buffer(like: Array, out: Array | None) -> Array:
-    return np.empty(np.broadcast_shapes(like.shape), dtype=np.float64) if out is None else out
-
-
 def _scratch(buf: Array | None, *arrays: Array) -> Array:
     """``buf``, or a new float64 buffer of the inputs' broadcast shape."""
     if buf is not None:
