@@ -56,7 +56,6 @@ _CHOICES = {
     "input_format": ("csv", "tsv", "parquet", "ipc", "ndjson"),
 }
 _TOP_LEVEL = ("defaults", "check")
-DEFAULT_CHUNK_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,8 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
 def _parse_check(
     index: int, check: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: str, path: str
 ) -> CheckSpec:
+    from losscli.engine import DEFAULT_CHUNK_SIZE
+
     label = f"check {index}" + (
         f" ({check['name']!r})" if isinstance(check.get("name"), str) else ""
     )
