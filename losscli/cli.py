@@ -422,6 +422,14 @@ def eval_command(metrics: tuple[str, ...], pred: str | None, target: str | None,
     _execute(env, requests, many=True, **kw)
 
 
+def _param_text(param: Param) -> str:
+    if param.type is bool and param.cli_flags:
+        on, off = param.cli_flags
+        return f"{on}/{off} (default {on if param.default else off})"
+    valid = f" ({param.valid_text})" if param.valid_text else ""
+    return f"{param.flag}={param.default}{valid}"
+
+
 @cli.command("list", context_settings=CONTEXT_SETTINGS)
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default=None)
 def list_command(fmt: str | None) -> None:
@@ -469,10 +477,7 @@ def list_command(fmt: str | None) -> None:
     ):
         table.add_column(name)
     for spec in LOSSES:
-        params = "; ".join(
-            f"{p.flag}={p.default}" + (f" ({p.valid_text})" if p.valid_text else "")
-            for p in spec.params
-        )
+        params = "; ".join(_param_text(p) for p in spec.params)
         table.add_row(
             f"{spec.name}\n[dim]{spec.summary}[/dim]",
             ", ".join(spec.aliases) or "-",
@@ -481,7 +486,7 @@ def list_command(fmt: str | None) -> None:
             ", ".join(spec.reductions),
             spec.memory_note,
         )
-    env.console().print(table)
+    env.print_table(table)
 
 
 def _add_check_command() -> None:

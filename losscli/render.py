@@ -210,7 +210,6 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
 
     from losscli.gates import for_group, verdict_text
 
-    console = env.console()
     grouped = bool(results[0].group_by)
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("loss", style="cyan")
@@ -245,7 +244,7 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
             table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
     table.caption = files
-    console.print(table)
+    env.print_table(table)
 
 
 def render(

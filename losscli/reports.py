@@ -275,7 +275,7 @@ def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
             row.value, escape(row.gate), verdict_cell,
         )  # fmt: skip
     table.caption = f"[green]{verdict}[/green]" if ok else f"[bold red]{verdict}[/bold red]"
-    env.console().print(table)
+    env.print_table(table)
 
 
 def checks_json(checks: Sequence[Check]) -> str:

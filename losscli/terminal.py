@@ -71,3 +71,13 @@ class Environment:
             soft_wrap=not tty,
             emoji=False,
         )
+
+    def print_table(self, table: Any) -> None:
+        """Print a rich table on stdout: fitted to the terminal, or at its natural width (never
+        truncated or padded) when stdout is a pipe or a file."""
+        console = self.console()
+        if not self.stdout_isatty:
+            from rich.measure import Measurement
+
+            console.width = max(20, Measurement.get(console, console.options, table).maximum)
+        console.print(table)
