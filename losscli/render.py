@@ -176,7 +176,8 @@ def to_value(results: Sequence[LossResult]) -> str:
     return "\n".join(lines)
 
 
-def _md(cell: Any) -> str:
+def markdown_cell(cell: Any) -> str:
+    """A Markdown table cell: ``|`` escaped, newlines folded."""
     return str(cell).replace("|", "\\|").replace("\n", " ")
 
 
@@ -200,7 +201,7 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
             cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
             if gates is not None:
                 cells.append(verdict_text(for_group(gates[i], key)))
-            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+            lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

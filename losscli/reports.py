@@ -19,6 +19,7 @@ from typing import Any
 from losscli import __version__
 from losscli.gated_run import Outcome
 from losscli.gates import GateResult, num, subject
+from losscli.render import SCHEMA_VERSION, markdown_cell, result_dict
 from losscli.terminal import Environment
 
 
@@ -160,10 +161,6 @@ def _write_atomically(path: str, content: str) -> None:
 
 
 # -- Markdown -------------------------------------------------------------------------------
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _gate_cell(gate: GateResult) -> str:
     """``max 30`` or ``max_increase 5% (baseline 28.3, limit 29.7)``."""
     if gate.allowed is not None:
@@ -246,11 +243,13 @@ def markdown_summary(checks: Sequence[Check]) -> str:
     ]
     for row in summary_rows(checks):
         cells = [row.check, row.subject, "" if row.rows is None else row.rows, row.value, row.gate]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + f" | {_MARKS[row.verdict]} |")
+        lines.append(
+            "| " + " | ".join(markdown_cell(c) for c in cells) + f" | {_MARKS[row.verdict]} |"
+        )
     problems = error_lines(checks) + failure_lines(checks)
     if problems:
         lines += ["", "**Failures**", ""]
-        lines += [f"- {_cell(line)}" for line in problems]
+        lines += [f"- {markdown_cell(line)}" for line in problems]
     return "\n".join(lines) + "\n"
 
 
@@ -283,8 +282,6 @@ def checks_json(checks: Sequence[Check]) -> str:
     object (as ``losscli LOSS`` writes it, with ``gates``/``passed``) plus its ``name``, or
     ``{"name", "error", "passed": false}``. Such a file also serves as a ``baseline``."""
     import json
-
-    from losscli.render import SCHEMA_VERSION, result_dict
 
     entries: list[dict[str, Any]] = []
     for check in checks:
