@@ -263,11 +263,13 @@ class _Gated:
 
 
 def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]:
+    from losscli.render import output_labels
+
     out: list[_Gated] = []
 
     def add(value: Any, base: Any, group: dict[str, Any] | None) -> None:
         if isinstance(value, list):
-            labels = _output_labels(result, len(value))
+            labels = output_labels(result, len(value))
             bases = (
                 base if isinstance(base, list) and len(base) == len(value) else [None] * len(value)
             )
@@ -283,11 +285,6 @@ def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]
         base = baseline.groups.get(_plain_key(g.key)) if baseline else None
         add(g.value, base, key)
     return out
-
-
-def _output_labels(result: LossResult, n: int) -> list[str]:
-    preds = next(iter(result.columns.values()), [])
-    return list(preds) if len(preds) == n else [str(i) for i in range(n)]
 
 
 def evaluate(

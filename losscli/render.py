@@ -105,15 +105,11 @@ def to_ndjson(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     return "\n".join(lines)
 
 
-def _value_rows(result: LossResult) -> list[tuple[str, Any]]:
-    """(output label, value) pairs: one for a scalar, one per output column for --per output."""
-    if isinstance(result.value, list):
-        preds = next(iter(result.columns.values()))
-        labels = (
-            preds if len(preds) == len(result.value) else [str(i) for i in range(len(result.value))]
-        )
-        return list(zip(labels, result.value, strict=True))
-    return [("", result.value)]
+def output_labels(result: LossResult, n: int) -> list[str]:
+    """Labels of the ``n`` values of a ``--per output`` result: its prediction columns, or
+    ``0 … n-1`` when they do not line up."""
+    preds = next(iter(result.columns.values()), [])
+    return list(preds) if len(preds) == n else [str(i) for i in range(n)]
 
 
 def to_csv(results: Sequence[LossResult]) -> str:
@@ -141,7 +137,7 @@ def to_csv(results: Sequence[LossResult]) -> str:
         ]
         for key, rows, value in entries:
             values = value if isinstance(value, list) else [value]
-            labels = [lbl for lbl, _ in _value_rows(r)] if isinstance(value, list) else [""]
+            labels = output_labels(r, len(values)) if isinstance(value, list) else [""]
             for label, v in zip(labels, values, strict=True):
                 writer.writerow(
                     [
@@ -167,7 +163,10 @@ def to_value(results: Sequence[LossResult]) -> str:
     for r in results:
         prefix = f"{r.loss}\t" if many else ""
         if isinstance(r.value, list):
-            lines += [f"{prefix}{label}\t{text(v)}" for label, v in _value_rows(r)]
+            labels = output_labels(r, len(r.value))
+            lines += [
+                f"{prefix}{label}\t{text(v)}" for label, v in zip(labels, r.value, strict=True)
+            ]
         else:
             lines.append(prefix + text(r.value))
         for g in r.groups:
