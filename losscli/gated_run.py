@@ -59,8 +59,9 @@ class Outcome:
         return all(g.passed for g in self.gates)
 
 
-def validate(item: GatedRequest) -> None:
-    """A baseline needs a relative gate and vice versa (usage errors, before any reading)."""
+def validate(item: GatedRequest, *, json_baseline: bool) -> None:
+    """A baseline needs a relative gate and vice versa, and a JSON result has no prediction
+    column (usage errors, before any reading)."""
     if item.gates.needs_baseline and item.baseline is None:
         raise UsageError(
             "--max-increase/--min-decrease compare with a baseline: "
@@ -71,12 +72,11 @@ def validate(item: GatedRequest) -> None:
             "a baseline needs a gate to compare with it: add --max-increase X (or X%) for a "
             "loss, --min-decrease X for a higher-is-better metric"
         )
-    path = item.baseline.path if item.baseline else None
-    if path and path != "-" and item.baseline and item.baseline.pred and is_result_json(path):
+    if json_baseline and item.baseline and item.baseline.pred:
         raise UsageError(
             "--baseline-pred names a column of a predictions file, but the baseline is a "
             "JSON result",
-            file=path,
+            file=item.baseline.path,
         )
 
 
@@ -97,8 +97,10 @@ def run_gated(
     """Compute every request (one pass over ``options.files``), their baselines and verdicts."""
     from losscli import engine
 
+    paths = {item.baseline.path for item in items if item.baseline and item.baseline.path}
+    json_paths = {path for path in paths if path != "-" and is_result_json(path)}
     for item in items:
-        validate(item)
+        validate(item, json_baseline=item.baseline is not None and item.baseline.path in json_paths)
     requests = [item.request for item in items]
     same_input: dict[int, int] = {}  # item index → index of its baseline request in this pass
     for i, item in enumerate(items):
@@ -115,7 +117,7 @@ def run_gated(
         if item.baseline is None or item.baseline.path is None:
             continue
         path = item.baseline.path
-        if path != "-" and is_result_json(path):
+        if path in json_paths:
             r = results[i]
             baselines[i] = baseline_from_json(
                 path, r.loss, r.params, r.reduction, r.per, r.group_by
