@@ -10,7 +10,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from losscli.gates import GateSpec
 
 META_KEY = "losscli.gates"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ class GateOptions:
     @property
     def gated(self) -> bool:
         return self.spec is not None and self.spec.any
+
+
+def _junit_option(dest: str) -> Callable[[F], F]:
+    return click.option(
+        "--junit",
+        dest,
+        metavar="FILE",
+        help="Write a JUnit XML report: one testcase per gated value.",
+    )
+
+
+def _no_ci_report_option(dest: str) -> Callable[[F], F]:
+    return click.option(
+        "--no-ci-report",
+        dest,
+        is_flag=True,
+        help="Do not append to GITHUB_STEP_SUMMARY or print ::error:: lines.",
+    )
 
 
 _OPTIONS = [
@@ -80,18 +99,8 @@ _OPTIONS = [
         help="Gate for higher-is-better metrics (r2, ...): fail if the value falls more than X "
         "(or X%) below the baseline.",
     ),
-    click.option(
-        "--junit",
-        "gate_junit",
-        metavar="FILE",
-        help="Write a JUnit XML report: one testcase per gated value.",
-    ),
-    click.option(
-        "--no-ci-report",
-        "gate_no_ci_report",
-        is_flag=True,
-        help="Do not append to GITHUB_STEP_SUMMARY or print ::error:: lines.",
-    ),
+    _junit_option("gate_junit"),
+    _no_ci_report_option("gate_no_ci_report"),
 ]
 
 
@@ -243,14 +252,8 @@ def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_rep
     default=None,
     help="Summary format [default: table on a terminal, else json].",
 )
-@click.option(
-    "--junit", metavar="FILE", help="Write a JUnit XML report: one testcase per gated value."
-)
-@click.option(
-    "--no-ci-report",
-    is_flag=True,
-    help="Do not append to GITHUB_STEP_SUMMARY or print ::error:: lines.",
-)
+@_junit_option("junit")
+@_no_ci_report_option("no_ci_report")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
 def check_command(
     gate_file: str, fmt: str | None, junit: str | None, no_ci_report: bool, quiet: bool
