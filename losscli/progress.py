@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from losscli.readers import PARQUET_EXTENSIONS
 from losscli.terminal import Environment
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 SHOW_AFTER_SECONDS = 0.5
 REFRESH_SECONDS = 0.1
-_PARQUET = (".parquet", ".pq", ".parq")
 _TEXT = (".csv", ".tsv", ".txt", ".ndjson", ".jsonl")
 _SAMPLE_BYTES = 1 << 20
 _MAX_FOOTERS = 256  # reading more Parquet footers than this just to size a bar is not worth it
@@ -42,7 +42,9 @@ def expand(files: Sequence[str]) -> list[str]:
         if os.path.isdir(spec):
             pattern = os.path.join(glob.escape(spec), "**", "*")
             out += sorted(
-                p for p in glob.glob(pattern, recursive=True) if p.lower().endswith(_PARQUET)
+                p
+                for p in glob.glob(pattern, recursive=True)
+                if p.lower().endswith(PARQUET_EXTENSIONS)
             )
         elif glob.has_magic(spec) and not os.path.exists(spec):
             out += sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
@@ -55,7 +57,7 @@ def _estimate_rows(path: str) -> int | None:
     """Rows in a file, cheaply: a Parquet footer, or for plain text the file size over the mean
     line length of the first MiB (less the header); None when it cannot be told (compressed)."""
     lower = path.lower()
-    if lower.endswith(_PARQUET):
+    if lower.endswith(PARQUET_EXTENSIONS):
         try:
             import pyarrow.parquet as pq
 
