@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +73,10 @@ def _testcases(check: Check) -> Iterator[tuple[str, list[GateResult]]]:
 def junit_xml(checks: Sequence[Check]) -> str:
     """JUnit XML as the Ant/Jenkins schema describes it (what GitLab, GitHub test-report
     actions, Jenkins and Azure read): ``testsuites > testsuite > testcase > failure|error``."""
-    timestamp = _dt.datetime.now().replace(microsecond=0).isoformat()
     import socket
+    import xml.etree.ElementTree as ET
+
+    timestamp = _dt.datetime.now().replace(microsecond=0).isoformat()
 
     hostname = socket.gethostname() or "localhost"
     root = ET.Element("testsuites", name="losscli")
