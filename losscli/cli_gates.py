@@ -36,7 +36,7 @@ class GateOptions:
 
     @property
     def gated(self) -> bool:
-        return self.spec is not None and self.spec.any
+        return self.spec is not None
 
 
 def _junit_option(dest: str) -> Callable[[F], F]:

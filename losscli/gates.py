@@ -65,11 +65,6 @@ class GateSpec:
     min_decrease: Change | None = None
 
     @property
-    def any(self) -> bool:
-        gates = (self.max, self.min, self.max_increase, self.min_decrease)
-        return any(g is not None for g in gates)
-
-    @property
     def needs_baseline(self) -> bool:
         return self.max_increase is not None or self.min_decrease is not None
 
