@@ -73,6 +73,10 @@ class GroupResult:
     rows: int
     value: Value
 
+    def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
+        """The key as ``{column: value}``."""
+        return dict(zip(group_by, self.key, strict=True))
+
 
 @dataclass
 class LossResult:

@@ -276,7 +276,7 @@ def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]
 
     add(result.value, baseline.value if baseline else None, None)
     for g in result.groups:
-        key = dict(zip(result.group_by, g.key, strict=True))
+        key = g.key_dict(result.group_by)
         base = baseline.groups.get(_plain_key(g.key)) if baseline else None
         add(g.value, base, key)
     return out

@@ -8,7 +8,6 @@ It never touches stdout, and it erases itself when the run ends.
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,20 +34,14 @@ def enabled(env: Environment, *, quiet: bool) -> bool:
 
 def expand(files: Sequence[str]) -> list[str]:
     """The regular files behind FILE arguments (directories and globs expanded; not stdin)."""
+    from losscli.readers import expand_files
+
     out: list[str] = []
     for spec in files:
-        if spec == "-":
-            continue
-        if os.path.isdir(spec):
-            pattern = os.path.join(glob.escape(spec), "**", "*")
-            out += sorted(
-                p
-                for p in glob.glob(pattern, recursive=True)
-                if p.lower().endswith(PARQUET_EXTENSIONS)
-            )
-        elif glob.has_magic(spec) and not os.path.exists(spec):
-            out += sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
-        elif os.path.isfile(spec):
+        expanded = expand_files(spec)
+        if expanded is not None:
+            out += expanded
+        elif spec != "-" and os.path.isfile(spec):
             out.append(spec)
     return out
 

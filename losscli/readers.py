@@ -650,6 +650,23 @@ def cleanup_temporary_files() -> None:
             pass
 
 
+def expand_files(spec: str) -> list[str] | None:
+    """The files behind one FILE argument: a directory's Parquet files (recursively) or a
+    glob's matches, sorted; None when ``spec`` names a single path (or ``-``)."""
+    if spec == "-":
+        return None
+    if os.path.isdir(spec):
+        pattern = os.path.join(glob.escape(spec), "**", "*")
+        return sorted(
+            p
+            for p in glob.glob(pattern, recursive=True)
+            if os.path.isfile(p) and _format_from_name(p)[0] == "parquet"
+        )
+    if glob.has_magic(spec) and not os.path.exists(spec):
+        return sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+    return None
+
+
 def open_sources(
     specs: Sequence[str],
     *,
@@ -663,22 +680,20 @@ def open_sources(
     for spec in specs:
         if spec == "-":
             sources.append(_stdin_source(input_format, stdin or sys.stdin.buffer, None))
-        elif os.path.isdir(spec):
-            files = sorted(
-                p
-                for p in glob.glob(os.path.join(glob.escape(spec), "**", "*"), recursive=True)
-                if os.path.isfile(p) and _format_from_name(p)[0] == "parquet"
-            )
-            if not files:
-                raise InputError("directory holds no .parquet files", file=spec)
-            sources.extend(_file_source(p, input_format or "parquet") for p in files)
-        elif glob.has_magic(spec) and not os.path.exists(spec):
-            files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
-            if not files:
-                raise InputError("no file matches this pattern", file=spec)
-            sources.extend(_file_source(p, input_format) for p in files)
-        else:
+            continue
+        files = expand_files(spec)
+        if files is None:
             sources.append(_file_source(spec, input_format))
+        elif not files:
+            what = (
+                "directory holds no .parquet files"
+                if os.path.isdir(spec)
+                else "no file matches this pattern"
+            )
+            raise InputError(what, file=spec)
+        else:
+            default = "parquet" if os.path.isdir(spec) else None
+            sources.extend(_file_source(p, input_format or default) for p in files)
     return sources
 
 

@@ -65,7 +65,7 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
         out["group_by"] = result.group_by
         out["groups"] = [
             {
-                "key": dict(zip(result.group_by, g.key, strict=True)),
+                "key": g.key_dict(result.group_by),
                 "rows": g.rows,
                 "value": number(g.value),
             }
@@ -193,7 +193,7 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     for i, r in enumerate(results):
         rows: list[tuple[dict[str, Any] | None, int, Any]] = [(None, r.rows, r.value)] + [
-            (dict(zip(r.group_by, g.key, strict=True)), g.rows, g.value) for g in r.groups
+            (g.key_dict(r.group_by), g.rows, g.value) for g in r.groups
         ]
         for key, n, value in rows:
             group = "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
@@ -240,7 +240,7 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
         table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
         for g in r.groups:
             key = ", ".join("∅" if k is None else text(k) for k in g.key)
-            group_verdict = verdict(i, dict(zip(r.group_by, g.key, strict=True)))
+            group_verdict = verdict(i, g.key_dict(r.group_by))
             table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
     table.caption = files

@@ -191,7 +191,7 @@ def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
             result = outcome.result
             rows: dict[str, int] = {subject(result.loss, None): result.rows}
             for g in result.groups:
-                rows[subject(result.loss, dict(zip(result.group_by, g.key, strict=True)))] = g.rows
+                rows[subject(result.loss, g.key_dict(result.group_by))] = g.rows
             if not outcome.gates:
                 out.append(
                     SummaryRow(
