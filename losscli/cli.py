@@ -330,7 +330,23 @@ def _execute_rows(
     if output:
         sink = FileSink(output)
     else:
-        sink = StreamSink(env.stdout, fmt or "csv")
+        fmt = fmt or "csv"
+        if fmt == "json" and (len(requests) > 1 or options.keep):
+            raise UsageError(
+                "per-row JSON holds one loss's values: use --format ndjson or csv for "
+                "several losses or --keep"
+            )
+        request = requests[0]
+        preamble = {
+            "schema_version": 1,
+            "loss": request.spec.name,
+            "params": request.params,
+            "reduction": "none",
+            "per": options.per,
+            "weight": options.weight,
+            "files": list(options.files),
+        }
+        sink = StreamSink(env.stdout, fmt, preamble)
     try:
         with progress_for(env, options.files, quiet=quiet) as progress:
             engine.run(requests, options, stdin=env.stdin, sink=sink, progress=progress)

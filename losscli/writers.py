@@ -76,6 +76,10 @@ def _header_line(names: list[str]) -> str:
     return buffer.getvalue()
 
 
+def _value_text(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else ("" if value is None else str(value))
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -83,18 +87,33 @@ def _json_value(value: Any) -> Any:
 
 
 class StreamSink:
-    """CSV (with a header) or NDJSON lines on a text stream, one line per input row."""
+    """Per-row output on a text stream, one line (or JSON list item) per input row.
 
-    def __init__(self, stream: IO[str], fmt: str) -> None:
-        if fmt not in ("csv", "ndjson"):
-            raise UsageError("per-row output is written as csv or ndjson (--format csv|ndjson)")
+    ``csv``: a header, then the rows. ``ndjson``: one object per row. ``value``: the bare
+    numbers, tab-separated when there are several columns. ``json``: one document whose
+    ``"value"`` is the list of per-row losses (a list per row for several outputs) — what MLX
+    returns for ``reduction='none'`` — written as it streams, ``"rows"`` at the end.
+    """
+
+    FORMATS = ("csv", "ndjson", "value", "json")
+
+    def __init__(self, stream: IO[str], fmt: str, preamble: dict[str, Any] | None = None) -> None:
+        if fmt not in self.FORMATS:
+            raise UsageError(
+                "per-row output (--reduction none) is written as csv, ndjson, value or json"
+            )
         self.stream = stream
         self.fmt = fmt
+        self.preamble = preamble or {}
         self.names: list[str] = []
         self._header = True
+        self._rows = 0
 
     def open(self, names: list[str]) -> None:
         self.names = names
+        if self.fmt == "json":
+            head = json.dumps({**self.preamble, "value": []}, allow_nan=False)
+            self.stream.write(head[: -len("[]}")] + "[")  # the value list stays open
 
     def write(self, kept: dict[str, Any], values: dict[str, Array]) -> None:
         batch = record_batch(self.names, kept, values)
@@ -102,12 +121,26 @@ class StreamSink:
             self._write_csv(batch)
             return
         columns = [c.to_pylist() for c in batch.columns]
-        lines = [
-            json.dumps(dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False)
-            for row in zip(*columns, strict=True)
-        ]
-        if lines:
-            self.stream.write("\n".join(lines) + "\n")
+        rows = zip(*columns, strict=True)
+        if self.fmt == "ndjson":
+            lines = [
+                json.dumps(
+                    dict(zip(self.names, map(_json_value, row), strict=True)), allow_nan=False
+                )
+                for row in rows
+            ]
+            text = "".join(line + "\n" for line in lines)
+        elif self.fmt == "value":
+            text = "".join("\t".join(map(_value_text, row)) + "\n" for row in rows)
+        else:
+            items = [
+                json.dumps(_json_value(row[0]) if len(row) == 1 else [_json_value(v) for v in row])
+                for row in rows
+            ]
+            text = ("," if self._rows else "") + ",".join(items)
+        self._rows += batch.num_rows
+        if text:
+            self.stream.write(text)
 
     def _write_csv(self, batch: pa.RecordBatch) -> None:
         import pyarrow.csv as pacsv
@@ -128,6 +161,8 @@ class StreamSink:
     def close(self) -> None:
         if self._header and self.fmt == "csv":  # no rows at all: still a header
             self.stream.write(_header_line(self.names))
+        if self.fmt == "json":
+            self.stream.write(f'], "rows": {self._rows}}}\n')
         self.stream.flush()
 
 

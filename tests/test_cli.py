@@ -373,3 +373,27 @@ def test_skip_reports_how_many_on_stderr(tmp_path: Path) -> None:
     assert (result.code, result.out) == (0, "1.0\n")
     assert result.err == "losscli: note: skipped 2 rows with missing values (--nan skip)\n"
     assert invoke(["mse", str(path), "--nan", "skip", "-f", "value", "-q"]).err == ""
+
+
+def test_per_row_json_and_value_formats(tmp_path: Path, table: dict) -> None:
+    path = write_table(tmp_path / "d.csv", table)
+    doc = invoke(["mse", str(path), "-r", "none", "-f", "json"]).json
+    assert doc["value"] == [1.0, 4.0, 0.0, 9.0] and doc["rows"] == 4
+    assert doc["reduction"] == "none" and doc["loss"] == "mse"
+    assert invoke(["mse", str(path), "-r", "none", "-f", "value"]).out == "1.0\n4.0\n0.0\n9.0\n"
+    both = invoke(["eval", str(path), "-m", "mse", "-m", "l1", "-r", "none", "-f", "value"])
+    assert both.out.splitlines()[:2] == ["1.0\t1.0", "4.0\t2.0"]
+    refused = invoke(["eval", str(path), "-m", "mse", "-m", "l1", "-r", "none", "-f", "json"])
+    assert refused.code == 2 and "ndjson" in refused.err
+
+
+def test_per_row_json_of_several_outputs(tmp_path: Path) -> None:
+    path = write_table(
+        tmp_path / "m.csv", {"p1": [1.0, 0.0], "p2": [3.0, 5.0], "t1": [0.0, 2.0], "t2": [0.0, 5.0]}
+    )
+    doc = invoke(["mse", str(path), "-p", "p1,p2", "-t", "t1,t2", "-r", "none", "-f", "json"]).json
+    assert doc["value"] == [[1.0, 9.0], [4.0, 0.0]]
+    rows = invoke(
+        ["mse", str(path), "-p", "p1,p2", "-t", "t1,t2", "-r", "none", "--per", "row", "-f", "json"]
+    )
+    assert rows.json["value"] == [5.0, 2.0]  # Keras: mean over the last axis
