@@ -397,3 +397,20 @@ def test_per_row_json_of_several_outputs(tmp_path: Path) -> None:
         ["mse", str(path), "-p", "p1,p2", "-t", "t1,t2", "-r", "none", "--per", "row", "-f", "json"]
     )
     assert rows.json["value"] == [5.0, 2.0]  # Keras: mean over the last axis
+
+
+def test_shell_completion_lists_losses_and_options() -> None:
+    losses = run_process(
+        [],
+        env={"_LOSSCLI_COMPLETE": "bash_complete", "COMP_WORDS": "losscli hu", "COMP_CWORD": "1"},
+    )
+    assert (losses.returncode, losses.stdout.decode().split()) == (0, ["plain,huber"])
+    options = run_process(
+        [],
+        env={
+            "_LOSSCLI_COMPLETE": "bash_complete",
+            "COMP_WORDS": "losscli mse --max-",
+            "COMP_CWORD": "2",
+        },
+    )
+    assert options.stdout.decode().split() == ["plain,--max-increase"]
