@@ -1,0 +1,136 @@
+"""Streaming states: exact sums, and merge/compute agreeing with one-pass references for any
+split of the data (property tests)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from losscli.stats import (
+    CompensatedSum,
+    ExplainedVarianceState,
+    MeanState,
+    MomentState,
+    R2State,
+    accurate_row_sums,
+    blocked_loss_sums,
+)
+
+finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(finite, max_size=200), st.integers(min_value=1, max_value=17))
+def test_compensated_sum_is_exactly_rounded_for_any_split(values: list[float], parts: int) -> None:
+    total = CompensatedSum(1)
+    pieces = np.array_split(np.array(values, dtype=float), parts)
+    states = []
+    for piece in pieces:
+        state = CompensatedSum(1)
+        for x in piece.tolist():
+            state.add(x)
+        states.append(state)
+    for state in reversed(states):  # merge order does not matter
+        total.merge(state)
+    assert total.value[0] == math.fsum(values)
+
+
+def test_cancellation_that_defeats_a_plain_sum() -> None:
+    s = CompensatedSum(1)
+    for x in (1e16, 1.0, -1e16, 1.0):
+        s.add(x)
+    assert s.value[0] == 2.0  # a float64 running sum gives 0.0 or 1.0
+
+
+def test_non_finite_values_win() -> None:
+    s = CompensatedSum(2)
+    s.add(np.array([1.0, np.inf]))
+    s.add(np.array([np.nan, 1.0]))
+    assert math.isnan(s.value[0]) and s.value[1] == math.inf
+
+
+@given(
+    st.lists(finite, min_size=1, max_size=3000),
+    st.sampled_from([1, 5, 1023, 1024, 1025, 4096]),
+)
+@settings(max_examples=40, deadline=None)
+def test_row_sums_match_fsum_closely(values: list[float], width: int) -> None:
+    x = np.array(values[: width * (len(values) // width) or len(values)]).reshape(1, -1)
+    exact = math.fsum(x[0].tolist())
+    got = accurate_row_sums(x)[0]
+    scale = math.fsum(abs(v) for v in x[0].tolist())
+    assert abs(got - exact) <= 1e-15 * scale + 1e-300
+
+
+def test_blocked_sums_equal_row_sums() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 200_001)) * rng.choice([1e-3, 1.0, 1e3], size=(3, 200_001))
+    got = blocked_loss_sums(lambda lo, hi: x[:, lo:hi], x.shape[1], 3)
+    for j in range(3):
+        exact = math.fsum(x[j].tolist())
+        assert abs(got[j] - exact) <= 1e-15 * math.fsum(np.abs(x[j]).tolist())
+
+
+@given(
+    st.lists(st.tuples(finite, st.floats(min_value=0.01, max_value=100)), min_size=1, max_size=300),
+    st.integers(min_value=1, max_value=9),
+)
+@settings(max_examples=60, deadline=None)
+def test_weighted_mean_state_merges_like_one_pass(
+    rows: list[tuple[float, float]], parts: int
+) -> None:
+    losses = np.array([[r[0] for r in rows]])
+    weights = np.array([r[1] for r in rows])
+    merged = MeanState(1)
+    for chunk in np.array_split(np.arange(len(rows)), parts):
+        part = MeanState(1)
+        part.add_chunk(losses[:, chunk].copy(), weights[chunk])
+        merged.merge(part)
+    numerator = math.fsum((losses[0] * weights).tolist())
+    denominator = math.fsum(weights.tolist())
+    expected = numerator / denominator
+    value = merged.compute("mean", "all")
+    assert isinstance(value, float)
+    # the error bound of a (nearly) exact sum: a few ulps of Σ|w·l|, over Σw
+    bound = 4e-16 * math.fsum(np.abs(losses[0] * weights).tolist()) / denominator
+    assert abs(value - expected) <= bound + 1e-300
+    assert merged.rows == len(rows)
+
+
+@given(
+    st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=2, max_size=300),
+    st.integers(min_value=1, max_value=9),
+)
+@settings(max_examples=60, deadline=None)
+def test_moment_state_chan_merge_matches_numpy(values: list[float], parts: int) -> None:
+    x = np.array(values)
+    merged = MomentState(1)
+    for chunk in np.array_split(x, parts):
+        if chunk.size:
+            part = MomentState(1)
+            part.add(chunk.reshape(1, -1), None)
+            merged.merge(part)
+    assert merged.weight == len(values)
+    assert merged.mean[0] == pytest.approx(np.mean(x), rel=1e-12, abs=1e-9)
+    m2 = float(np.sum((x - np.mean(x)) ** 2))
+    assert merged.m2[0] == pytest.approx(m2, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("state_type", [R2State, ExplainedVarianceState])
+def test_score_states_merge_like_one_pass(state_type: type) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(2, 1000)) * 5
+    p = y + rng.normal(size=(2, 1000))
+    w = rng.uniform(0.5, 2.0, size=1000)
+    one = state_type(2)
+    one.update({"pred": p, "target": y}, w)
+    merged = state_type(2)
+    for chunk in np.array_split(np.arange(1000), 7):
+        part = state_type(2)
+        part.update({"pred": p[:, chunk].copy(), "target": y[:, chunk].copy()}, w[chunk])
+        merged.merge(part)
+    a, b = one.compute("mean", "output"), merged.compute("mean", "output")
+    assert np.allclose(a, b, rtol=1e-13, atol=0)
