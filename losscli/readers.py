@@ -105,6 +105,8 @@ class Source:
             raise InputError(_clean_arrow_message(exc), file=self.label) from None
         except (OSError, EOFError) as exc:
             raise InputError(f"cannot read: {exc}", file=self.label) from None
+        except pa.ArrowException as exc:  # e.g. an unsupported codec or a corrupt page
+            raise InputError(f"cannot read: {_clean_arrow_message(exc)}", file=self.label) from None
 
 
 def _clean_arrow_message(exc: Exception) -> str:
@@ -413,7 +415,10 @@ def _parquet_file(source: Source, *, streaming: bool = False) -> Any:
         {"pre_buffer": False, "buffer_size": PARQUET_BUFFER_BYTES} if streaming else {}
     )
     try:
-        return pq.ParquetFile(source.path, memory_map=False, **options)
+        # Page CRCs, where the writer stored them, catch corrupt pages instead of wrong numbers.
+        return pq.ParquetFile(
+            source.path, memory_map=False, page_checksum_verification=True, **options
+        )
     except Exception as exc:
         raise InputError(
             f"not a readable Parquet file ({_clean_arrow_message(exc)})", file=source.label

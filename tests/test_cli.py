@@ -414,3 +414,19 @@ def test_shell_completion_lists_losses_and_options() -> None:
         },
     )
     assert options.stdout.decode().split() == ["plain,--max-increase"]
+
+
+def test_corrupt_parquet_page_with_checksums_is_an_input_error(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    table = {"pred": rng.normal(size=100_000), "target": np.zeros(100_000)}
+    path = tmp_path / "crc.parquet"
+    import pyarrow as pa
+
+    pq.write_table(pa.table(table), path, row_group_size=25_000, write_page_checksum=True)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 2000] = bytes(2000)
+    path.write_bytes(bytes(data))
+    _one_line_error(invoke(["mse", str(path)]), 3, "crc.parquet", "checksum")
