@@ -194,7 +194,7 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
 def _parse_check(
     index: int, check: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: str, path: str
 ) -> CheckSpec:
-    from losscli.engine import DEFAULT_CHUNK_SIZE
+    from losscli.defaults import DEFAULT_CHUNK_SIZE
 
     label = f"check {index}" + (
         f" ({check['name']!r})" if isinstance(check.get("name"), str) else ""

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from losscli.defaults import DEFAULT_CHUNK_SIZE
 from losscli.errors import ExitCode, LossCliError, UsageError
 from losscli.registry import LOSSES, LossSpec, Param, lookup
 from losscli.terminal import Environment
@@ -21,7 +22,6 @@ from losscli.terminal import Environment
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
-DEFAULT_CHUNK_SIZE = 1 << 20
 
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:

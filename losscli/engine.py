@@ -16,6 +16,7 @@ import numpy as np
 
 from losscli.arrow_convert import to_float64, to_keys
 from losscli.columns import Selection, select
+from losscli.defaults import DEFAULT_CHUNK_SIZE, NAN_POLICIES
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.readers import Source, check_same_columns, open_sources
 from losscli.registry import LossSpec
@@ -36,9 +37,6 @@ if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     Array = NDArray[np.float64]
 else:
     Array = np.ndarray
-
-DEFAULT_CHUNK_SIZE = 1 << 20
-NAN_POLICIES = ("error", "skip", "propagate")
 
 
 # -- requests and results ---------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""Defaults shared by the command line, gate files and the engine (no heavy imports)."""
+
+#: Rows per chunk. Memory is bounded by it; readers may hand over smaller pieces.
+DEFAULT_CHUNK_SIZE = 1 << 20
+NAN_POLICIES = ("error", "skip", "propagate")
