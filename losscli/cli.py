@@ -14,14 +14,12 @@ from typing import Any
 
 import click
 
-from losscli.defaults import DEFAULT_CHUNK_SIZE
+from losscli.defaults import DEFAULT_CHUNK_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
 from losscli.errors import ExitCode, LossCliError, UsageError
 from losscli.registry import LOSSES, LossSpec, Param, lookup
 from losscli.terminal import Environment
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
-INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
 
 
 def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:

@@ -3,3 +3,5 @@
 #: Rows per chunk. Memory is bounded by it; readers may hand over smaller pieces.
 DEFAULT_CHUNK_SIZE = 1 << 20
 NAN_POLICIES = ("error", "skip", "propagate")
+INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
+OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")

@@ -25,7 +25,8 @@ from losscli.errors import DataError, EmptyInputError, InputError, UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
+from losscli.defaults import INPUT_FORMATS as FORMATS
+
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
 IPC_EXTENSIONS = (".arrow", ".feather", ".ipc")
 NDJSON_EXTENSIONS = (".ndjson", ".jsonl", ".json")

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     Verdicts = Sequence[Sequence[GateResult]] | None  # per result, aligned; None: ungated
 
 SCHEMA_VERSION = 1
-FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
 
 
 def number(x: Any) -> Any:
