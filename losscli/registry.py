@@ -482,7 +482,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         elementwise=_bce,
         checks=(DomainCheck("pred", _probability_check, "probabilities must lie in [0, 1]"),),
-        aliases=("bce", "binary_crossentropy", "log_loss"),
+        # Not "binary_crossentropy"/"log_loss": Keras and scikit-learn take probabilities there.
+        aliases=("bce",),
         reference="mlx.nn.losses.binary_cross_entropy, torch BCEWithLogitsLoss / BCELoss",
     ),
     LossSpec(
@@ -504,7 +505,8 @@ LOSSES: tuple[LossSpec, ...] = (
         reduces_axis=True,
         paired=False,
         checks=(CLASS_INDEX,),
-        aliases=("ce", "categorical_crossentropy", "sparse_categorical_crossentropy"),
+        # Not Keras' "categorical_crossentropy": it takes probabilities by default, this logits.
+        aliases=("ce",),
         reference="mlx.nn.losses.cross_entropy, torch.nn.CrossEntropyLoss",
     ),
     LossSpec(
@@ -537,7 +539,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         elementwise=_kl_div,
         reduces_axis=True,
-        aliases=("kl_div_loss", "kld", "kl_divergence"),
+        # Not Keras' "kld": it takes probabilities; MLX (and this) log probabilities.
+        aliases=("kl_div_loss",),
         reference="mlx.nn.losses.kl_div_loss",
     ),
     LossSpec(
