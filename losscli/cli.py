@@ -335,8 +335,10 @@ def _execute_rows(
                 "several losses or --keep"
             )
         request = requests[0]
+        from losscli.render import SCHEMA_VERSION
+
         preamble = {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "loss": request.spec.name,
             "params": request.params,
             "reduction": "none",

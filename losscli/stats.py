@@ -280,61 +280,76 @@ def explained_scores(numerator: Array, denominator: Array, *, force_finite: bool
     return out
 
 
-class R2State:
-    """R² per output: ``1 − Σw·e² / Σw·(y − ȳ_w)²``, then the uniform average (scikit-learn)."""
+class _ScoreState:
+    """Shared by R² and explained variance: weighted moments of the target (Chan merges) and a
+    residual statistic, combined by :func:`explained_scores`, then averaged over outputs."""
+
+    residual: MeanState | MomentState
 
     def __init__(self, outputs: int) -> None:
-        self.residual = MeanState(outputs)
+        self.outputs = outputs
         self.target = MomentState(outputs)
         self.rows = 0
 
     def update(self, inputs: dict[str, Array], weights: Array | None) -> None:
         pred, target = inputs["pred"], inputs["target"]
         self.target.add(target, weights)
-        self.residual.add_chunk(np.square(pred - target), weights)
-        self.rows = self.residual.rows
-
-    def merge(self, other: LossState) -> None:
-        assert isinstance(other, R2State)
-        self.residual.merge(other.residual)
-        self.target.merge(other.target)
-        self.rows = self.residual.rows
-
-    def compute(self, reduction: Reduction, per: Per) -> Value:
-        if self.rows < 2:  # scikit-learn: "not well-defined with less than two samples" → NaN
-            return _uniform(np.full(self.residual.outputs, np.nan), per)
-        return _uniform(explained_scores(*self.parts()), per)
-
-    def parts(self) -> tuple[Array, Array]:
-        """(Σw·e², Σw·(y − ȳ)²) per output."""
-        return self.residual.loss_sums.value, self.target.m2
-
-
-class ExplainedVarianceState:
-    """Explained variance per output: ``1 − Var_w(y − ŷ) / Var_w(y)`` (scikit-learn)."""
-
-    def __init__(self, outputs: int) -> None:
-        self.residual = MomentState(outputs)
-        self.target = MomentState(outputs)
-        self.rows = 0
-
-    def update(self, inputs: dict[str, Array], weights: Array | None) -> None:
-        pred, target = inputs["pred"], inputs["target"]
-        self.target.add(target, weights)
-        self.residual.add(target - pred, weights)
+        self._add_residual(pred, target, weights)
         self.rows += target.shape[1]
 
+    def _add_residual(self, pred: Array, target: Array, weights: Array | None) -> None:
+        raise NotImplementedError
+
+    def parts(self) -> tuple[Array, Array]:
+        """(numerator, denominator) per output of ``1 − num/den``."""
+        raise NotImplementedError
+
     def merge(self, other: LossState) -> None:
-        assert isinstance(other, ExplainedVarianceState)
-        self.residual.merge(other.residual)
+        assert isinstance(other, type(self))
+        self.residual.merge(other.residual)  # type: ignore[arg-type]
         self.target.merge(other.target)
         self.rows += other.rows
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
         return _uniform(explained_scores(*self.parts()), per)
 
+
+class R2State(_ScoreState):
+    """R² per output: ``1 − Σw·e² / Σw·(y − ȳ_w)²``, then the uniform average (scikit-learn)."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__(outputs)
+        self.residual = MeanState(outputs)
+
+    def _add_residual(self, pred: Array, target: Array, weights: Array | None) -> None:
+        assert isinstance(self.residual, MeanState)
+        self.residual.add_chunk(np.square(pred - target), weights)
+
+    def compute(self, reduction: Reduction, per: Per) -> Value:
+        if self.rows < 2:  # scikit-learn: "not well-defined with less than two samples" → NaN
+            return _uniform(np.full(self.outputs, np.nan), per)
+        return super().compute(reduction, per)
+
+    def parts(self) -> tuple[Array, Array]:
+        """(Σw·e², Σw·(y − ȳ)²) per output."""
+        assert isinstance(self.residual, MeanState)
+        return self.residual.loss_sums.value, self.target.m2
+
+
+class ExplainedVarianceState(_ScoreState):
+    """Explained variance per output: ``1 − Var_w(y − ŷ) / Var_w(y)`` (scikit-learn)."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__(outputs)
+        self.residual = MomentState(outputs)
+
+    def _add_residual(self, pred: Array, target: Array, weights: Array | None) -> None:
+        assert isinstance(self.residual, MomentState)
+        self.residual.add(target - pred, weights)
+
     def parts(self) -> tuple[Array, Array]:
         """(Var_w(y − ŷ), Var_w(y)) per output, both scaled by Σw."""
+        assert isinstance(self.residual, MomentState)
         return self.residual.m2, self.target.m2
 
 
