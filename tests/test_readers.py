@@ -1,0 +1,183 @@
+"""The readers' fast paths against plain, independent reads of the same files.
+
+The parallel CSV reader cuts a file into blocks at record boundaries (memory-mapped when plain,
+inflated piece by piece when gzipped) and the Parquet reader maps each row group on its own;
+both are checked here with tiny blocks, so that every boundary case (quotes, CRLF, a record
+longer than a block, no final newline, a header longer than a block) falls on a cut.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from losscli import readers
+from tests.conftest import Outcome
+
+BLOCK_SIZES = [1, 7, 64, 4096]
+
+
+def _source(path: Path) -> readers.Source:
+    (source,) = readers.open_sources([str(path)])
+    return source
+
+
+def _blocks(path: Path) -> list[bytes]:
+    return [bytes(block) for block, _ in readers._csv_record_blocks(_source(path))]
+
+
+def _write(path: Path, text: bytes) -> Path:
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text))
+    else:
+        path.write_bytes(text)
+    return path
+
+
+TRICKY_CSV = {
+    "plain": b"a,b\n1,2\n3,4\n5,6\n",
+    "no_final_newline": b"a,b\n1,2\n3,4\n5,6",
+    "crlf": b"a,b\r\n1,2\r\n3,4\r\n5,6\r\n",
+    "quoted_newlines": b'a,b,note\n1,2,"x\ny"\n3,4,"say ""hi""\n,ok"\n5,6,plain\n',
+    "long_record": b"a,b,note\n1,2," + b"z" * 300 + b"\n3,4,w\n",
+    "long_header": b"a,b," + b"h" * 200 + b"\n1,2,3\n",
+    "header_only": b"a,b\n",
+    "header_only_no_newline": b"a,b",
+    "blank_tail": b"a,b\n1,2\n\n\n",
+    "quoted_header": b'"a","b"\n1,2\n3,4\n',
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+@pytest.mark.parametrize("name", sorted(TRICKY_CSV))
+def test_csv_blocks_are_whole_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, block_size: int, suffix: str
+) -> None:
+    text = TRICKY_CSV[name]
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    blocks = _blocks(_write(tmp_path / f"{name}{suffix}", text))
+    header_end = text.index(b"\n") + 1 if b"\n" in text else len(text)
+    body = text[header_end:]
+    # Together the blocks are exactly the body (a blank tail may be left out) ...
+    joined = b"".join(blocks)
+    assert body.startswith(joined) and not body[len(joined) :].strip()
+    for block in blocks:
+        # ... each ends outside quotes, at a line break or the end of the file (a CR LF pair
+        # may be cut between its two bytes: an empty line, which the parser skips).
+        assert block.count(b'"') % 2 == 0
+        assert block.endswith((b"\n", b"\r")) or block is blocks[-1]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+def test_csv_blocked_read_matches_one_pass(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Outcome],
+    rng: np.random.Generator,
+    block_size: int,
+    suffix: str,
+) -> None:
+    n = 300
+    pred, target = rng.normal(size=n), rng.normal(size=n)
+    notes = [f'"q{i}\n""x"""' if i % 17 == 0 else f"n{i}" for i in range(n)]
+    lines = [b"id,pred,note,target"]
+    lines += [
+        f"{i},{float(p)!r},{s},{float(t)!r}".encode()
+        for i, (p, s, t) in enumerate(zip(pred, notes, target, strict=True))
+    ]
+    path = _write(tmp_path / f"d{suffix}", b"\r\n".join(lines) + b"\r\n")
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    result = cli(["mse", str(path), "-f", "json"])
+    assert result.code == 0, result.err
+    expected = math.fsum((p - t) ** 2 for p, t in zip(pred, target, strict=True)) / n
+    assert result.json["rows"] == n
+    assert result.json["value"] == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize("block_size", [16, 4096])
+def test_null_words_are_missing_in_every_block(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Outcome],
+    block_size: int,
+) -> None:
+    """ "NA", "null", "NaN" and empty cells are missing values wherever a block cut falls
+    (the fast parse knows only ""; blocks with other null words are parsed again)."""
+    rows = [(float(i), float(i) + 0.5) for i in range(40)]
+    words = {5: "NA", 11: "null", 23: "NaN", 31: ""}
+    lines = ["g,pred,target"]
+    for i, (p, t) in enumerate(rows):
+        lines.append(f"{'NA' if i % 2 else 'x'},{words.get(i, repr(p))},{t!r}")
+    path = _write(tmp_path / "na.csv", ("\n".join(lines) + "\n").encode())
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    result = cli(["mae", str(path), "--nan", "skip", "-f", "json"])
+    assert result.code == 0, result.err
+    assert (result.json["rows"], result.json["skipped_rows"]) == (36, 4)
+    assert result.json["value"] == 0.5
+    # A text column keeps Arrow's null words: "NA" groups as a missing key, as in one pass.
+    grouped = cli(["mae", str(path), "--nan", "skip", "--group-by", "g", "-f", "json"])
+    assert grouped.code == 0, grouped.err
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 1 << 22)
+    assert cli(["mae", str(path), "--nan", "skip", "--group-by", "g", "-f", "json"]).json == (
+        grouped.json
+    )
+
+
+def test_csv_non_numeric_text_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome]
+) -> None:
+    lines = ["pred,target"] + [f"{i},{i}" for i in range(50)] + ["oops,1"]
+    path = _write(tmp_path / "bad.csv", ("\n".join(lines) + "\n").encode())
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 32)
+    result = cli(["mse", str(path)])
+    assert result.code == 3
+    assert "non-numeric value 'oops'" in result.err and "row 51" in result.err
+
+
+@pytest.mark.parametrize("group_rows", [1, 10, 333, 1000])
+def test_parquet_groups_match_one_pass(
+    tmp_path: Path,
+    cli: Callable[..., Outcome],
+    rng: np.random.Generator,
+    group_rows: int,
+) -> None:
+    n = 1000
+    pred, target = rng.normal(size=n), rng.normal(size=n)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"pred": pred, "target": target}), path, row_group_size=group_rows)
+    result = cli(["mse", str(path), "-f", "json", "--chunk-size", "64"])
+    assert result.code == 0, result.err
+    assert result.json["value"] == pytest.approx(
+        math.fsum((p - t) ** 2 for p, t in zip(pred, target, strict=True)) / n, rel=1e-15
+    )
+
+
+def test_parquet_large_group_is_streamed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., Outcome],
+    rng: np.random.Generator,
+) -> None:
+    """A row group above PARQUET_GROUP_ROWS is decoded batch by batch, mixed with whole ones."""
+    n = 500
+    pred, target = rng.normal(size=n), rng.normal(size=n)
+    path = tmp_path / "d.parquet"
+    with pq.ParquetWriter(path, pa.schema([("pred", pa.float64()), ("target", pa.float64())])) as w:
+        for lo, hi in [(0, 50), (50, 400), (400, 450), (450, 500)]:
+            w.write_table(pa.table({"pred": pred[lo:hi], "target": target[lo:hi]}))
+    monkeypatch.setattr(readers, "PARQUET_GROUP_ROWS", 100)
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 64)
+    result = cli(["mae", str(path), "-f", "json"])
+    assert result.code == 0, result.err
+    assert result.json["value"] == pytest.approx(
+        math.fsum(abs(p - t) for p, t in zip(pred, target, strict=True)) / n, rel=1e-15
+    )
