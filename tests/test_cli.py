@@ -233,6 +233,34 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("losscli ") and "numpy" in out
 
 
+def test_version_line_names_installed_versions() -> None:
+    from importlib.metadata import version
+
+    from losscli.startup import installed_version, version_line
+
+    for package in ("numpy", "pyarrow", "click", "rich"):
+        assert installed_version(package) == version(package)
+        assert f"{package} {version(package)}" in version_line()
+    assert installed_version("no-such-package-xyz") is None
+
+
+def test_console_entry_version_and_exit_code() -> None:
+    """The console entry answers --version without Click, and leaves through os._exit with
+    the CLI's exit code and its output flushed."""
+    ok = subprocess.run(
+        [sys.executable, "-c", "from losscli.startup import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and ok.stdout.startswith("losscli ")
+    missing = subprocess.run(
+        [sys.executable, "-c", "from losscli.startup import main; main()", "mse", "nope.csv"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 3 and missing.stderr.startswith("losscli: error: ")
+
+
 # -- real processes ---------------------------------------------------------------------------
 def test_help_does_not_import_pyarrow_or_pandas() -> None:
     code = (
