@@ -10,11 +10,12 @@ import gc
 import os
 import sys
 
+
+from losscli import __version__
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~5 ms; `--version` needs none of it
     from typing import NoReturn
-
-from losscli import __version__
 
 #: Set (unless the user already did) before NumPy and pyarrow load.
 #: - BLAS reductions would start threads that fight the decoder threads for the cores.
