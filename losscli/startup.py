@@ -10,7 +10,6 @@ import gc
 import os
 import sys
 
-
 from losscli import __version__
 
 TYPE_CHECKING = False
