@@ -133,8 +133,9 @@ class LossSpec:
 
 
 # -- kernel adapters: role arrays of shape (k, n) in, (k, n) or (1, n) losses out ---------------
-def _pair(kernel_name: str, *param_names: str, scratch: bool = True) -> ElementwiseKernel:
-    """Adapter for ``kernel(pred, target, **params, out=, scratch=)``."""
+def _pair(kernel_name: str, *param_names: str, scratch: int = 1) -> ElementwiseKernel:
+    """Adapter for ``kernel(pred, target, **params, out=, scratch=, scratch2=)`` with
+    ``scratch`` extra buffers (0, 1 or 2)."""
 
     def run(inputs: Inputs, params: Params, ws: Workspace) -> Array:
         from losscli import kernels
@@ -142,8 +143,8 @@ def _pair(kernel_name: str, *param_names: str, scratch: bool = True) -> Elementw
         kernel = getattr(kernels, kernel_name)
         pred = inputs["pred"]
         kwargs: dict[str, Any] = {name: params[name] for name in param_names}
-        if scratch:
-            kwargs["scratch"] = ws.get("scratch", pred.shape)
+        for buffer in ("scratch", "scratch2")[:scratch]:
+            kwargs[buffer] = ws.get(buffer, pred.shape)
         result: Array = kernel(pred, inputs["target"], **kwargs, out=ws.get("out", pred.shape))
         return result
 
@@ -412,7 +413,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="mean squared error",
         formula="e²",
         api="mse_loss",
-        elementwise=_pair("squared_error", scratch=False),
+        elementwise=_pair("squared_error", scratch=0),
         aliases=("mse_loss", "mean_squared_error", "l2"),
         reference="mlx.nn.losses.mse_loss, torch.nn.MSELoss, keras mean_squared_error",
     ),
@@ -421,7 +422,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="mean absolute error (L1)",
         formula="a",
         api="l1_loss",
-        elementwise=_pair("absolute_error", scratch=False),
+        elementwise=_pair("absolute_error", scratch=0),
         aliases=("mae", "l1_loss", "mean_absolute_error"),
         reference="mlx.nn.losses.l1_loss, torch.nn.L1Loss, sklearn mean_absolute_error",
     ),
@@ -439,7 +440,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 valid_text="a finite number > 0",
             ),
         ),
-        elementwise=_pair("huber", "delta"),
+        elementwise=_pair("huber", "delta", scratch=2),
         aliases=("huber_loss",),
         reference="mlx.nn.losses.huber_loss, torch.nn.HuberLoss, keras Huber",
     ),
@@ -453,7 +454,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 "beta", 1.0, "threshold β; 0 means plain L1", valid=_non_negative, valid_text="≥ 0"
             ),
         ),
-        elementwise=_pair("smooth_l1", "beta"),
+        elementwise=_pair("smooth_l1", "beta", scratch=2),
         aliases=("smooth_l1_loss",),
         reference="mlx.nn.losses.smooth_l1_loss, torch.nn.SmoothL1Loss",
     ),
@@ -563,7 +564,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="hinge loss with ±1 labels (used as given)",
         formula="max(0, 1 − y·x)",
         api="hinge_loss",
-        elementwise=_pair("hinge", scratch=False),
+        elementwise=_pair("hinge", scratch=0),
         aliases=("hinge_loss",),
         reference="mlx.nn.losses.hinge_loss, keras hinge",
     ),
@@ -615,7 +616,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="root mean squared error",
         formula="√(Σw·e²/Σw) per output, then the mean over outputs",
         api="root_mean_squared_error",
-        elementwise=_pair("squared_error", scratch=False),
+        elementwise=_pair("squared_error", scratch=0),
         make_state=_states("RootMeanState"),
         reductions=METRIC,
         pers=METRIC_PERS,
@@ -684,7 +685,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="largest absolute error",
         formula="max a",
         api="max_error",
-        elementwise=_pair("absolute_error", scratch=False),
+        elementwise=_pair("absolute_error", scratch=0),
         make_state=_states("MaxState"),
         reductions=METRIC,
         pers=METRIC_PERS,
@@ -715,7 +716,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="Poisson loss on a predicted rate (Keras)",
         formula="p − y·log(p + 1e-7)",
         api="poisson_loss",
-        elementwise=_pair("poisson", scratch=False),
+        elementwise=_pair("poisson", scratch=0),
         checks=(_check("poisson_pred_violations", "pred", "Poisson loss needs rates > -1e-7"),),
         aliases=("poisson_loss",),
         reference="keras poisson",
@@ -758,7 +759,7 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="median absolute error",
         formula="median a per output, then the mean over outputs",
         api="median_absolute_error",
-        elementwise=_pair("absolute_error", scratch=False),
+        elementwise=_pair("absolute_error", scratch=0),
         make_state=_states("MedianState"),
         reductions=METRIC,
         pers=METRIC_PERS,
