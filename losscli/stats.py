@@ -243,13 +243,16 @@ class MomentState:
         if weights is None:
             w_b = float(x.shape[1])
             mean_b = np.mean(x, axis=1)
-            m2_b = np.sum(np.square(x - mean_b[:, None]), axis=1)
         else:
             w_b = float(np.sum(weights))
             if w_b == 0:
                 return
             mean_b = np.sum(x * weights, axis=1) / w_b
-            m2_b = np.sum(weights * np.square(x - mean_b[:, None]), axis=1)
+        d = np.subtract(x, mean_b[:, None])
+        np.multiply(d, d, out=d)
+        if weights is not None:
+            np.multiply(d, weights, out=d)
+        m2_b = np.sum(d, axis=1)
         self._combine(w_b, mean_b, m2_b)
 
     def _combine(self, w_b: float, mean_b: Array, m2_b: Array) -> None:
@@ -323,7 +326,8 @@ class R2State(_ScoreState):
 
     def _add_residual(self, pred: Array, target: Array, weights: Array | None) -> None:
         assert isinstance(self.residual, MeanState)
-        self.residual.add_chunk(np.square(pred - target), weights)
+        squared = np.subtract(pred, target)
+        self.residual.add_chunk(np.multiply(squared, squared, out=squared), weights)
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
         if self.rows < 2:  # scikit-learn: "not well-defined with less than two samples" → NaN
