@@ -307,7 +307,7 @@ def _csv_parallel(
             rows += batch.num_rows
             yield batch
     except pa.ArrowInvalid as exc:
-        _raise_csv_error(source, exc, rows, numeric)
+        _raise_csv_error(source, exc, rows, numeric, block_rows=True)
 
 
 def _open_decompressed(source: Source) -> IO[bytes]:
@@ -427,12 +427,29 @@ def _streamed_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]
 
 
 def _raise_csv_error(
-    source: Source, exc: Exception, rows_before: int, numeric: Sequence[str]
+    source: Source,
+    exc: Exception,
+    rows_before: int,
+    numeric: Sequence[str],
+    *,
+    block_rows: bool = False,
 ) -> Any:
-    """Turn pyarrow's CSV error into one naming the column and row of the offending text."""
+    """Turn pyarrow's CSV error into one naming the column and row of the offending text.
+
+    ``rows_before`` rows were read before the failing piece; with ``block_rows`` that piece is
+    one parallel block, whose parse errors count rows from its own start ("Row #N")."""
     import re
 
     message = _clean_arrow_message(exc)
+    malformed = re.match(r"CSV parse error: (?:Row #(\d+): )?(.+)$", message, re.DOTALL)
+    if malformed:
+        detail = malformed.group(2)
+        detail = detail[:1].lower() + detail[1:]
+        if block_rows and malformed.group(1):
+            row = rows_before + int(malformed.group(1))
+            raise InputError(f"malformed CSV: {detail}", file=source.label, row=row) from None
+        where = f" (at or after row {rows_before + 1})"
+        raise InputError(f"malformed CSV: {detail}{where}", file=source.label) from None
     match = re.search(
         # "Row #N" appears only with single-threaded parsing and counts from the start of the
         # parsed piece, not the file: the row is found by re-scanning the column instead.

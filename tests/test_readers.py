@@ -181,3 +181,15 @@ def test_parquet_large_group_is_streamed(
     assert result.json["value"] == pytest.approx(
         math.fsum(abs(p - t) for p, t in zip(pred, target, strict=True)) / n, rel=1e-15
     )
+
+
+@pytest.mark.parametrize("block_size", [16, 100, 1 << 22])
+def test_malformed_row_is_named_by_its_file_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome], block_size: int
+) -> None:
+    lines = ["pred,target"] + [f"{i},{i}" for i in range(1, 60)] + ["7"] + ["1,1"] * 5
+    path = _write(tmp_path / "ragged.csv", ("\n".join(lines) + "\n").encode())
+    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    result = cli(["mse", str(path)])
+    assert result.code == 3
+    assert "ragged.csv, row 60: malformed CSV: expected 2 columns, got 1: 7" in result.err
