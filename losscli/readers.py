@@ -443,13 +443,13 @@ def _raise_csv_error(
     message = _clean_arrow_message(exc)
     malformed = re.match(r"CSV parse error: (?:Row #(\d+): )?(.+)$", message, re.DOTALL)
     if malformed:
-        detail = malformed.group(2)
-        detail = detail[:1].lower() + detail[1:]
+        problem = malformed.group(2)
+        problem = problem[:1].lower() + problem[1:]
         if block_rows and malformed.group(1):
-            row = rows_before + int(malformed.group(1))
-            raise InputError(f"malformed CSV: {detail}", file=source.label, row=row) from None
-        where = f" (at or after row {rows_before + 1})"
-        raise InputError(f"malformed CSV: {detail}{where}", file=source.label) from None
+            at = rows_before + int(malformed.group(1))
+            raise InputError(f"malformed CSV: {problem}", file=source.label, row=at) from None
+        after = f" (at or after row {rows_before + 1})"
+        raise InputError(f"malformed CSV: {problem}{after}", file=source.label) from None
     match = re.search(
         # "Row #N" appears only with single-threaded parsing and counts from the start of the
         # parsed piece, not the file: the row is found by re-scanning the column instead.
