@@ -52,9 +52,9 @@ def _estimate_rows(path: str) -> int | None:
     lower = path.lower()
     if lower.endswith(PARQUET_EXTENSIONS):
         try:
-            import pyarrow.parquet as pq
+            from losscli.readers import parquet_metadata
 
-            return int(pq.read_metadata(path).num_rows)
+            return int(parquet_metadata(path).num_rows)
         except Exception:
             return None
     if not lower.endswith(_TEXT):

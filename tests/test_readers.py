@@ -193,3 +193,57 @@ def test_malformed_row_is_named_by_its_file_row(
     result = cli(["mse", str(path)])
     assert result.code == 3
     assert "ragged.csv, row 60: malformed CSV: expected 2 columns, got 1: 7" in result.err
+
+
+def test_parquet_nested_and_dotted_columns(tmp_path: Path, cli: Callable[..., Outcome]) -> None:
+    path = tmp_path / "n.parquet"
+    table = pa.table(
+        {
+            "pred": pa.array([[1.0, 2.0], [3.0]]),
+            "s": pa.array([{"a": 1.0}, {"a": 2.0}]),
+            "y.pred": [1.0, 2.0],
+            "target": [1.0, 4.0],
+        }
+    )
+    pq.write_table(table, path)
+    listed = cli(["mse", str(path)])
+    assert listed.code == 3
+    assert "column 'pred': has type list<element: double>, expected numbers" in listed.err
+    struct = cli(["mse", str(path), "--pred", "s"])
+    assert struct.code == 3 and "column 's': has type struct<a: double>" in struct.err
+    dotted = cli(["mse", str(path), "--pred", "y.pred", "-f", "value"])
+    assert (dotted.code, dotted.out) == (0, "2.0\n")
+
+
+def test_scoring_parquet_skips_pyarrow_filesystems(tmp_path: Path) -> None:
+    """pyarrow.parquet would load pyarrow.fs (S3, GCS, Azure, ssl): ~20 ms of start-up."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"pred": [1.0, 2.0], "target": [1.0, 4.0]}), path)
+    code = (
+        "import sys; from losscli.cli import main\n"
+        f"try:\n    main(['mse', {str(path)!r}, '-f', 'value'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pyarrow.fs', 'pyarrow.parquet', 'ssl') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["2.0", "[]"]
+
+
+def test_parquet_falls_back_to_the_public_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome]
+) -> None:
+    """Another pyarrow whose internal reader class differs still reads, via ParquetFile."""
+    import pyarrow._parquet as internal
+    import pyarrow.parquet  # noqa: F401 — bound to the real class before the patch
+
+    class Changed:
+        def open(self, *args: object, **kwargs: object) -> None:
+            raise TypeError("unexpected keyword")
+
+    monkeypatch.setattr(internal, "ParquetReader", Changed)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]}), path)
+    result = cli(["mse", str(path), "-f", "value"])
+    assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n")
