@@ -14,6 +14,7 @@ import glob
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -708,6 +709,9 @@ def _file_source(path: str, input_format: str | None) -> Source:
         raise InputError("no such file", file=path)
     if not os.access(path, os.R_OK):
         raise InputError("permission denied", file=path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe: read once, like stdin
+        named_format = input_format or _format_from_name(path)[0]
+        return _stream_source(named_format, open(path, "rb"), label=path)
     fmt, compression = _format_from_name(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -734,9 +738,10 @@ def _file_source(path: str, input_format: str | None) -> Source:
     )
 
 
-def _stdin_source(input_format: str | None, stdin: IO[bytes], spool_dir: str | None) -> Source:
-    """Stdin: CSV/NDJSON stream straight through; Parquet/IPC (which need seeking) are spooled
-    to a temporary file on disk, never into memory."""
+def _stream_source(input_format: str | None, stdin: IO[bytes], label: str = STDIN_LABEL) -> Source:
+    """Stdin (or a named pipe such as ``<(zcat x.gz)``): CSV/NDJSON stream straight through;
+    Parquet/IPC (which need seeking) are spooled to a temporary file on disk, never into
+    memory."""
     peek = getattr(stdin, "peek", None)
     head = peek(8)[:8] if peek else b""
     kind = sniff(head)
@@ -746,19 +751,19 @@ def _stdin_source(input_format: str | None, stdin: IO[bytes], spool_dir: str | N
             kind or "", "csv"
         )
     if fmt in ("parquet", "ipc"):
-        handle, spooled = tempfile.mkstemp(prefix="losscli-stdin-", dir=spool_dir)
+        handle, spooled = tempfile.mkstemp(prefix="losscli-stdin-")
         with os.fdopen(handle, "wb") as out:
             shutil.copyfileobj(stdin, out, 1 << 20)
         _TEMPORARY_FILES.append(spooled)
         if os.path.getsize(spooled) == 0:
-            raise InputError("empty input", file=STDIN_LABEL)
-        return Source(label=STDIN_LABEL, path=spooled, format=fmt)
+            raise InputError("empty input", file=label)
+        return Source(label=label, path=spooled, format=fmt)
     stream: IO[bytes] = stdin
     compression = kind if kind in ("gzip", "bz2", "zstd", "lz4", "xz") else None
     if compression is not None:
         stream = _decompressing(stdin, compression)
     return Source(
-        label=STDIN_LABEL,
+        label=label,
         path=None,
         format="csv" if fmt == "tsv" else fmt,
         delimiter="\t" if fmt == "tsv" else ",",
@@ -823,7 +828,7 @@ def open_sources(
     sources: list[Source] = []
     for spec in specs:
         if spec == "-":
-            sources.append(_stdin_source(input_format, stdin or sys.stdin.buffer, None))
+            sources.append(_stream_source(input_format, stdin or sys.stdin.buffer))
             continue
         files = expand_files(spec)
         if files is None:

@@ -247,3 +247,35 @@ def test_parquet_falls_back_to_the_public_reader(
     pq.write_table(pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]}), path)
     result = cli(["mse", str(path), "-f", "value"])
     assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n")
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv.gz", "parquet"])
+def test_named_pipe_is_read_like_stdin(
+    tmp_path: Path, cli: Callable[..., Outcome], kind: str
+) -> None:
+    """``losscli mse <(zcat preds.csv.gz)``: a FIFO is read once, as a stream, never seeked."""
+    import io
+    import os
+    import threading
+
+    table = pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]})
+    if kind == "parquet":
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        payload = sink.getvalue()
+    else:
+        payload = b"pred,target\n1,1\n2,4\n3,3\n"
+        if kind == "csv.gz":
+            payload = gzip.compress(payload)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as out:
+            out.write(payload)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    result = cli(["mse", str(fifo), "-f", "value"])
+    writer.join(timeout=10)
+    assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n"), result.err
