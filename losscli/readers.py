@@ -217,37 +217,14 @@ def _csv_batches(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    names = source.column_names()
+    source.column_names()  # reads the header first: it settles the delimiter
     convert = pacsv.ConvertOptions(
         include_columns=list(columns),
         column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
         strings_can_be_null=True,
     )
     parse = pacsv.ParseOptions(delimiter=source.delimiter)
-    if source.path is not None and source.compression in (None, "gzip"):
-        yield from _csv_parallel(source, convert, parse, numeric, chunk_size)
-        return
-    block = max(1 << 16, min(CSV_BLOCK_BYTES, chunk_size * 64))
-    reader_options = pacsv.ReadOptions(block_size=block, column_names=names, skip_rows=1)
-    try:
-        reader = pacsv.open_csv(
-            _csv_input(source),
-            read_options=reader_options,
-            parse_options=parse,
-            convert_options=convert,
-        )
-    except pa.ArrowInvalid as exc:
-        _raise_csv_error(source, exc, 0, numeric)
-    rows = 0
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            _raise_csv_error(source, exc, rows, numeric)
-        rows += batch.num_rows
-        yield from _slices(batch, chunk_size)
+    yield from _csv_parallel(source, convert, parse, numeric, chunk_size)
 
 
 def _csv_parallel(
@@ -312,19 +289,17 @@ def _csv_parallel(
 
 
 def _open_decompressed(source: Source) -> IO[bytes]:
-    """The file's bytes, inflated by ISA-L when ``isal`` is installed (about twice as fast as
-    zlib), else by Arrow's zlib; both release the GIL while inflating."""
-    assert source.path is not None
-    if source.compression == "gzip":
+    """The input's decompressed bytes: a gzip file inflated by ISA-L when ``isal`` is installed
+    (about twice as fast as zlib, and it releases the GIL), anything else as
+    :func:`_open_binary` gives it (stdin, a pipe, bz2/zstd/lz4 through Arrow, xz)."""
+    if source._stream is None and source.path is not None and source.compression == "gzip":
         try:
             from isal import igzip
         except ImportError:
-            import pyarrow as pa
-
-            stream: IO[bytes] = pa.input_stream(source.path, compression="gzip")
-            return stream
-        return igzip.open(source.path, "rb")
-    return open(source.path, "rb", buffering=0)
+            pass
+        else:
+            return igzip.open(source.path, "rb")
+    return _open_binary(source)
 
 
 def _quotes(data: Any, start: int, end: int) -> int:
@@ -364,7 +339,7 @@ def _record_end(data: Any, start: int = 0, *, first: bool = False) -> int:
 def _csv_record_blocks(source: Source) -> Iterator[tuple[Any, bool]]:
     """Blocks of about :data:`CSV_PARALLEL_BLOCK_BYTES` holding whole records (header left
     out), each of which parses on its own, with whether the block holds a quote character."""
-    if source.compression is None:
+    if source._stream is None and source.compression is None:
         yield from _mapped_record_blocks(source)
     else:
         yield from _streamed_record_blocks(source)
@@ -401,8 +376,8 @@ def _mapped_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
 
 
 def _streamed_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
-    """Blocks of a compressed file, inflated piece by piece (one copy per block: the
-    unfinished record carried over, joined to the next piece)."""
+    """Blocks of a stream (stdin, a pipe, a compressed file), read piece by piece (one copy per
+    block: the unfinished record carried over, joined to the next piece)."""
     with _open_decompressed(source) as stream:
         pending, header = b"", True
         while True:
