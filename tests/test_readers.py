@@ -215,22 +215,6 @@ def test_parquet_nested_and_dotted_columns(tmp_path: Path, cli: Callable[..., Ou
     assert (dotted.code, dotted.out) == (0, "2.0\n")
 
 
-def test_scoring_parquet_skips_pyarrow_filesystems(tmp_path: Path) -> None:
-    """pyarrow.parquet would load pyarrow.fs (S3, GCS, Azure, ssl): ~20 ms of start-up."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "d.parquet"
-    pq.write_table(pa.table({"pred": [1.0, 2.0], "target": [1.0, 4.0]}), path)
-    code = (
-        "import sys; from losscli.cli import main\n"
-        f"try:\n    main(['mse', {str(path)!r}, '-f', 'value'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('pyarrow.fs', 'pyarrow.parquet', 'ssl') if m in sys.modules))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.splitlines() == ["2.0", "[]"]
-
-
 def test_parquet_falls_back_to_the_public_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome]
 ) -> None:
