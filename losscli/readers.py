@@ -281,7 +281,8 @@ def _csv_parallel(
     )
     rows = 0
     try:
-        for batch in ordered_map(jobs, workers=decode_threads(), ahead=2):
+        threads = decode_threads()
+        for batch in ordered_map(jobs, workers=threads, ahead=threads + 1):
             rows += batch.num_rows
             yield batch
     except pa.ArrowInvalid as exc:
