@@ -311,3 +311,36 @@ def test_parquet_without_mmap_is_read_from_the_file(
     pq.write_table(pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]}), path)
     result = cli(["mse", str(path), "-f", "value"])
     assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n"), result.err
+
+
+def test_random_csv_matches_arrow_whole_file_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random files with quoted commas, doubled quotes, CR/LF inside quotes, empty and blank
+    lines, with or without a final newline, plain or gzipped, cut into tiny blocks: the values
+    read equal Arrow's own one-piece read (newlines_in_values on) of the same file."""
+    import random
+
+    import pyarrow.csv as pacsv
+
+    rng = random.Random(20261124)
+    quoted = ['"a\nb"', '"x""y"', '"p,q"', '""', '"z\r\nw"', '""""']
+    for trial in range(150):
+        newline = rng.choice(["\n", "\r\n"])
+        lines = ["note,pred,target"]
+        for _ in range(rng.randint(1, 40)):
+            note = rng.choice(quoted) if rng.random() < 0.3 else rng.choice(["", "n1", "a b"])
+            lines.append(f"{note},{rng.uniform(-5, 5)!r},{rng.uniform(-5, 5)!r}")
+        text = newline.join(lines) + newline * rng.choice([0, 1, 1, 3])
+        path = _write(tmp_path / f"r{trial}.csv{'.gz' if trial % 3 == 0 else ''}", text.encode())
+        monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", rng.choice([1, 5, 17, 64, 300]))
+        batches = list(_source(path).batches(["pred", "target"], ["pred", "target"], 1 << 20))
+        got = pa.Table.from_batches(batches).column("pred").to_pylist()
+        want = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=["pred"], column_types={"pred": pa.float64()}
+            ),
+        )
+        assert got == want.column("pred").to_pylist(), (trial, text)
