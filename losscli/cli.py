@@ -561,6 +561,10 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
     except (BrokenPipeError, _StdoutClosed):
         _silence_stdout()
         return int(ExitCode.OK)
+    except OSError as exc:  # writing output failed: a full disk, an I/O error
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error_line(env, f"I/O error: {exc.strerror or exc}{where}")
+        return int(ExitCode.DATA)
     except Exception as exc:  # a bug, never a traceback: one line (LOSSCLI_DEBUG=1 shows it)
         import os
 

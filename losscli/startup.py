@@ -99,6 +99,14 @@ def exit_now(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, ValueError, OSError):
+        except (BrokenPipeError, ValueError):
             pass  # `| head` closed it: nothing more can be said
+        except OSError as exc:  # e.g. a full disk: the output is incomplete
+            if stream is sys.stdout:
+                try:
+                    sys.stderr.write(f"losscli: error: I/O error: {exc.strerror or exc}\n")
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                code = code or 3
     os._exit(code)

@@ -21,7 +21,7 @@ from losscli import progress as progress_module
 from losscli.cli import run_cli
 from losscli.progress import ProgressBar, input_totals
 from losscli.terminal import Environment
-from tests.conftest import ROOT, invoke, run_process, write_table
+from tests.conftest import ROOT, SAMPLE, invoke, run_process, write_table
 
 ON_LINUX = sys.platform.startswith("linux")
 
@@ -308,3 +308,18 @@ def test_bash_completion_script_and_completions() -> None:
     )  # fmt: skip
     assert proc.returncode == 0
     assert proc.stdout.decode().splitlines() == ["plain,--max-increase"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("fmt", ["json", "table", "csv"])
+def test_full_disk_is_one_line_and_exit_3(fmt: str) -> None:
+    """stdout on a full disk: one line naming the I/O error, status 3, no traceback."""
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "losscli", "mse", str(SAMPLE / "predictions.csv"), "-f", fmt],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert proc.returncode == 3
+    assert proc.stderr == b"losscli: error: I/O error: No space left on device\n"
