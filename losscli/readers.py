@@ -8,15 +8,12 @@ alive at a time, so memory follows the chunk size, not the file size.
 
 from __future__ import annotations
 
-import csv
 import functools
 import glob
 import io
 import os
-import shutil
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -207,6 +204,8 @@ def _csv_header(source: Source) -> list[str]:
             if candidate in first:
                 source.delimiter = candidate
                 break
+    import csv
+
     names = next(csv.reader([first], delimiter=source.delimiter))
     return [name.strip() for name in names]
 
@@ -756,6 +755,9 @@ def _stream_source(input_format: str | None, stdin: IO[bytes], label: str = STDI
             kind or "", "csv"
         )
     if fmt in ("parquet", "ipc"):
+        import shutil
+        import tempfile
+
         handle, spooled = tempfile.mkstemp(prefix="losscli-stdin-")
         with os.fdopen(handle, "wb") as out:
             shutil.copyfileobj(stdin, out, 1 << 20)
