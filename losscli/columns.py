@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from losscli.errors import UsageError
 from losscli.registry import Role
 
 
-@dataclass(frozen=True)
 class Selection:
     """The columns one loss reads: per role the ordered list (the last axis), plus extras."""
 
-    roles: dict[str, list[str]]
-    weight: str | None = None
-    group_by: list[str] = field(default_factory=list)
-    keep: list[str] = field(default_factory=list)
+    __slots__ = ("group_by", "keep", "roles", "weight")
+
+    def __init__(
+        self,
+        roles: dict[str, list[str]],
+        weight: str | None = None,
+        group_by: list[str] | None = None,
+        keep: list[str] | None = None,
+    ) -> None:
+        self.roles = roles
+        self.weight = weight
+        self.group_by: list[str] = [] if group_by is None else group_by
+        self.keep: list[str] = [] if keep is None else keep
 
     @property
     def numeric(self) -> list[str]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -40,17 +39,23 @@ else:
 
 
 # -- requests and results ---------------------------------------------------------------------
-@dataclass(frozen=True)
 class LossRequest:
     """One loss to compute: its spec, parameter values and column options per role."""
 
-    spec: LossSpec
-    params: dict[str, Any]
-    columns: dict[str, str | None] = field(default_factory=dict)
+    __slots__ = ("columns", "params", "spec")
+
+    def __init__(
+        self,
+        spec: LossSpec,
+        params: dict[str, Any],
+        columns: dict[str, str | None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.params = params
+        self.columns: dict[str, str | None] = {} if columns is None else columns
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     """How to read and reduce (shared by every loss of one pass)."""
 
     files: Sequence[str]
@@ -65,34 +70,72 @@ class RunOptions:
     targets_from: str | None = None
 
 
-@dataclass
 class GroupResult:
-    key: tuple[Any, ...]
-    rows: int
-    value: Value
+    """One group's rows and value (``--group-by``)."""
+
+    __slots__ = ("key", "rows", "value")
+
+    def __init__(self, key: tuple[Any, ...], rows: int, value: Value) -> None:
+        self.key = key
+        self.rows = rows
+        self.value = value
 
     def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
         """The key as ``{column: value}``."""
         return dict(zip(group_by, self.key, strict=True))
 
 
-@dataclass
 class LossResult:
-    """The outcome of one loss over the data (JSON/table renderers read this)."""
+    """The outcome of one loss over the data (JSON/table renderers read this).
 
-    loss: str
-    params: dict[str, Any]
-    reduction: str
-    per: str
-    columns: dict[str, list[str]]
-    weight: str | None
-    rows: int
-    skipped_rows: int
-    value: Value
-    files: list[str]
-    group_by: list[str] = field(default_factory=list)
-    groups: list[GroupResult] = field(default_factory=list)
-    higher_is_better: bool = False
+    Plain classes rather than dataclasses here and in the registry: generating a dataclass's
+    methods costs ~1 ms of start-up each, on every run."""
+
+    __slots__ = (
+        "columns",
+        "files",
+        "group_by",
+        "groups",
+        "higher_is_better",
+        "loss",
+        "params",
+        "per",
+        "reduction",
+        "rows",
+        "skipped_rows",
+        "value",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        loss: str,
+        params: dict[str, Any],
+        reduction: str,
+        per: str,
+        columns: dict[str, list[str]],
+        weight: str | None,
+        rows: int,
+        skipped_rows: int,
+        value: Value,
+        files: list[str],
+        group_by: list[str] | None = None,
+        groups: list[GroupResult] | None = None,
+        higher_is_better: bool = False,
+    ) -> None:
+        self.loss = loss
+        self.params = params
+        self.reduction = reduction
+        self.per = per
+        self.columns = columns
+        self.weight = weight
+        self.rows = rows
+        self.skipped_rows = skipped_rows
+        self.value = value
+        self.files = files
+        self.group_by: list[str] = [] if group_by is None else group_by
+        self.groups: list[GroupResult] = [] if groups is None else groups
+        self.higher_is_better = higher_is_better
 
 
 class Progress(Protocol):
@@ -110,15 +153,27 @@ class RowSink(Protocol):
 
 
 # -- chunks -----------------------------------------------------------------------------------
-@dataclass
 class Chunk:
-    """A bounded slice of rows: float64 numeric columns plus raw key/kept columns."""
+    """A bounded slice of rows: float64 numeric columns plus raw key/kept columns.
 
-    n: int
-    numeric: dict[str, Array]
-    other: dict[str, Any]
-    origin: dict[str, tuple[str, int]]  # column → (file label, 0-based row of this chunk's start)
-    positions: NDArray[np.intp] | None = None  # after --nan skip: each row's offset in the chunk
+    ``origin`` maps a column to (file label, 0-based row of this chunk's start); after
+    ``--nan skip``, ``positions`` holds each row's offset in the chunk as read."""
+
+    __slots__ = ("n", "numeric", "origin", "other", "positions")
+
+    def __init__(
+        self,
+        n: int,
+        numeric: dict[str, Array],
+        other: dict[str, Any],
+        origin: dict[str, tuple[str, int]],
+        positions: NDArray[np.intp] | None = None,
+    ) -> None:
+        self.n = n
+        self.numeric = numeric
+        self.other = other
+        self.origin = origin
+        self.positions = positions
 
     def where(self, column: str, index: int) -> tuple[str, int]:
         """(file, 1-based row in that file) of the chunk's ``index``-th row."""

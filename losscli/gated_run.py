@@ -6,7 +6,6 @@ Shared by the loss commands (``--max``, ``--baseline``, ...) and ``losscli check
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +124,7 @@ def run_gated(
         else:
             by_file.setdefault(path, {})[i] = _with_pred(item.request, item.baseline.pred)
     for path, pending in by_file.items():
-        baseline_options = dataclasses.replace(options, files=[path])
+        baseline_options = options._replace(files=[path])
         try:
             baseline_results = engine.run(list(pending.values()), baseline_options, stdin=stdin)
         except UsageError as exc:

@@ -15,7 +15,6 @@ import os
 import stat
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from losscli.errors import DataError, EmptyInputError, InputError, UsageError
@@ -63,18 +62,41 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-@dataclass
 class Source:
     """One readable input. ``batches`` yields Arrow record batches of the requested columns."""
 
-    label: str
-    path: str | None
-    format: str
-    compression: str | None = None
-    delimiter: str = ","
-    size_bytes: int | None = None
-    _stream: IO[bytes] | None = field(default=None, repr=False)
-    _names: list[str] | None = field(default=None, repr=False)
+    __slots__ = (
+        "_names",
+        "_stream",
+        "compression",
+        "delimiter",
+        "format",
+        "label",
+        "path",
+        "size_bytes",
+    )
+
+    def __init__(
+        self,
+        label: str,
+        path: str | None,
+        format: str,
+        compression: str | None = None,
+        delimiter: str = ",",
+        size_bytes: int | None = None,
+        _stream: IO[bytes] | None = None,
+    ) -> None:
+        self.label = label
+        self.path = path
+        self.format = format
+        self.compression = compression
+        self.delimiter = delimiter
+        self.size_bytes = size_bytes
+        self._stream = _stream
+        self._names: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Source({self.label!r}, format={self.format!r})"
 
     # -- schema -------------------------------------------------------------------------------
     def column_names(self) -> list[str]:

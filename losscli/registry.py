@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # numpy stays out of `losscli --help`: kernels are imported when first run
     import numpy as np
@@ -26,8 +25,7 @@ Params = Mapping[str, Any]
 
 
 # -- input roles ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Role:
+class Role(NamedTuple):
     """A kind of input column a loss reads (predictions, targets, variances, ...)."""
 
     name: str
@@ -55,8 +53,7 @@ TARGET = Role(
 
 
 # -- parameters -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     """A numeric or boolean loss parameter with its default and valid range."""
 
     name: str
@@ -87,8 +84,7 @@ ElementwiseKernel = Callable[["Inputs", Params, "Workspace"], "Array"]
 MaskFunction = Callable[["Inputs", Params], "NDArray[np.bool_]"]
 
 
-@dataclass(frozen=True)
-class DomainCheck:
+class DomainCheck(NamedTuple):
     """A rule on one role's values: ``violations`` marks bad elements; ``message`` says why."""
 
     role: str
@@ -96,8 +92,7 @@ class DomainCheck:
     message: str
 
 
-@dataclass(frozen=True)
-class LossSpec:
+class LossSpec(NamedTuple):
     """Everything losscli knows about one loss."""
 
     name: str

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,17 +21,36 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-@dataclass
 class Environment:
     """Where output goes and how it should look."""
 
-    stdout: IO[str]
-    stderr: IO[str]
-    stdin: IO[bytes] | None
-    stdout_isatty: bool
-    stderr_isatty: bool
-    stdin_isatty: bool
-    env: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "env",
+        "stderr",
+        "stderr_isatty",
+        "stdin",
+        "stdin_isatty",
+        "stdout",
+        "stdout_isatty",
+    )
+
+    def __init__(
+        self,
+        stdout: IO[str],
+        stderr: IO[str],
+        stdin: IO[bytes] | None,
+        stdout_isatty: bool,
+        stderr_isatty: bool,
+        stdin_isatty: bool,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
+        self.stdout_isatty = stdout_isatty
+        self.stderr_isatty = stderr_isatty
+        self.stdin_isatty = stdin_isatty
+        self.env: Mapping[str, str] = {} if env is None else env
 
     @classmethod
     def from_system(cls) -> Environment:
