@@ -285,30 +285,23 @@ def test_stdin_quoted_newlines_across_blocks(
     assert (result.json["rows"], result.json["value"]) == (400, 1.0)
 
 
-def test_csv_without_mmap_is_streamed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome]
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_without_mmap_the_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome], kind: str
 ) -> None:
-    """A file system that cannot memory-map a file falls back to reading it as a stream."""
+    """A file system that cannot memory-map a file: CSV is streamed, Parquet read from disk."""
     import mmap
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(19, "No such device")
 
     monkeypatch.setattr(mmap, "mmap", refuse)
-    path = _write(tmp_path / "d.csv", b"pred,target\n1,1\n2,4\n3,3\n")
-    result = cli(["mse", str(path), "-f", "value"])
-    assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n"), result.err
-
-
-def test_parquet_without_mmap_is_read_from_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Outcome]
-) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError(19, "No such device")
-
     monkeypatch.setattr(pa, "memory_map", refuse)
-    path = tmp_path / "d.parquet"
-    pq.write_table(pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]}), path)
+    path = tmp_path / f"d.{kind}"
+    if kind == "csv":
+        _write(path, b"pred,target\n1,1\n2,4\n3,3\n")
+    else:
+        pq.write_table(pa.table({"pred": [1.0, 2.0, 3.0], "target": [1.0, 4.0, 3.0]}), path)
     result = cli(["mse", str(path), "-f", "value"])
     assert (result.code, result.out) == (0, f"{4.0 / 3.0!r}\n"), result.err
 
