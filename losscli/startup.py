@@ -84,12 +84,15 @@ def main() -> None:
     if sys.argv[1:] in (["--version"], ["-V"]):
         sys.stdout.write(version_line() + "\n")
         sys.exit(0)
-    from losscli.cli import main as cli_main
-
     try:
+        from losscli.cli import main as cli_main
+
         cli_main()
     except SystemExit as exc:
         exit_now(exc.code if isinstance(exc.code, int) else 1)
+    except KeyboardInterrupt:  # Ctrl-C while the heavy modules were still loading
+        sys.stderr.write("losscli: error: interrupted\n")
+        exit_now(130)
 
 
 def exit_now(code: int) -> NoReturn:

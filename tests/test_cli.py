@@ -461,3 +461,27 @@ def test_corrupt_parquet_page_with_checksums_is_an_input_error(tmp_path: Path) -
     data[middle : middle + 2000] = bytes(2000)
     path.write_bytes(bytes(data))
     _one_line_error(invoke(["mse", str(path)]), 3, "crc.parquet", "checksum")
+
+
+def test_ctrl_c_while_loading_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during the imports (before the CLI's own handler exists): no traceback."""
+    import types
+
+    from losscli import startup
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise KeyboardInterrupt
+
+    def fake_exit(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setitem(sys.modules, "losscli.cli", Interrupted("losscli.cli"))
+    monkeypatch.setattr(startup.os, "_exit", fake_exit)
+    monkeypatch.setattr(sys, "argv", ["losscli", "mse", "x.csv"])
+    with pytest.raises(SystemExit) as leaving:
+        startup.main()
+    assert leaving.value.code == 130
+    assert capsys.readouterr().err == "losscli: error: interrupted\n"
