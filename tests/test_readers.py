@@ -143,13 +143,18 @@ def test_csv_non_numeric_text_still_named(
     assert "non-numeric value 'oops'" in result.err and "row 51" in result.err
 
 
+@pytest.mark.parametrize("job_rows", [1, 100, 1 << 19])
 @pytest.mark.parametrize("group_rows", [1, 10, 333, 1000])
 def test_parquet_groups_match_one_pass(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     cli: Callable[..., Outcome],
     rng: np.random.Generator,
     group_rows: int,
+    job_rows: int,
 ) -> None:
+    """Row groups of any size, decoded one per job or gathered into runs of ``job_rows``."""
+    monkeypatch.setattr(readers, "PARQUET_JOB_ROWS", job_rows)
     n = 1000
     pred, target = rng.normal(size=n), rng.normal(size=n)
     path = tmp_path / "d.parquet"
