@@ -203,7 +203,7 @@ def _first_line(source: Source) -> tuple[bytes, bool]:
     consumed bytes are put back in front of the stream for the real read."""
     stream = _open_binary(source)
     head = b""
-    while b"\n" not in head:
+    while _line_break(head) < 0:
         block = stream.read(1 << 16)
         if not block:
             break
@@ -212,8 +212,17 @@ def _first_line(source: Source) -> tuple[bytes, bool]:
         source._stream = io.BufferedReader(_PrefixedStream(head, source._stream), 1 << 20)
     else:
         stream.close()
-    first, newline, _rest = head.partition(b"\n")
-    return first.rstrip(b"\r"), bool(newline)
+    cut = _line_break(head)
+    if cut < 0:
+        return head, False
+    return head[:cut], True
+
+
+def _line_break(data: Any, start: int = 0) -> int:
+    """Index of the first line break (LF, or CR as in CR LF and old Mac files) at or after
+    ``start``, or -1."""
+    breaks = [i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0]
+    return min(breaks) if breaks else -1
 
 
 def _csv_header(source: Source) -> list[str]:
@@ -345,11 +354,11 @@ def _record_end(data: Any, start: int = 0, *, first: bool = False) -> int:
     if first:
         cut = start
         while True:
-            cut = data.find(b"\n", cut)
+            cut = _line_break(data, cut)
             if cut < 0:
                 return -1
             if _quotes(data, start, cut) % 2 == 0:
-                return cut + 1
+                return cut + 1  # after CR LF's CR, the LF left is an empty line: skipped
             cut += 1
     end = len(data)
     while True:

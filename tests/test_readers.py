@@ -45,6 +45,7 @@ TRICKY_CSV = {
     "plain": b"a,b\n1,2\n3,4\n5,6\n",
     "no_final_newline": b"a,b\n1,2\n3,4\n5,6",
     "crlf": b"a,b\r\n1,2\r\n3,4\r\n5,6\r\n",
+    "cr_only": b"a,b\r1,2\r3,4\r5,6\r",
     "quoted_newlines": b'a,b,note\n1,2,"x\ny"\n3,4,"say ""hi""\n,ok"\n5,6,plain\n',
     "long_record": b"a,b,note\n1,2," + b"z" * 300 + b"\n3,4,w\n",
     "long_header": b"a,b," + b"h" * 200 + b"\n1,2,3\n",
@@ -64,10 +65,11 @@ def test_csv_blocks_are_whole_records(
     text = TRICKY_CSV[name]
     monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     blocks = _blocks(_write(tmp_path / f"{name}{suffix}", text))
-    header_end = text.index(b"\n") + 1 if b"\n" in text else len(text)
-    body = text[header_end:]
+    breaks = [i for i in (text.find(b"\n"), text.find(b"\r")) if i >= 0]
+    header_end = min(breaks) + 1 if breaks else len(text)
+    body = text[header_end:].lstrip(b"\n")
     # Together the blocks are exactly the body (a blank tail may be left out) ...
-    joined = b"".join(blocks)
+    joined = b"".join(blocks).lstrip(b"\n")
     assert body.startswith(joined) and not body[len(joined) :].strip()
     for block in blocks:
         # ... each ends outside quotes, at a line break or the end of the file (a CR LF pair
@@ -76,6 +78,7 @@ def test_csv_blocks_are_whole_records(
         assert block.endswith((b"\n", b"\r")) or block is blocks[-1]
 
 
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
 @pytest.mark.parametrize("block_size", BLOCK_SIZES)
 def test_csv_blocked_read_matches_one_pass(
@@ -85,6 +88,7 @@ def test_csv_blocked_read_matches_one_pass(
     rng: np.random.Generator,
     block_size: int,
     suffix: str,
+    newline: bytes,
 ) -> None:
     n = 300
     pred, target = rng.normal(size=n), rng.normal(size=n)
@@ -94,7 +98,7 @@ def test_csv_blocked_read_matches_one_pass(
         f"{i},{float(p)!r},{s},{float(t)!r}".encode()
         for i, (p, s, t) in enumerate(zip(pred, notes, target, strict=True))
     ]
-    path = _write(tmp_path / f"d{suffix}", b"\r\n".join(lines) + b"\r\n")
+    path = _write(tmp_path / f"d{suffix}", newline.join(lines) + newline)
     monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     result = cli(["mse", str(path), "-f", "json"])
     assert result.code == 0, result.err
@@ -324,7 +328,7 @@ def test_random_csv_matches_arrow_whole_file_read(
     rng = random.Random(20261124)
     quoted = ['"a\nb"', '"x""y"', '"p,q"', '""', '"z\r\nw"', '""""']
     for trial in range(150):
-        newline = rng.choice(["\n", "\r\n"])
+        newline = rng.choice(["\n", "\r\n", "\r"])
         lines = ["note,pred,target"]
         for _ in range(rng.randint(1, 40)):
             note = rng.choice(quoted) if rng.random() < 0.3 else rng.choice(["", "n1", "a b"])
