@@ -262,8 +262,9 @@ def _csv_batches(
 def _csv_parallel(
     source: Source, convert: Any, parse: Any, numeric: Sequence[str], chunk_size: int
 ) -> Iterator[pa.RecordBatch]:
-    """CSV parsed on two threads: the file is cut into blocks at record boundaries, each block
-    parsed on its own, the batches returned in file order (memory: a few blocks)."""
+    """CSV parsed in parallel: the input is cut into blocks at record boundaries
+    (:func:`_csv_record_blocks`), each block parsed on its own, the batches returned in file
+    order (memory: a few blocks)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
