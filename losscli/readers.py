@@ -394,6 +394,7 @@ def _mapped_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
         size = os.fstat(fd).st_size
         start, length, header = 0, CSV_PARALLEL_BLOCK_BYTES, True
         while start < size:
+            _check_unchanged(source, os.fstat(fd).st_size, size)
             base = start - start % mmap.ALLOCATIONGRANULARITY
             stop = min(size, start + length)
             try:
@@ -416,6 +417,17 @@ def _mapped_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
             elif not last or window[offset:cut].strip():
                 yield memoryview(window)[offset:cut], _quotes(window, offset, cut) > 0
             start, length = base + cut, CSV_PARALLEL_BLOCK_BYTES
+
+
+def _check_unchanged(source: Source, size_now: int, size: int) -> None:
+    """A memory-mapped file must not shrink while it is read (touching a page past its new end
+    kills the process with SIGBUS), so its size is checked before each block or column job:
+    a file rewritten or truncated meanwhile is an input error instead. (A file that only grows
+    is read up to its size at the start.)"""
+    if size_now < size:
+        raise InputError(
+            f"the file shrank while being read ({size} → {size_now} bytes)", file=source.label
+        )
 
 
 def _streamed_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
@@ -596,10 +608,13 @@ def _parquet_groups(
     from losscli.parallel import cores, ordered_map
 
     path = source.path
+    assert path is not None
     reader = _parquet_file(source, streaming=True)
     per_column = [_parquet_column_indices(reader, [name]) for name in columns]
+    size = os.path.getsize(path)
 
     def read(run: list[int], indices: list[int]) -> list[Any]:
+        _check_unchanged(source, os.path.getsize(path), size)
         try:
             mapped = pa.memory_map(path)
         except OSError:  # a file system without mmap: read the file

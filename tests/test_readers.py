@@ -346,3 +346,27 @@ def test_random_csv_matches_arrow_whole_file_read(
             ),
         )
         assert got == want.column("pred").to_pylist(), (trial, text)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_file_shrinking_while_read_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Memory-mapped input truncated mid-run: an error naming the file, never a SIGBUS."""
+    n = 400
+    path = tmp_path / f"d.{kind}"
+    if kind == "csv":
+        lines = ["pred,target"] + [f"{i},{i + 1}" for i in range(n)]
+        _write(path, ("\n".join(lines) + "\n").encode())
+        monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 64)
+    else:
+        table = pa.table({"pred": np.arange(n, dtype=float), "target": np.ones(n)})
+        pq.write_table(table, path, row_group_size=10)
+        monkeypatch.setattr(readers, "PARQUET_JOB_ROWS", 10)
+    batches = _source(path).batches(["pred", "target"], ["pred", "target"], 1 << 20)
+    next(batches)
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
+    with pytest.raises(readers.InputError, match="shrank while being read"):
+        for _ in batches:
+            pass
