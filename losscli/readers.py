@@ -246,22 +246,6 @@ def _csv_header(source: Source) -> list[str]:
 def _csv_batches(
     source: Source, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
 ) -> Iterator[pa.RecordBatch]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    source.column_names()  # reads the header first: it settles the delimiter
-    convert = pacsv.ConvertOptions(
-        include_columns=list(columns),
-        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
-        strings_can_be_null=True,
-    )
-    parse = pacsv.ParseOptions(delimiter=source.delimiter)
-    yield from _csv_parallel(source, convert, parse, numeric, chunk_size)
-
-
-def _csv_parallel(
-    source: Source, convert: Any, parse: Any, numeric: Sequence[str], chunk_size: int
-) -> Iterator[pa.RecordBatch]:
     """CSV parsed in parallel: the input is cut into blocks at record boundaries
     (:func:`_csv_record_blocks`), each block parsed on its own, the batches returned in file
     order (memory: a few blocks)."""
@@ -270,22 +254,29 @@ def _csv_parallel(
 
     from losscli.parallel import cores, ordered_map
 
+    names = source.column_names()  # reads the header first: it settles the delimiter
+    convert = pacsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
+        strings_can_be_null=True,
+    )
+    parse = pacsv.ParseOptions(delimiter=source.delimiter)
     read_options = pacsv.ReadOptions(
-        column_names=source.column_names(),
+        column_names=names,
         use_threads=False,
         block_size=2 * CSV_PARALLEL_BLOCK_BYTES,  # a block parses as one piece
     )
     # Without a quote character in a block, quote handling can be switched off (~10% faster).
-    unquoted = pacsv.ParseOptions(delimiter=parse.delimiter, quote_char=False)
+    unquoted = pacsv.ParseOptions(delimiter=source.delimiter, quote_char=False)
 
     # Numbers only: try the block with "" as the only null spelling (the null-word lookup is
     # ~8% of parsing); a block holding "NA", "null", ... fails that and is parsed again with
     # Arrow's full list, so the result is the same. (Text columns keep the full list: there
     # "NA" would otherwise become a string.)
     fast = None
-    if all(name in numeric for name in convert.include_columns):
+    if all(name in numeric for name in columns):
         fast = pacsv.ConvertOptions(
-            include_columns=convert.include_columns,
+            include_columns=list(columns),
             column_types=convert.column_types,
             null_values=[""],
         )
@@ -294,7 +285,7 @@ def _csv_parallel(
         options = read_options
         if len(block) >= read_options.block_size:  # a record longer than a block: still one piece
             options = pacsv.ReadOptions(
-                column_names=read_options.column_names, use_threads=False, block_size=len(block) + 1
+                column_names=names, use_threads=False, block_size=len(block) + 1
             )
         parse_block_options = parse if quoted else unquoted
         data = pa.py_buffer(block)
@@ -575,26 +566,34 @@ def _parquet_batches(
     at a time; and small batches decoded on Python worker threads cost twice the CPU (1.0 s
     against 0.6 s at 50M rows) for no gain in wall time, hence whole groups where they fit.
     """
-    metadata = _parquet_file(source, streaming=True).metadata
+    reader = _parquet_file(source, streaming=True)
+    metadata = reader.metadata
+    per_column = _parquet_leaves(reader, columns)
     small = [
         metadata.row_group(g).num_rows <= PARQUET_GROUP_ROWS for g in range(metadata.num_row_groups)
     ]
     group = 0
     while group < len(small):
         if not small[group]:
-            yield from _parquet_streamed(source, group, columns, chunk_size)
+            leaves = [i for indices in per_column for i in indices]
+            yield from _parquet_streamed(reader, group, leaves, chunk_size)
             group += 1
             continue
         end = small.index(False, group) if False in small[group:] else len(small)
-        yield from _parquet_groups(source, metadata, range(group, end), columns, chunk_size)
+        yield from _parquet_groups(source, metadata, range(group, end), per_column, chunk_size)
         group = end
 
 
 def _parquet_groups(
-    source: Source, metadata: Any, groups: range, columns: Sequence[str], chunk_size: int
+    source: Source,
+    metadata: Any,
+    groups: range,
+    per_column: list[list[int]],
+    chunk_size: int,
 ) -> Iterator[pa.RecordBatch]:
-    """Whole row groups, each column chunk decoded as its own job on one thread per core, in
-    file order, at most two jobs ahead of the caller.
+    """Whole row groups, each column chunk (the leaves ``per_column`` lists for one column)
+    decoded as its own job on one thread per core, in file order, at most two jobs ahead of
+    the caller.
 
     Column jobs rather than whole groups keep both cores busy across group boundaries (a group
     read with pyarrow's own column threads waits for its slowest column). Each job maps the
@@ -609,24 +608,17 @@ def _parquet_groups(
 
     path = source.path
     assert path is not None
-    reader = _parquet_file(source, streaming=True)
-    per_column = [_parquet_column_indices(reader, [name]) for name in columns]
     size = os.path.getsize(path)
 
     def read(run: list[int], indices: list[int]) -> list[Any]:
         _check_unchanged(source, os.path.getsize(path), size)
         try:
-            mapped = pa.memory_map(path)
+            file = pa.memory_map(path)
         except OSError:  # a file system without mmap: read the file
-            table = _open_parquet(path, metadata=metadata).read_row_groups(
-                run, column_indices=indices, use_threads=False
-            )
-            return [table]
-        with mapped:
-            table = _open_parquet(mapped, metadata=metadata).read_row_groups(
-                run, column_indices=indices, use_threads=False
-            )
-            return [table]
+            file = pa.OSFile(path)
+        with file:
+            reader = _open_parquet(file, metadata=metadata)
+            return [reader.read_row_groups(run, column_indices=indices, use_threads=False)]
 
     runs = _group_runs(metadata, groups)
     jobs = (functools.partial(read, run, indices) for run in runs for indices in per_column)
@@ -664,28 +656,24 @@ def _group_runs(metadata: Any, groups: range) -> list[list[int]]:
     return runs
 
 
-def _parquet_column_indices(reader: Any, columns: Sequence[str]) -> list[int]:
-    """Leaf column indices of the named top-level columns (all leaves of a nested one, which
+def _parquet_leaves(reader: Any, columns: Sequence[str]) -> list[list[int]]:
+    """Per named top-level column, its leaf column indices (all leaves of a nested one, which
     then reaches the type check as the whole list or struct column)."""
     schema = reader.metadata.schema
     paths = [schema.column(i).path for i in range(len(schema))]
     return [
-        i
+        [i for i, path in enumerate(paths) if path == name or path.startswith(name + ".")]
         for name in columns
-        for i, path in enumerate(paths)
-        if path == name or path.startswith(name + ".")
     ]
 
 
 def _parquet_streamed(
-    source: Source, group: int, columns: Sequence[str], chunk_size: int
+    reader: Any, group: int, indices: list[int], chunk_size: int
 ) -> Iterator[pa.RecordBatch]:
-    """A row group too large to hold whole, decoded batch by batch."""
-    streamed = _parquet_file(source, streaming=True)
+    """A row group too large to hold whole, decoded batch by batch (through ``reader``'s small
+    page buffer)."""
     batch_rows = max(1, min(chunk_size, PARQUET_BATCH_ROWS))
-    for batch in streamed.iter_batches(
-        batch_rows, [group], column_indices=_parquet_column_indices(streamed, columns)
-    ):
+    for batch in reader.iter_batches(batch_rows, [group], column_indices=indices):
         if batch.num_rows:
             yield batch
 

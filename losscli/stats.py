@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
+from losscli.kernels import squared_error
+
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
 
@@ -326,8 +328,7 @@ class R2State(_ScoreState):
 
     def _add_residual(self, pred: Array, target: Array, weights: Array | None) -> None:
         assert isinstance(self.residual, MeanState)
-        squared = np.subtract(pred, target)
-        self.residual.add_chunk(np.multiply(squared, squared, out=squared), weights)
+        self.residual.add_chunk(squared_error(pred, target), weights)
 
     def compute(self, reduction: Reduction, per: Per) -> Value:
         if self.rows < 2:  # scikit-learn: "not well-defined with less than two samples" → NaN
