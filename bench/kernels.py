@@ -19,9 +19,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from losscli.registry import LOSSES, LossSpec
+from losscli.catalogue import LOSSES
+from losscli.catalogue.spec import LossSpec
+from losscli.catalogue.workspace import Workspace
 from losscli.stats import MeanState, blocked_loss_sums
-from losscli.workspace import Workspace
 
 CLASSES = 4  # columns of the losses over a class / vector axis
 

@@ -1,6 +1,6 @@
 """`python -m losscli` entry point."""
 
-from losscli.startup import main
+from losscli.cli.startup import main
 
 if __name__ == "__main__":
     main()

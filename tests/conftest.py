@@ -16,8 +16,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from losscli.cli import run_cli
-from losscli.terminal import Environment
+from losscli.cli.app import run_cli
+from losscli.report.terminal import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from losscli import engine
+from losscli.catalogue import LOSSES, lookup
 from losscli.errors import DataError, UsageError
-from losscli.registry import LOSSES, lookup
 from tests.conftest import invoke, write_table
 
 mx = pytest.importorskip("mlx.core")

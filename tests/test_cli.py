@@ -236,7 +236,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_version_line_names_installed_versions() -> None:
     from importlib.metadata import version
 
-    from losscli.startup import installed_version, version_line
+    from losscli.cli.version import installed_version, version_line
 
     for package in ("numpy", "pyarrow", "click", "rich"):
         assert installed_version(package) == version(package)
@@ -248,13 +248,13 @@ def test_console_entry_version_and_exit_code() -> None:
     """The console entry answers --version without Click, and leaves through os._exit with
     the CLI's exit code and its output flushed."""
     ok = subprocess.run(
-        [sys.executable, "-c", "from losscli.startup import main; main()", "--version"],
+        [sys.executable, "-c", "from losscli.cli.startup import main; main()", "--version"],
         capture_output=True,
         text=True,
     )
     assert ok.returncode == 0 and ok.stdout.startswith("losscli ")
     missing = subprocess.run(
-        [sys.executable, "-c", "from losscli.startup import main; main()", "mse", "nope.csv"],
+        [sys.executable, "-c", "from losscli.cli.startup import main; main()", "mse", "nope.csv"],
         capture_output=True,
         text=True,
     )
@@ -264,7 +264,7 @@ def test_console_entry_version_and_exit_code() -> None:
 # -- real processes ---------------------------------------------------------------------------
 def test_help_does_not_import_pyarrow_or_pandas() -> None:
     code = (
-        "import sys; from losscli.cli import main\n"
+        "import sys; from losscli.cli.app import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('pyarrow', 'pandas', 'numpy') if m in sys.modules))"
     )
@@ -277,7 +277,7 @@ def test_scoring_skips_pandas_and_pyarrow_filesystems(tmp_path: Path, table: dic
     of start-up) is imported to score a Parquet file."""
     path = write_table(tmp_path / "d.parquet", table)
     code = (
-        "import sys; from losscli.cli import main\n"
+        "import sys; from losscli.cli.app import main\n"
         f"try:\n    main(['mse', {str(path)!r}, '-f', 'value'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('pandas', 'pyarrow.fs', 'pyarrow.parquet', 'ssl')"
         " if m in sys.modules))"
@@ -469,7 +469,7 @@ def test_ctrl_c_while_loading_is_one_line_and_130(
     """Ctrl-C during the imports (before the CLI's own handler exists): no traceback."""
     import types
 
-    from losscli import startup
+    from losscli.cli import startup
 
     class Interrupted(types.ModuleType):
         def __getattr__(self, name: str) -> object:
@@ -478,7 +478,7 @@ def test_ctrl_c_while_loading_is_one_line_and_130(
     def fake_exit(code: int) -> None:
         raise SystemExit(code)
 
-    monkeypatch.setitem(sys.modules, "losscli.cli", Interrupted("losscli.cli"))
+    monkeypatch.setitem(sys.modules, "losscli.cli.app", Interrupted("losscli.cli.app"))
     monkeypatch.setattr(startup.os, "_exit", fake_exit)
     monkeypatch.setattr(sys, "argv", ["losscli", "mse", "x.csv"])
     with pytest.raises(SystemExit) as leaving:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from losscli.cli import cli
-from losscli.docs import loss_table, render_readme
+from losscli.cli.app import cli
+from losscli.cli.docs import loss_table, render_readme
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from losscli import engine
+from losscli.catalogue import lookup
 from losscli.errors import DataError, EmptyInputError, UsageError
-from losscli.registry import lookup
 from tests.conftest import write_table
 
 # Hand-worked: pred − target = [−1, 2, 0, 3]
@@ -102,7 +102,7 @@ def test_glob_columns_keep_list_order(multi: Path) -> None:
 
 def test_per_row_none_is_keras_mean_over_last_axis(multi: Path, tmp_path: Path) -> None:
     out = tmp_path / "rows.parquet"
-    from losscli.writers import FileSink
+    from losscli.io.writers import FileSink
 
     spec = lookup("mse")
     assert spec is not None

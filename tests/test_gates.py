@@ -11,7 +11,7 @@ import pytest
 
 from losscli.engine import GroupResult, LossResult
 from losscli.errors import UsageError
-from losscli.gates import (
+from losscli.gates.rules import (
     Baseline,
     Change,
     GateSpec,

@@ -11,7 +11,7 @@ from decimal import Decimal, getcontext
 import numpy as np
 import pytest
 
-from losscli import kernels as K
+from losscli.catalogue import kernels as K
 
 LN2 = math.log(2.0)
 EPS = float(np.finfo(np.float64).eps)

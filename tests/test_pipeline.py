@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from losscli import progress as progress_module
-from losscli.cli import run_cli
-from losscli.progress import ProgressBar, input_totals
-from losscli.terminal import Environment
+from losscli.cli import progress as progress_module
+from losscli.cli.app import run_cli
+from losscli.cli.progress import ProgressBar, input_totals
+from losscli.report.terminal import Environment
 from tests.conftest import ROOT, SAMPLE, invoke, run_process, write_table
 
 ON_LINUX = sys.platform.startswith("linux")

@@ -18,19 +18,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from losscli import readers
+from losscli.errors import InputError
+from losscli.io import csv as csv_reader
+from losscli.io import parquet as parquet_reader
+from losscli.io import sources
+from losscli.io.source import Source
 from tests.conftest import Outcome
 
 BLOCK_SIZES = [1, 7, 64, 4096]
 
 
-def _source(path: Path) -> readers.Source:
-    (source,) = readers.open_sources([str(path)])
+def _source(path: Path) -> Source:
+    (source,) = sources.open_sources([str(path)])
     return source
 
 
 def _blocks(path: Path) -> list[bytes]:
-    return [bytes(block) for block, _ in readers._csv_record_blocks(_source(path))]
+    return [bytes(block) for block, _ in csv_reader._csv_record_blocks(_source(path))]
 
 
 def _write(path: Path, text: bytes) -> Path:
@@ -63,7 +67,7 @@ def test_csv_blocks_are_whole_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, block_size: int, suffix: str
 ) -> None:
     text = TRICKY_CSV[name]
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     blocks = _blocks(_write(tmp_path / f"{name}{suffix}", text))
     breaks = [i for i in (text.find(b"\n"), text.find(b"\r")) if i >= 0]
     header_end = min(breaks) + 1 if breaks else len(text)
@@ -99,7 +103,7 @@ def test_csv_blocked_read_matches_one_pass(
         for i, (p, s, t) in enumerate(zip(pred, notes, target, strict=True))
     ]
     path = _write(tmp_path / f"d{suffix}", newline.join(lines) + newline)
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     result = cli(["mse", str(path), "-f", "json"])
     assert result.code == 0, result.err
     expected = math.fsum((p - t) ** 2 for p, t in zip(pred, target, strict=True)) / n
@@ -122,7 +126,7 @@ def test_null_words_are_missing_in_every_block(
     for i, (p, t) in enumerate(rows):
         lines.append(f"{'NA' if i % 2 else 'x'},{words.get(i, repr(p))},{t!r}")
     path = _write(tmp_path / "na.csv", ("\n".join(lines) + "\n").encode())
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     result = cli(["mae", str(path), "--nan", "skip", "-f", "json"])
     assert result.code == 0, result.err
     assert (result.json["rows"], result.json["skipped_rows"]) == (36, 4)
@@ -130,7 +134,7 @@ def test_null_words_are_missing_in_every_block(
     # A text column keeps Arrow's null words: "NA" groups as a missing key, as in one pass.
     grouped = cli(["mae", str(path), "--nan", "skip", "--group-by", "g", "-f", "json"])
     assert grouped.code == 0, grouped.err
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 1 << 22)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", 1 << 22)
     assert cli(["mae", str(path), "--nan", "skip", "--group-by", "g", "-f", "json"]).json == (
         grouped.json
     )
@@ -141,7 +145,7 @@ def test_csv_non_numeric_text_still_named(
 ) -> None:
     lines = ["pred,target"] + [f"{i},{i}" for i in range(50)] + ["oops,1"]
     path = _write(tmp_path / "bad.csv", ("\n".join(lines) + "\n").encode())
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 32)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", 32)
     result = cli(["mse", str(path)])
     assert result.code == 3
     assert "non-numeric value 'oops'" in result.err and "row 51" in result.err
@@ -158,7 +162,7 @@ def test_parquet_groups_match_one_pass(
     job_rows: int,
 ) -> None:
     """Row groups of any size, decoded one per job or gathered into runs of ``job_rows``."""
-    monkeypatch.setattr(readers, "PARQUET_JOB_ROWS", job_rows)
+    monkeypatch.setattr(parquet_reader, "PARQUET_JOB_ROWS", job_rows)
     n = 1000
     pred, target = rng.normal(size=n), rng.normal(size=n)
     path = tmp_path / "d.parquet"
@@ -183,8 +187,8 @@ def test_parquet_large_group_is_streamed(
     with pq.ParquetWriter(path, pa.schema([("pred", pa.float64()), ("target", pa.float64())])) as w:
         for lo, hi in [(0, 50), (50, 400), (400, 450), (450, 500)]:
             w.write_table(pa.table({"pred": pred[lo:hi], "target": target[lo:hi]}))
-    monkeypatch.setattr(readers, "PARQUET_GROUP_ROWS", 100)
-    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 64)
+    monkeypatch.setattr(parquet_reader, "PARQUET_GROUP_ROWS", 100)
+    monkeypatch.setattr(parquet_reader, "PARQUET_BATCH_ROWS", 64)
     result = cli(["mae", str(path), "-f", "json"])
     assert result.code == 0, result.err
     assert result.json["value"] == pytest.approx(
@@ -198,7 +202,7 @@ def test_malformed_row_is_named_by_its_file_row(
 ) -> None:
     lines = ["pred,target"] + [f"{i},{i}" for i in range(1, 60)] + ["7"] + ["1,1"] * 5
     path = _write(tmp_path / "ragged.csv", ("\n".join(lines) + "\n").encode())
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     result = cli(["mse", str(path)])
     assert result.code == 3
     assert "ragged.csv, row 60: malformed CSV: expected 2 columns, got 1: 7" in result.err
@@ -288,7 +292,7 @@ def test_stdin_quoted_newlines_across_blocks(
         f'"first\nsecond, third",{i % 10},{i % 10 + 1}' for i in range(400)
     ]
     payload = ("\n".join(lines) + "\n").encode()
-    monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", block_size)
+    monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", block_size)
     result = cli(["mse", "-", "-f", "json"], stdin=gzip.compress(payload) if compress else payload)
     assert result.code == 0, result.err
     assert (result.json["rows"], result.json["value"]) == (400, 1.0)
@@ -335,7 +339,7 @@ def test_random_csv_matches_arrow_whole_file_read(
             lines.append(f"{note},{rng.uniform(-5, 5)!r},{rng.uniform(-5, 5)!r}")
         text = newline.join(lines) + newline * rng.choice([0, 1, 1, 3])
         path = _write(tmp_path / f"r{trial}.csv{'.gz' if trial % 3 == 0 else ''}", text.encode())
-        monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", rng.choice([1, 5, 17, 64, 300]))
+        monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", rng.choice([1, 5, 17, 64, 300]))
         batches = list(_source(path).batches(["pred", "target"], ["pred", "target"], 1 << 20))
         got = pa.Table.from_batches(batches).column("pred").to_pylist()
         want = pacsv.read_csv(
@@ -358,15 +362,15 @@ def test_a_file_shrinking_while_read_is_an_input_error(
     if kind == "csv":
         lines = ["pred,target"] + [f"{i},{i + 1}" for i in range(n)]
         _write(path, ("\n".join(lines) + "\n").encode())
-        monkeypatch.setattr(readers, "CSV_PARALLEL_BLOCK_BYTES", 64)
+        monkeypatch.setattr(csv_reader, "CSV_PARALLEL_BLOCK_BYTES", 64)
     else:
         table = pa.table({"pred": np.arange(n, dtype=float), "target": np.ones(n)})
         pq.write_table(table, path, row_group_size=10)
-        monkeypatch.setattr(readers, "PARQUET_JOB_ROWS", 10)
+        monkeypatch.setattr(parquet_reader, "PARQUET_JOB_ROWS", 10)
     batches = _source(path).batches(["pred", "target"], ["pred", "target"], 1 << 20)
     next(batches)
     with open(path, "r+b") as fh:
         fh.truncate(path.stat().st_size // 2)
-    with pytest.raises(readers.InputError, match="shrank while being read"):
+    with pytest.raises(InputError, match="shrank while being read"):
         for _ in batches:
             pass

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from losscli.engine import LossResult
-from losscli.gated_run import Outcome
-from losscli.gates import Change, GateSpec, evaluate
-from losscli.reports import Check, github_error_lines, junit_xml, markdown_summary
+from losscli.gates.rules import Change, GateSpec, evaluate
+from losscli.gates.run import Check, Outcome
+from losscli.report.ci import github_error_lines, junit_xml, markdown_summary
 from tests.conftest import SAMPLE, invoke, write_table
 
 PRED = [1.0, 3.0, 0.5, 10.0]
@@ -214,7 +214,7 @@ def test_error_line_escaping() -> None:
 def test_markdown_summary_of_baseline_gates() -> None:
     result = LossResult("r2", {}, "mean", "all", {"pred": ["p"]}, None, 10, 0, 0.7, ["d.csv"],
                         higher_is_better=True)  # fmt: skip
-    from losscli.gates import Baseline
+    from losscli.gates.rules import Baseline
 
     gates = evaluate(result, GateSpec(min_decrease=Change.parse("0.01", "x")), Baseline(0.75))
     text = markdown_summary([Check("r2 gate", [Outcome(result, gates)])])

@@ -12,7 +12,7 @@ from typing import Any
 
 from losscli.engine import LossRequest, LossResult, Progress, RunOptions
 from losscli.errors import UsageError
-from losscli.gates import (
+from losscli.gates.rules import (
     Baseline,
     GateResult,
     GateSpec,
@@ -143,3 +143,31 @@ def run_gated(
 
 def _source(item: GatedRequest) -> str:
     return item.baseline.describe() if item.baseline else "baseline"
+
+
+@dataclass
+class Check:
+    """A named set of gated results, or the error that stopped them."""
+
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str | None = None
+    error_code: int = 3  # the exit code of the error (2 usage, 3 input or data)
+    seconds: float = 0.0
+    named: bool = True  # a gate file's check: its name prefixes failure lines
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name}: " if self.named else ""
+
+    @property
+    def gates(self) -> list[GateResult]:
+        return [g for o in self.outcomes for g in o.gates]
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.failures

@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 
-from losscli import __version__
+from losscli.cli.version import version_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~5 ms; `--version` needs none of it
@@ -49,35 +49,6 @@ def configure_process() -> None:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 
-def version_line() -> str:
-    """``losscli X (Python Y; numpy ..., pyarrow ..., click ..., rich ...)``."""
-    parts = []
-    for package in ("numpy", "pyarrow", "click", "rich"):
-        found = installed_version(package)
-        parts.append(f"{package} {found or 'missing'}")
-    return f"losscli {__version__} (Python {sys.version.split()[0]}; {', '.join(parts)})"
-
-
-def installed_version(package: str) -> str | None:
-    """The installed version of ``package``, from its wheel's ``NAME-VERSION.dist-info``
-    folder name; ``importlib.metadata`` (which costs ~50 ms) only if there is none."""
-    prefix = package + "-"
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(prefix) and name.endswith(".dist-info"):
-                return name[len(prefix) : -len(".dist-info")]
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
-
 def main() -> None:
     """``losscli``: answer ``--version`` at once, else run the Click application."""
     configure_process()
@@ -85,7 +56,7 @@ def main() -> None:
         sys.stdout.write(version_line() + "\n")
         sys.exit(0)
     try:
-        from losscli.cli import main as cli_main
+        from losscli.cli.app import main as cli_main
 
         cli_main()
     except SystemExit as exc:

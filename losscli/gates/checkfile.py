@@ -18,14 +18,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from losscli.catalogue import LOSSES, lookup
+from losscli.catalogue.spec import LossSpec
 from losscli.errors import LossCliError, UsageError
-from losscli.gates import Change, GateSpec
-from losscli.registry import LOSSES, LossSpec, lookup
+from losscli.gates.rules import Change, GateSpec
 
 if TYPE_CHECKING:
     from losscli.engine import RunOptions
-    from losscli.gated_run import GatedRequest
-    from losscli.reports import Check
+    from losscli.gates.run import Check, GatedRequest
 
 # Keys of a [[check]] (and of [defaults]) with what each holds; role keys (pred, target, ...)
 # come from the registry.
@@ -103,7 +103,7 @@ class CheckSpec:
 
     def gated_request(self) -> GatedRequest:
         from losscli.engine import LossRequest
-        from losscli.gated_run import BaselineSource, GatedRequest
+        from losscli.gates.run import BaselineSource, GatedRequest
 
         baseline = None
         if self.baseline is not None or self.baseline_pred is not None:
@@ -356,9 +356,8 @@ def run_checks(
     :class:`~losscli.reports.Check` carrying the error (the others still run).
 
     ``progress(files)`` gives a context manager yielding the engine's progress (or None)."""
-    from losscli.gated_run import run_gated
-    from losscli.gates import check_direction
-    from losscli.reports import Check
+    from losscli.gates.rules import check_direction
+    from losscli.gates.run import Check, run_gated
 
     for spec in specs:
         if spec.gates.needs_baseline:

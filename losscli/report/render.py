@@ -12,11 +12,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from losscli.engine import LossResult
-from losscli.terminal import Environment
+from losscli.engine import LossResult, output_labels
+from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
-    from losscli.gates import GateResult
+    from losscli.gates.rules import GateResult
 
     Verdicts = Sequence[Sequence[GateResult]] | None  # per result, aligned; None: ungated
 
@@ -104,13 +104,6 @@ def to_ndjson(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     return "\n".join(lines)
 
 
-def output_labels(result: LossResult, n: int) -> list[str]:
-    """Labels of the ``n`` values of a ``--per output`` result: its prediction columns, or
-    ``0 … n-1`` when they do not line up."""
-    preds = next(iter(result.columns.values()), [])
-    return list(preds) if len(preds) == n else [str(i) for i in range(n)]
-
-
 def to_csv(results: Sequence[LossResult]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -182,7 +175,7 @@ def markdown_cell(cell: Any) -> str:
 def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     """A GitHub-flavoured Markdown table: one row for the total, one per group; with gates a
     ``gate`` column holds the verdict of that row's value."""
-    from losscli.gates import for_group, verdict_text
+    from losscli.gates.rules import for_group, verdict_text
 
     header = ["loss", "params", "reduction", "group", "rows", "value"]
     align = ["---", "---", "---", "---", "---:", "---:"]
@@ -207,7 +200,7 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
     """A rich table on stdout: one row per loss, then one per group (with a gate column)."""
     from rich.table import Table
 
-    from losscli.gates import for_group, verdict_text
+    from losscli.gates.rules import for_group, verdict_text
 
     grouped = bool(results[0].group_by)
     table = Table(show_header=True, header_style="bold", box=None)

@@ -2,33 +2,26 @@
 
 Readers yield bounded Arrow batches; each becomes float64 column views; each loss plan runs its
 kernel into reused buffers and adds the partials to its state (one per group when grouped).
-Nothing here prints: results are returned, per-row output goes to a sink.
-"""
+Nothing here prints: results are returned, per-row output goes to a sink."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from losscli.arrow_convert import to_float64, to_keys
-from losscli.columns import Selection, select
-from losscli.defaults import DEFAULT_CHUNK_SIZE, NAN_POLICIES
+from losscli.catalogue.workspace import Workspace
+from losscli.defaults import NAN_POLICIES
+from losscli.engine.chunk import Chunk
+from losscli.engine.columns import Selection, select
+from losscli.engine.groups import GroupKeys, group_rows, numeric_text, sort_key
 from losscli.errors import DataError, EmptyInputError, UsageError
-from losscli.readers import Source, check_same_columns, open_sources
-from losscli.registry import LossSpec
-from losscli.stats import (
-    SUM_BLOCK,
-    LossState,
-    MeanState,
-    Per,
-    Reduction,
-    Value,
-    blocked_loss_sums,
-)
-from losscli.workspace import Workspace
+from losscli.io.convert import to_float64
+from losscli.io.source import Source
+from losscli.io.sources import check_same_columns, open_sources
+from losscli.stats import SUM_BLOCK, LossState, MeanState, Per, Reduction, Value, blocked_loss_sums
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
@@ -38,181 +31,14 @@ else:
     Array = np.ndarray
 
 
-# -- requests and results ---------------------------------------------------------------------
-class LossRequest:
-    """One loss to compute: its spec, parameter values and column options per role."""
-
-    __slots__ = ("columns", "params", "spec")
-
-    def __init__(
-        self,
-        spec: LossSpec,
-        params: dict[str, Any],
-        columns: dict[str, str | None] | None = None,
-    ) -> None:
-        self.spec = spec
-        self.params = params
-        self.columns: dict[str, str | None] = {} if columns is None else columns
-
-
-class RunOptions(NamedTuple):
-    """How to read and reduce (shared by every loss of one pass)."""
-
-    files: Sequence[str]
-    reduction: Reduction = "mean"
-    per: Per = "all"
-    nan: str = "error"
-    weight: str | None = None
-    group_by: str | None = None
-    keep: str | None = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    input_format: str | None = None
-    targets_from: str | None = None
-
-
-class GroupResult:
-    """One group's rows and value (``--group-by``)."""
-
-    __slots__ = ("key", "rows", "value")
-
-    def __init__(self, key: tuple[Any, ...], rows: int, value: Value) -> None:
-        self.key = key
-        self.rows = rows
-        self.value = value
-
-    def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
-        """The key as ``{column: value}``."""
-        return dict(zip(group_by, self.key, strict=True))
-
-
-class LossResult:
-    """The outcome of one loss over the data (JSON/table renderers read this).
-
-    Plain classes rather than dataclasses here and in the registry: generating a dataclass's
-    methods costs ~1 ms of start-up each, on every run."""
-
-    __slots__ = (
-        "columns",
-        "files",
-        "group_by",
-        "groups",
-        "higher_is_better",
-        "loss",
-        "params",
-        "per",
-        "reduction",
-        "rows",
-        "skipped_rows",
-        "value",
-        "weight",
-    )
-
-    def __init__(
-        self,
-        loss: str,
-        params: dict[str, Any],
-        reduction: str,
-        per: str,
-        columns: dict[str, list[str]],
-        weight: str | None,
-        rows: int,
-        skipped_rows: int,
-        value: Value,
-        files: list[str],
-        group_by: list[str] | None = None,
-        groups: list[GroupResult] | None = None,
-        higher_is_better: bool = False,
-    ) -> None:
-        self.loss = loss
-        self.params = params
-        self.reduction = reduction
-        self.per = per
-        self.columns = columns
-        self.weight = weight
-        self.rows = rows
-        self.skipped_rows = skipped_rows
-        self.value = value
-        self.files = files
-        self.group_by: list[str] = [] if group_by is None else group_by
-        self.groups: list[GroupResult] = [] if groups is None else groups
-        self.higher_is_better = higher_is_better
-
-
-class Progress(Protocol):
-    def advance(self, rows: int, nbytes: int) -> None: ...
-
-
-class RowSink(Protocol):
-    """Receives per-row output (``--reduction none`` / ``--per row``) chunk by chunk."""
-
-    def open(self, names: list[str]) -> None: ...
-
-    def write(self, kept: dict[str, Any], values: dict[str, Array]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-# -- chunks -----------------------------------------------------------------------------------
-class Chunk:
-    """A bounded slice of rows: float64 numeric columns plus raw key/kept columns.
-
-    ``origin`` maps a column to (file label, 0-based row of this chunk's start); after
-    ``--nan skip``, ``positions`` holds each row's offset in the chunk as read."""
-
-    __slots__ = ("n", "numeric", "origin", "other", "positions")
-
-    def __init__(
-        self,
-        n: int,
-        numeric: dict[str, Array],
-        other: dict[str, Any],
-        origin: dict[str, tuple[str, int]],
-        positions: NDArray[np.intp] | None = None,
-    ) -> None:
-        self.n = n
-        self.numeric = numeric
-        self.other = other
-        self.origin = origin
-        self.positions = positions
-
-    def where(self, column: str, index: int) -> tuple[str, int]:
-        """(file, 1-based row in that file) of the chunk's ``index``-th row."""
-        label, first = self.origin[column]
-        offset = index if self.positions is None else int(self.positions[index])
-        return label, first + offset + 1
-
-    def head(self, n: int) -> Chunk:
-        return Chunk(
-            n,
-            {k: v[:n] for k, v in self.numeric.items()},
-            {k: v.slice(0, n) for k, v in self.other.items()},
-            self.origin,
-        )
-
-    def tail(self, n: int) -> Chunk:
-        return Chunk(
-            self.n - n,
-            {k: v[n:] for k, v in self.numeric.items()},
-            {k: v.slice(n) for k, v in self.other.items()},
-            {k: (label, first + n) for k, (label, first) in self.origin.items()},
-        )
-
-    def take(self, mask: NDArray[np.bool_]) -> Chunk:
-        """The rows where ``mask`` holds; they keep their file row numbers."""
-        kept = np.flatnonzero(mask)
-        other = {}
-        if self.other:
-            import pyarrow as pa
-
-            indices = pa.Array.from_buffers(pa.int64(), len(kept), [None, pa.py_buffer(kept)])
-            other = {k: v.take(indices) for k, v in self.other.items()}
-        return Chunk(
-            len(kept),
-            {k: v[kept] for k, v in self.numeric.items()},
-            other,
-            self.origin,
-            kept if self.positions is None else self.positions[kept],
-        )
+from losscli.engine.request import (
+    GroupResult,
+    LossRequest,
+    LossResult,
+    Progress,
+    RowSink,
+    RunOptions,
+)
 
 
 def _chunks(
@@ -278,7 +104,6 @@ def _rest(current: Chunk, stream: Iterator[Chunk]) -> Iterator[Chunk]:
     yield from stream
 
 
-# -- one loss's plan ---------------------------------------------------------------------------
 class _Plan:
     """A loss with its resolved columns, its reusable buffers and its states."""
 
@@ -334,7 +159,7 @@ class _Plan:
         if strict and group_ids is not None and not np.isfinite(losses).all():
             _raise_non_finite(chunk, self.input_columns, losses)
         if group_ids is not None:
-            for gid, rows in _group_rows(group_ids):
+            for gid, rows in group_rows(group_ids):
                 state = self.groups.get(gid)
                 if state is None:
                     state = self.groups[gid] = spec.new_state(self.outputs, self.params)
@@ -392,7 +217,7 @@ class _Plan:
         self, chunk: Chunk, weights: Array | None, group_ids: NDArray[np.int64]
     ) -> None:
         inputs = self.inputs(chunk)
-        for gid, rows in _group_rows(group_ids):
+        for gid, rows in group_rows(group_ids):
             state = self.groups.get(gid)
             if state is None:
                 state = self.groups[gid] = self.spec.new_state(self.outputs, self.params)
@@ -429,17 +254,6 @@ def _update_statistic(state: LossState, inputs: dict[str, Array], weights: Array
     update(inputs, weights)
 
 
-def _group_rows(group_ids: NDArray[np.int64]) -> Iterator[tuple[int, NDArray[np.intp]]]:
-    """(group id, row indices in input order) for each group present in a chunk."""
-    order = np.argsort(group_ids, kind="stable")
-    sorted_ids = group_ids[order]
-    bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(order)]))
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        yield int(sorted_ids[s]), order[s:e]
-
-
 def _first_non_finite(chunk: Chunk, columns: Sequence[str]) -> tuple[str, int] | None:
     """(column, index) of the earliest row holding NaN/inf in any of ``columns``."""
     best: tuple[str, int] | None = None
@@ -470,85 +284,6 @@ def _raise_non_finite(chunk: Chunk, columns: Sequence[str], losses: Array | None
             raise DataError("the loss is not finite here (overflow)", file=label, row=row)
 
 
-# -- groups ------------------------------------------------------------------------------------
-class _GroupKeys:
-    """Maps key tuples to dense global ids across chunks."""
-
-    def __init__(self, columns: list[str]) -> None:
-        self.columns = columns
-        self.ids: dict[tuple[Any, ...], int] = {}
-        self.keys: list[tuple[Any, ...]] = []
-
-    def chunk_ids(self, chunk: Chunk) -> NDArray[np.int64]:
-        per_column = []
-        dictionaries = []
-        for col in self.columns:
-            raw = chunk.other.get(col)
-            if raw is None:  # a numeric column used as a key
-                values = chunk.numeric[col]
-                uniq, codes = np.unique(values, return_inverse=True)
-                per_column.append(codes.astype(np.int64))
-                dictionaries.append([_plain(v) for v in uniq.tolist()])
-            else:
-                codes, dictionary = to_keys(raw)
-                codes = codes.copy()
-                codes[codes < 0] = len(dictionary)
-                per_column.append(codes)
-                dictionaries.append([*dictionary, None])
-        if len(per_column) == 1:
-            local_codes, combos = per_column[0], None
-        else:
-            stacked = np.stack(per_column, axis=1)
-            combos, local_codes = np.unique(stacked, axis=0, return_inverse=True)
-            local_codes = local_codes.reshape(-1)
-        present = np.unique(local_codes)
-        lookup = np.empty(int(present.max()) + 1 if present.size else 0, dtype=np.int64)
-        for code in present.tolist():
-            if combos is None:
-                key: tuple[Any, ...] = (dictionaries[0][code],)
-            else:
-                key = tuple(dictionaries[j][c] for j, c in enumerate(combos[code].tolist()))
-            gid = self.ids.get(key)
-            if gid is None:
-                gid = self.ids[key] = len(self.keys)
-                self.keys.append(key)
-            lookup[code] = gid
-        return lookup[local_codes]
-
-
-def _plain(value: float) -> Any:
-    return int(value) if float(value).is_integer() else value
-
-
-def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Keys sort numerically where they look like numbers (CSV keys arrive as text)."""
-    out: list[tuple[int, float, str]] = []
-    for part in key:
-        if part is None:
-            out.append((2, 0.0, ""))
-            continue
-        try:
-            out.append((0, float(part), str(part)))
-        except (TypeError, ValueError):
-            out.append((1, 0.0, str(part)))
-    return tuple(out)
-
-
-def _numeric_text(part: Any) -> Any:
-    if isinstance(part, str):
-        try:
-            number = float(part)
-        except ValueError:
-            return part
-        return (
-            int(number)
-            if number.is_integer() and "." not in part and "e" not in part.lower()
-            else number
-        )
-    return part
-
-
-# -- the run -----------------------------------------------------------------------------------
 def _resolve(
     requests: Sequence[LossRequest],
     options: RunOptions,
@@ -673,7 +408,7 @@ def _run(
             _chunks(target_sources, t_numeric, t_other, options.chunk_size, None),
             (sources[0].label, target_sources[0].label),
         )
-    keys = _GroupKeys(union.group_by) if union.group_by else None
+    keys = GroupKeys(union.group_by) if union.group_by else None
     weight_col = union.weight
     strict = options.nan != "propagate"
     all_numeric = union.numeric
@@ -759,7 +494,7 @@ def _result(
     sources: Sequence[Source],
     rows: int,
     skipped: int,
-    keys: _GroupKeys | None,
+    keys: GroupKeys | None,
 ) -> LossResult:
     reduction, per = options.reduction, options.per
     value: Value = float("nan")
@@ -767,12 +502,12 @@ def _result(
     if reduction != "none":
         value = _compute(plan.state, reduction, per, sources)
         if keys is not None:
-            order = sorted(range(len(keys.keys)), key=lambda gid: _sort_key(keys.keys[gid]))
+            order = sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
             for gid in order:
                 state = plan.groups.get(gid)
                 if state is None or state.rows == 0:
                     continue
-                key = tuple(_numeric_text(k) for k in keys.keys[gid])
+                key = tuple(numeric_text(k) for k in keys.keys[gid])
                 groups.append(
                     GroupResult(key, state.rows, _compute(state, reduction, per, sources))
                 )

@@ -12,42 +12,14 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from losscli import __version__
-from losscli.gated_run import Outcome
-from losscli.gates import GateResult, num, subject
-from losscli.render import SCHEMA_VERSION, markdown_cell, result_dict
-from losscli.terminal import Environment
-
-
-@dataclass
-class Check:
-    """A named set of gated results, or the error that stopped them."""
-
-    name: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    error: str | None = None
-    error_code: int = 3  # the exit code of the error (2 usage, 3 input or data)
-    seconds: float = 0.0
-    named: bool = True  # a gate file's check: its name prefixes failure lines
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.name}: " if self.named else ""
-
-    @property
-    def gates(self) -> list[GateResult]:
-        return [g for o in self.outcomes for g in o.gates]
-
-    @property
-    def failures(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.passed]
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and not self.failures
+from losscli.gates.rules import GateResult, num, subject
+from losscli.gates.run import Check
+from losscli.report.render import SCHEMA_VERSION, markdown_cell, result_dict
+from losscli.report.terminal import Environment
 
 
 def failure_lines(checks: Sequence[Check]) -> list[str]:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from losscli.readers import PARQUET_EXTENSIONS
-from losscli.terminal import Environment
+from losscli.io.streams import PARQUET_EXTENSIONS
+from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +34,7 @@ def enabled(env: Environment, *, quiet: bool) -> bool:
 
 def expand(files: Sequence[str]) -> list[str]:
     """The regular files behind FILE arguments (directories and globs expanded; not stdin)."""
-    from losscli.readers import expand_files
+    from losscli.io.sources import expand_files
 
     out: list[str] = []
     for spec in files:
@@ -52,7 +52,7 @@ def _estimate_rows(path: str) -> int | None:
     lower = path.lower()
     if lower.endswith(PARQUET_EXTENSIONS):
         try:
-            from losscli.readers import parquet_metadata
+            from losscli.io.parquet import parquet_metadata
 
             return int(parquet_metadata(path).num_rows)
         except Exception:

@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
+from losscli.catalogue import LOSSES, lookup
+from losscli.catalogue.spec import LossSpec, Param
 from losscli.defaults import DEFAULT_CHUNK_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
 from losscli.errors import ExitCode, LossCliError, UsageError
-from losscli.registry import LOSSES, LossSpec, Param, lookup
-from losscli.terminal import Environment
+from losscli.report.terminal import Environment
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -26,7 +27,7 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     # Computed only when asked: importlib.metadata alone costs ~30 ms of every start-up.
     if not value or ctx.resilient_parsing:
         return
-    from losscli.startup import version_line
+    from losscli.cli.version import version_line
 
     click.echo(version_line())
     ctx.exit()
@@ -166,7 +167,7 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
     ]
-    from losscli.cli_gates import gate_options
+    from losscli.cli.gating import gate_options
 
     f = gate_options(f)  # --max/--min/--baseline/... and --junit, listed after these options
     for option in reversed(options):
@@ -306,7 +307,7 @@ def _execute(
         return
     if fmt is None:
         fmt = "table" if env.stdout_isatty else "json"
-    from losscli.cli_gates import run_and_render
+    from losscli.cli.gating import run_and_render
 
     # engine.run with a progress bar, then gates, render and reports; exit 1 on a failed gate
     run_and_render(env, requests, options, fmt=fmt, many=many, quiet=quiet)
@@ -321,8 +322,8 @@ def _execute_rows(
     quiet: bool,
 ) -> None:
     from losscli import engine
-    from losscli.progress import progress_for
-    from losscli.writers import FileSink, StreamSink
+    from losscli.cli.progress import progress_for
+    from losscli.io.writers import FileSink, StreamSink
 
     sink: Any
     if output:
@@ -335,7 +336,7 @@ def _execute_rows(
                 "several losses or --keep"
             )
         request = requests[0]
-        from losscli.render import SCHEMA_VERSION
+        from losscli.report.render import SCHEMA_VERSION
 
         preamble = {
             "schema_version": SCHEMA_VERSION,
@@ -506,7 +507,7 @@ def list_command(fmt: str | None) -> None:
 
 
 def _add_check_command() -> None:
-    from losscli.cli_gates import check_command
+    from losscli.cli.gating import check_command
 
     cli.add_command(check_command)
 
@@ -575,7 +576,7 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
         )
         return int(ExitCode.DATA)
     finally:
-        readers = sys.modules.get("losscli.readers")  # not imported: nothing was spooled
+        readers = sys.modules.get("losscli.io.sources")  # not imported: nothing was spooled
         if readers is not None:
             readers.cleanup_temporary_files()
 

@@ -258,7 +258,7 @@ class _Gated:
 
 
 def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]:
-    from losscli.render import output_labels
+    from losscli.engine import output_labels
 
     out: list[_Gated] = []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 
+from losscli.catalogue.spec import Role
 from losscli.errors import UsageError
-from losscli.registry import Role
 
 
 class Selection:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import click
 
 from losscli.errors import ExitCode, UsageError
-from losscli.terminal import Environment
+from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
-    from losscli.gates import GateSpec
+    from losscli.gates.rules import GateSpec
 
 META_KEY = "losscli.gates"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,7 +126,7 @@ def _parse(kwargs: dict[str, Any]) -> GateOptions:
     upper, lower = kwargs.pop("gate_max"), kwargs.pop("gate_min")
     spec = None
     if (upper, lower, increase, decrease) != (None, None, None, None):
-        from losscli.gates import Change, GateSpec
+        from losscli.gates.rules import Change, GateSpec
 
         spec = GateSpec(
             max=upper,
@@ -161,8 +161,8 @@ def run_and_render(
 ) -> None:
     """Run ``requests`` (one pass, plus baseline passes), render results with their verdicts,
     write the reports; on a failed gate print one line per failure and exit 1."""
-    from losscli import render
-    from losscli.progress import progress_for
+    from losscli.cli.progress import progress_for
+    from losscli.report import render
 
     settings = current()
     plain = not (settings.gated or settings.junit or settings.baseline or settings.baseline_pred)
@@ -175,9 +175,8 @@ def run_and_render(
         render.render(results, fmt, env, many=many)
         return
 
-    from losscli.gated_run import BaselineSource, GatedRequest, run_gated
-    from losscli.gates import GateSpec, check_direction
-    from losscli.reports import Check
+    from losscli.gates.rules import GateSpec, check_direction
+    from losscli.gates.run import BaselineSource, Check, GatedRequest, run_gated
 
     gate_spec = settings.spec or GateSpec()
     baseline = None
@@ -213,8 +212,8 @@ def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None
 def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_report: bool) -> None:
     """Write the JUnit file and the CI reports, print one line per failure on stderr, and exit
     with the first error's code (a check that could not run) or 1 (a gate failed)."""
-    from losscli.reports import ci_report as write_ci_report
-    from losscli.reports import error_lines, failure_lines, write_junit
+    from losscli.report.ci import ci_report as write_ci_report
+    from losscli.report.ci import error_lines, failure_lines, write_junit
 
     env.stdout.flush()
     if junit:
@@ -286,8 +285,9 @@ def check_command(
 
     Exit codes: 0 all gates passed, 1 a gate failed, 2 bad gate file, 3 input or data error.
     """
-    from losscli import checkfile, reports
-    from losscli.progress import progress_for
+    from losscli.cli.progress import progress_for
+    from losscli.gates import checkfile
+    from losscli.report import ci as reports
 
     env: Environment = click.get_current_context().find_root().obj
     specs = checkfile.load(gate_file)

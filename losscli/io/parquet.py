@@ -1,0 +1,206 @@
+"""Parquet: memory-mapped column-chunk decode jobs over runs of row groups."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from losscli.errors import InputError
+from losscli.io.streams import (
+    check_unchanged,
+    clean_arrow_message,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from losscli.io.source import Source
+
+
+#: Rows per decoded Parquet batch: small batches are recycled by Arrow's allocator, so memory
+#: stays flat; large enough that per-chunk Python overhead is negligible.
+PARQUET_BATCH_ROWS = 1 << 17
+
+
+#: Row groups up to this many rows are decoded whole (≤ 32 MiB per float64 column pair);
+#: larger ones are streamed batch by batch.
+PARQUET_GROUP_ROWS = 1 << 21
+
+
+PARQUET_BUFFER_BYTES = 1 << 20
+
+
+#: Rows per Parquet decode job: consecutive small row groups are read together up to this.
+PARQUET_JOB_ROWS = 1 << 19
+
+
+# -- Parquet ------------------------------------------------------------------------------------
+def _parquet_file(source: Source, *, streaming: bool = False) -> Any:
+    """The Parquet file's reader; ``streaming`` reads pages through a small buffer instead of
+    loading whole column chunks first (less memory, same speed when decoding on two threads)."""
+    assert source.path is not None
+    options: dict[str, Any] = (
+        {"pre_buffer": False, "buffer_size": PARQUET_BUFFER_BYTES} if streaming else {}
+    )
+    try:
+        return _open_parquet(source.path, **options)
+    except Exception as exc:
+        raise InputError(
+            f"not a readable Parquet file ({clean_arrow_message(exc)})", file=source.label
+        ) from None
+
+
+def parquet_metadata(path: str) -> Any:
+    """The footer metadata of a Parquet file (row count, row groups, schema)."""
+    return _open_parquet(path).metadata
+
+
+def _open_parquet(file: Any, **options: Any) -> Any:
+    """pyarrow's ``ParquetReader`` for ``file`` (a path or an Arrow file).
+
+    This is the class behind ``pyarrow.parquet.ParquetFile``, opened directly: importing
+    ``pyarrow.parquet`` also loads ``pyarrow.fs`` (S3, GCS, Azure, HDFS, ssl), ~20 ms of
+    start-up a local file never needs. Where the class differs (another pyarrow), the public
+    wrapper is used. Page CRCs, where the writer stored them, are verified, so a corrupt page
+    is an error instead of wrong numbers.
+    """
+    options["page_checksum_verification"] = True
+    try:
+        from pyarrow._parquet import ParquetReader
+
+        reader = ParquetReader()
+        reader.open(file, **options)
+    except (ImportError, TypeError, AttributeError):
+        import pyarrow.parquet as pq
+
+        memory_map = options.pop("use_memory_map", False)
+        return pq.ParquetFile(file, memory_map=memory_map, **options).reader
+    return reader
+
+
+def column_names(source: Source) -> list[str]:
+    return list(_parquet_file(source).schema_arrow.names)
+
+
+def batches(
+    source: Source, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
+    """Row group by row group: groups of at most ``PARQUET_GROUP_ROWS`` rows decoded whole by
+    :func:`_parquet_groups`, larger ones streamed in batches (:func:`_parquet_streamed`).
+
+    ``iter_batches`` over a whole file buffers far ahead (~1 GB at 50M rows), hence one group
+    at a time; and small batches decoded on Python worker threads cost twice the CPU (1.0 s
+    against 0.6 s at 50M rows) for no gain in wall time, hence whole groups where they fit.
+    """
+    reader = _parquet_file(source, streaming=True)
+    metadata = reader.metadata
+    per_column = _parquet_leaves(reader, columns)
+    small = [
+        metadata.row_group(g).num_rows <= PARQUET_GROUP_ROWS for g in range(metadata.num_row_groups)
+    ]
+    group = 0
+    while group < len(small):
+        if not small[group]:
+            leaves = [i for indices in per_column for i in indices]
+            yield from _parquet_streamed(reader, group, leaves, chunk_size)
+            group += 1
+            continue
+        end = small.index(False, group) if False in small[group:] else len(small)
+        yield from _parquet_groups(source, metadata, range(group, end), per_column, chunk_size)
+        group = end
+
+
+def _parquet_groups(
+    source: Source,
+    metadata: Any,
+    groups: range,
+    per_column: list[list[int]],
+    chunk_size: int,
+) -> Iterator[pa.RecordBatch]:
+    """Whole row groups, each column chunk (the leaves ``per_column`` lists for one column)
+    decoded as its own job on one thread per core, in file order, at most two jobs ahead of
+    the caller.
+
+    Column jobs rather than whole groups keep both cores busy across group boundaries (a group
+    read with pyarrow's own column threads waits for its slowest column). Each job maps the
+    file on its own and unmaps it once decoded: no copy out of the page cache (0.27 against
+    0.37 s to read 50M rows), and the mapped pages leave RSS with the job. Measured on 50M rows
+    (MSE, two cores): 0.55 s at ~145 MiB, against 0.58 s / 130 MiB for whole groups prefetched
+    one ahead and 0.54 s / 185 MiB with a third thread.
+    """
+    import pyarrow as pa
+
+    from losscli.io.parallel import cores, ordered_map
+
+    path = source.path
+    assert path is not None
+    size = os.path.getsize(path)
+
+    def read(run: list[int], indices: list[int]) -> list[Any]:
+        check_unchanged(source, os.path.getsize(path), size)
+        try:
+            file = pa.memory_map(path)
+        except OSError:  # a file system without mmap: read the file
+            file = pa.OSFile(path)
+        with file:
+            reader = _open_parquet(file, metadata=metadata)
+            return [reader.read_row_groups(run, column_indices=indices, use_threads=False)]
+
+    runs = _group_runs(metadata, groups)
+    jobs = (functools.partial(read, run, indices) for run in runs for indices in per_column)
+    decoded = ordered_map(jobs, workers=cores(), ahead=2)
+    try:
+        for run in runs:
+            parts = [next(decoded) for _ in per_column]
+            table = pa.Table.from_arrays(
+                [part.column(0) for part in parts],
+                schema=pa.schema([part.schema.field(0) for part in parts]),
+            )
+            del parts
+            if len(run) > 1:  # many small groups: one chunk, not one per group
+                table = table.combine_chunks()
+            yield from (b for b in table.to_batches(max_chunksize=chunk_size) if b.num_rows)
+            del table
+    finally:
+        decoded.close()  # joins the threads: a decode must never outlive the interpreter
+
+
+def _group_runs(metadata: Any, groups: range) -> list[list[int]]:
+    """Consecutive row groups gathered into runs of up to ``PARQUET_JOB_ROWS`` rows (at least
+    one group each): a file of many small groups is decoded in few, large jobs (2,000 groups
+    of 1,000 rows: 1.7 s with one job per group, 0.33 s in runs, at 118 MiB)."""
+    runs: list[list[int]] = []
+    rows = 0
+    for group in groups:
+        n = metadata.row_group(group).num_rows
+        if runs and rows + n <= PARQUET_JOB_ROWS:
+            runs[-1].append(group)
+            rows += n
+        else:
+            runs.append([group])
+            rows = n
+    return runs
+
+
+def _parquet_leaves(reader: Any, columns: Sequence[str]) -> list[list[int]]:
+    """Per named top-level column, its leaf column indices (all leaves of a nested one, which
+    then reaches the type check as the whole list or struct column)."""
+    schema = reader.metadata.schema
+    paths = [schema.column(i).path for i in range(len(schema))]
+    return [
+        [i for i, path in enumerate(paths) if path == name or path.startswith(name + ".")]
+        for name in columns
+    ]
+
+
+def _parquet_streamed(
+    reader: Any, group: int, indices: list[int], chunk_size: int
+) -> Iterator[pa.RecordBatch]:
+    """A row group too large to hold whole, decoded batch by batch (through ``reader``'s small
+    page buffer)."""
+    batch_rows = max(1, min(chunk_size, PARQUET_BATCH_ROWS))
+    for batch in reader.iter_batches(batch_rows, [group], column_indices=indices):
+        if batch.num_rows:
+            yield batch

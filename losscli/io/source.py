@@ -1,0 +1,95 @@
+"""One readable input and its Arrow record batches.
+
+Supported: CSV/TSV (plain, .gz, .bz2, .zst, .lz4, .xz), Parquet (a file, a directory or a glob
+of files read as one dataset), Arrow IPC/Feather, NDJSON, and ``-`` for stdin (format sniffed
+from the first bytes). Only the requested columns are read, and at most one bounded batch is
+alive at a time, so memory follows the chunk size, not the file size. Each format is one module
+with ``column_names(source)`` and ``batches(source, columns, numeric, chunk_size)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from losscli.errors import DataError, InputError
+from losscli.io.streams import clean_arrow_message
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class Source:
+    """One readable input. ``batches`` yields Arrow record batches of the requested columns."""
+
+    __slots__ = (
+        "_names",
+        "_stream",
+        "compression",
+        "delimiter",
+        "format",
+        "label",
+        "path",
+        "size_bytes",
+    )
+
+    def __init__(
+        self,
+        label: str,
+        path: str | None,
+        format: str,
+        compression: str | None = None,
+        delimiter: str = ",",
+        size_bytes: int | None = None,
+        _stream: IO[bytes] | None = None,
+    ) -> None:
+        self.label = label
+        self.path = path
+        self.format = format
+        self.compression = compression
+        self.delimiter = delimiter
+        self.size_bytes = size_bytes
+        self._stream = _stream
+        self._names: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Source({self.label!r}, format={self.format!r})"
+
+    # -- schema -------------------------------------------------------------------------------
+    def column_names(self) -> list[str]:
+        """The input's column names, in file order."""
+        if self._names is None:
+            self._names = _column_names(self)
+        return self._names
+
+    # -- data ---------------------------------------------------------------------------------
+    def batches(
+        self, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Record batches holding ``columns`` (``numeric`` ones typed float64 where the format
+        lets us declare it), each at most ``chunk_size`` rows."""
+        import pyarrow as pa
+
+        try:
+            yield from _reader(self.format).batches(self, columns, numeric, chunk_size)
+        except pa.ArrowInvalid as exc:
+            raise InputError(clean_arrow_message(exc), file=self.label) from None
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}", file=self.label) from None
+        except pa.ArrowException as exc:  # e.g. an unsupported codec or a corrupt page
+            raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=self.label) from None
+
+
+def _reader(format: str) -> Any:
+    """The module that reads ``format``: each has ``column_names`` and ``batches``."""
+    from losscli.io import csv, ipc, ndjson, parquet  # Arrow's readers load on first use
+
+    return {"parquet": parquet, "ipc": ipc, "ndjson": ndjson}.get(format, csv)
+
+
+def _column_names(source: Source) -> list[str]:
+    try:
+        return list(_reader(source.format).column_names(source))
+    except (InputError, DataError):
+        raise
+    except Exception as exc:  # corrupt or unreadable input of any kind
+        raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=source.label) from None
