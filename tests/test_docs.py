@@ -11,7 +11,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 
 def test_readme_loss_table_is_current() -> None:
-    assert render_readme(README) == README, "run: python -m losscli.docs README.md"
+    assert render_readme(README) == README, "run: python -m losscli.cli.docs README.md"
     assert loss_table() in README
 
 

@@ -33,6 +33,15 @@ if TYPE_CHECKING:
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
 
+#: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
+__all__ = [
+    "binary_cross_entropy",
+    "cross_entropy",
+    "hinge_loss",
+    "kl_div_loss",
+    "nll_loss",
+]
+
 
 # -- kernels ----------------------------------------------------------------------------------
 

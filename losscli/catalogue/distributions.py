@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
 
+#: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
+__all__ = [
+    "gaussian_nll_loss",
+    "mean_gamma_deviance",
+    "mean_poisson_deviance",
+    "mean_tweedie_deviance",
+    "poisson_loss",
+]
+
 
 # -- kernels ----------------------------------------------------------------------------------
 

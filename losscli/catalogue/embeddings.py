@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
 
+#: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
+__all__ = [
+    "cosine_similarity_loss",
+    "margin_ranking_loss",
+    "triplet_loss",
+]
+
 
 # -- kernels ----------------------------------------------------------------------------------
 

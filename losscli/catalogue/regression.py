@@ -36,6 +36,19 @@ if TYPE_CHECKING:
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
 
+#: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
+__all__ = [
+    "huber_loss",
+    "l1_loss",
+    "log_cosh_loss",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_pinball_loss",
+    "mean_squared_log_error",
+    "mse_loss",
+    "smooth_l1_loss",
+]
+
 
 # -- kernels ----------------------------------------------------------------------------------
 

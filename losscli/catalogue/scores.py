@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
 
+#: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
+__all__ = [
+    "explained_variance_score",
+    "max_error",
+    "median_absolute_error",
+    "r2_score",
+    "root_mean_squared_error",
+    "root_mean_squared_log_error",
+]
+
 
 # -- registry entries -------------------------------------------------------------------------
 
