@@ -15,9 +15,8 @@ from losscli.catalogue.regression import (
     squared_log_error,
 )
 from losscli.catalogue.spec import (
-    METRIC,
-    METRIC_PERS,
     LossSpec,
+    metric,
     module_on_first_use,
     np,
     pair,
@@ -48,19 +47,17 @@ __all__ = [
 
 
 LOSSES: tuple[LossSpec, ...] = (
-    LossSpec(
+    metric(
         name="rmse",
         summary="root mean squared error",
         formula="√(Σw·e²/Σw) per output, then the mean over outputs",
         api="root_mean_squared_error",
         elementwise=pair(squared_error, scratch=0),
         make_state=state_of("RootMeanState"),
-        reductions=METRIC,
-        pers=METRIC_PERS,
         aliases=("root_mean_squared_error",),
         reference="sklearn root_mean_squared_error, keras RootMeanSquaredError",
     ),
-    LossSpec(
+    metric(
         name="rmsle",
         summary="root mean squared logarithmic error",
         formula="√mean((log1p(p) − log1p(y))²) per output, then the mean over outputs",
@@ -68,58 +65,48 @@ LOSSES: tuple[LossSpec, ...] = (
         elementwise=pair(squared_log_error),
         make_state=state_of("RootMeanState"),
         checks=MSLE_CHECKS,
-        reductions=METRIC,
-        pers=METRIC_PERS,
         aliases=("root_mean_squared_log_error",),
         reference="sklearn root_mean_squared_log_error",
     ),
-    LossSpec(
+    metric(
         name="r2",
         summary="coefficient of determination R² (higher is better)",
         formula="1 − Σw·e² / Σw·(y − ȳ)² per output, then the mean over outputs",
         api="r2_score",
         make_state=state_of("R2State"),
-        reductions=METRIC,
-        pers=METRIC_PERS,
         higher_is_better=True,
         aliases=("r2_score", "r_squared"),
         reference="sklearn r2_score (force_finite=True)",
         notes="streamed exactly with Chan's merge of weighted moments",
     ),
-    LossSpec(
+    metric(
         name="explained_variance",
         summary="explained variance score (higher is better)",
         formula="1 − Var(y − p) / Var(y) per output, then the mean over outputs",
         api="explained_variance_score",
         make_state=state_of("ExplainedVarianceState"),
-        reductions=METRIC,
-        pers=METRIC_PERS,
         higher_is_better=True,
         aliases=("explained_variance_score", "ev"),
         reference="sklearn explained_variance_score (force_finite=True)",
     ),
-    LossSpec(
+    metric(
         name="max_error",
         summary="largest absolute error",
         formula="max a",
         api="max_error",
         elementwise=pair(absolute_error, scratch=0),
         make_state=state_of("MaxState"),
-        reductions=METRIC,
-        pers=METRIC_PERS,
         weighted=False,
         aliases=("max_abs_error",),
         reference="sklearn max_error",
     ),
-    LossSpec(
+    metric(
         name="median_absolute_error",
         summary="median absolute error",
         formula="median a per output, then the mean over outputs",
         api="median_absolute_error",
         elementwise=pair(absolute_error, scratch=0),
         make_state=state_of("MedianState"),
-        reductions=METRIC,
-        pers=METRIC_PERS,
         weighted=False,
         streams_exactly=False,
         memory_note="not streamable: keeps every absolute error, 8 bytes per row and output",

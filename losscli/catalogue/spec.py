@@ -231,6 +231,12 @@ def check(
     return DomainCheck(role, run, message)
 
 
+def metric(**fields: Any) -> LossSpec:
+    """An entry for a scikit-learn-style metric: reduced only as a mean, over all values or per
+    output (``--per row`` and ``--reduction none|sum`` have no meaning for it)."""
+    return LossSpec(**{"reductions": METRIC, "pers": METRIC_PERS, **fields})
+
+
 def state_of(kind: str) -> Callable[[int, Params], LossState]:
     """A factory of the streaming statistic ``losscli.stats.<kind>`` (imported when first run)."""
 

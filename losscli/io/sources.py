@@ -45,6 +45,11 @@ def _format_from_name(name: str) -> tuple[str | None, str | None]:
     return None, compression
 
 
+def _text_layout(fmt: str) -> tuple[str, str]:
+    """(format, delimiter): TSV is CSV with a tab delimiter."""
+    return ("csv", "\t") if fmt == "tsv" else (fmt, ",")
+
+
 def _file_source(path: str, input_format: str | None) -> Source:
     if not os.path.exists(path):
         raise InputError("no such file", file=path)
@@ -69,11 +74,12 @@ def _file_source(path: str, input_format: str | None) -> Source:
         raise InputError("empty file", file=path)
     if fmt in ("parquet", "ipc") and compression is not None:
         raise InputError(f"{fmt} files cannot be {compression}-compressed", file=path)
+    fmt, delimiter = _text_layout(fmt)
     return Source(
         label=path,
         path=path,
-        format="csv" if fmt == "tsv" else fmt,
-        delimiter="\t" if fmt == "tsv" else ",",
+        format=fmt,
+        delimiter=delimiter,
         compression=compression,
         size_bytes=os.path.getsize(path),
     )
@@ -106,13 +112,8 @@ def _stream_source(input_format: str | None, stdin: IO[bytes], label: str = STDI
     compression = kind if kind in ("gzip", "bz2", "zstd", "lz4", "xz") else None
     if compression is not None:
         stream = decompressing(stdin, compression)
-    return Source(
-        label=label,
-        path=None,
-        format="csv" if fmt == "tsv" else fmt,
-        delimiter="\t" if fmt == "tsv" else ",",
-        _stream=stream,
-    )
+    fmt, delimiter = _text_layout(fmt)
+    return Source(label=label, path=None, format=fmt, delimiter=delimiter, _stream=stream)
 
 
 _TEMPORARY_FILES: list[str] = []
