@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from losscli.catalogue.api import apply_weights, as_float64, check_same_shape, reduce
 from losscli.catalogue.arrays import scratch_buffer, vdot, vsum
 from losscli.catalogue.spec import (
+    METRIC,
     PRED,
     TARGET,
     DomainCheck,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from losscli.catalogue.api import Reduction, Result
     from losscli.catalogue.spec import Inputs
     from losscli.catalogue.workspace import Workspace
+    from losscli.stats import LossState
 
     Array = NDArray[np.float64]
     Mask = NDArray[np.bool_]
@@ -212,12 +214,41 @@ def _class_index_check(inputs: Inputs, params: Params) -> NDArray[np.bool_]:
     return np.zeros(targets.shape, dtype=bool)
 
 
+def _probability_check_always(inputs: Inputs, params: Params) -> NDArray[np.bool_]:
+    mask: NDArray[np.bool_] = probability_violations(inputs["pred"])
+    return mask
+
+
+def _target_check(inputs: Inputs, params: Params) -> NDArray[np.bool_]:
+    mask: NDArray[np.bool_] = probability_violations(inputs["target"])
+    return mask
+
+
 def _probability_check(inputs: Inputs, params: Params) -> NDArray[np.bool_]:
 
     if params["with_logits"]:
         return np.zeros(inputs["pred"].shape, dtype=bool)
     mask: NDArray[np.bool_] = probability_violations(inputs["pred"])
     return mask
+
+
+def _bce_probabilities(inputs: Inputs, params: Params) -> Array:
+    """The positive-class probability: σ(x) for logits, the input itself for probabilities."""
+    pred = inputs["pred"]
+    if not params["with_logits"]:
+        return pred
+    out: Array = np.exp(-np.logaddexp(0.0, -pred))  # σ(x) = 1 / (1 + e^−x), no overflow
+    return out
+
+
+def _probabilities(inputs: Inputs, params: Params) -> Array:
+    return inputs["pred"]
+
+
+def _ece_state(outputs: int, params: Params) -> LossState:
+    from losscli.stats.histograms import CalibrationErrorState  # NumPy-backed: run time only
+
+    return CalibrationErrorState(outputs, params["n_bins"])
 
 
 CLASS_INDEX = DomainCheck(
@@ -260,6 +291,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         elementwise=_bce,
         checks=(DomainCheck("pred", _probability_check, "probabilities must lie in [0, 1]"),),
+        calibration=_bce_probabilities,
         # Not "binary_crossentropy"/"log_loss": Keras and scikit-learn take probabilities there.
         aliases=("bce",),
         reference="mlx.nn.losses.binary_cross_entropy, torch BCEWithLogitsLoss / BCELoss",
@@ -329,6 +361,34 @@ LOSSES: tuple[LossSpec, ...] = (
         elementwise=pair(hinge, scratch=0),
         aliases=("hinge_loss",),
         reference="mlx.nn.losses.hinge_loss, keras hinge",
+    ),
+    LossSpec(
+        name="ece",
+        summary="expected calibration error of probabilities (10 equal-width bins by default)",
+        formula="Σ_b (W_b/W)·|ȳ_b − p̄_b| over n equal-width bins of p: [0, 1/n], then ((b−1)/n, b/n]",
+        api="expected_calibration_error",
+        params=(
+            Param(
+                "n_bins",
+                10,
+                "number of equal-width probability bins",
+                type=int,
+                valid=lambda n: 1 <= n <= 10_000,
+                valid_text="a whole number in [1, 10000]",
+            ),
+        ),
+        make_state=_ece_state,
+        reductions=METRIC,
+        pers=("all",),
+        checks=(
+            DomainCheck("pred", _probability_check_always, "probabilities must lie in [0, 1]"),
+            DomainCheck("target", _target_check, "targets must lie in [0, 1] (labels 0/1)"),
+        ),
+        calibration=_probabilities,
+        aliases=("expected_calibration_error",),
+        reference="Naeini et al. 2015 / Guo et al. 2017 (positive-class probability), "
+        "bins as sklearn calibration_curve",
+        notes="every prediction column is a binary problem; the bins are those of the calibration chart",
     ),
 )
 
@@ -420,3 +480,29 @@ def hinge_loss(inputs: ArrayLike, targets: ArrayLike, reduction: Reduction = "no
     [0.5, 3.0]
     """
     return reduce(hinge(as_float64(inputs), as_float64(targets)), reduction)
+
+
+def expected_calibration_error(
+    probs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    n_bins: int = 10,
+    sample_weight: ArrayLike | None = None,
+) -> np.float64:
+    """Expected calibration error of positive-class probabilities against 0/1 labels.
+
+    ``Σ_b (W_b / W)·|ȳ_b − p̄_b|`` over ``n_bins`` equal-width bins of p (the first ``[0, 1/n]``,
+    then ``((b−1)/n, b/n]``, as scikit-learn's ``calibration_curve``); W_b is the bin's weight.
+
+    >>> round(float(expected_calibration_error([0.2, 0.4, 0.5, 0.6, 0.9], [0, 1, 0, 1, 1])), 6)
+    0.36
+    """
+    from losscli.stats.histograms import Calibration
+
+    p, y = as_float64(probs), as_float64(targets)
+    check_same_shape(p, y, "probs", "targets")
+    if probability_violations(p).any() or probability_violations(y).any():
+        raise ValueError("probabilities and targets must lie in [0, 1]")
+    state = Calibration(n_bins)
+    state.update(p, y, None if sample_weight is None else as_float64(sample_weight))
+    return np.float64(state.compute().ece)

@@ -185,6 +185,9 @@ class LossSpec(NamedTuple):
     memory_note: str = "bounded by the chunk size"
     reference: str = ""
     notes: str = ""
+    # Predicted probabilities of the positive class, for the calibration chart (--show
+    # calibration, --report); None: not a probability loss.
+    calibration: Callable[[Inputs, Params], Array] | None = None
 
     def new_state(self, outputs: int, params: Params) -> LossState:
         if self.make_state is not None:
