@@ -7,10 +7,17 @@ side, so adding a loss touches one module. This package joins their entries into
 
 from __future__ import annotations
 
-from losscli.catalogue import classification, distributions, embeddings, regression, scores
+from losscli.catalogue import (
+    classification,
+    distributions,
+    embeddings,
+    margins,
+    regression,
+    scores,
+)
 from losscli.catalogue.spec import LossSpec
 
-FAMILIES = (regression, classification, distributions, embeddings, scores)
+FAMILIES = (regression, classification, margins, distributions, embeddings, scores)
 
 #: The order of ``losscli list`` and the README's table: MLX's losses in MLX's order, then
 #: scikit-learn's metrics. A loss not named here follows, family by family.

@@ -5,6 +5,7 @@ column per class. Kernels, registry entries and the Python API side by side."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from losscli.catalogue.api import apply_weights, as_float64, check_same_shape, reduce
@@ -18,11 +19,13 @@ from losscli.catalogue.spec import (
     Param,
     Params,
     Role,
+    all_non_negative,
     float_in,
     np,
     pair,
     row,
 )
+from losscli.errors import UsageError
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -38,10 +41,12 @@ if TYPE_CHECKING:
 #: The Python API functions of this family (re-exported by :mod:`losscli.losses`).
 __all__ = [
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "hinge_loss",
     "kl_div_loss",
     "nll_loss",
+    "weighted_cross_entropy",
 ]
 
 
@@ -119,6 +124,82 @@ def cross_entropy_kernel(
     return loss
 
 
+def softplus(z: Array, *, out: Array | None = None) -> Array:
+    """``log(1 + e^z)`` without overflow or cancellation: ``max(z, 0) + log1p(e^{−|z|})``."""
+    out = np.abs(z, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    return np.add(out, np.maximum(z, 0.0), out=out)
+
+
+def bce_pos_weight(inputs: Array, targets: Array, pos_weight: Array | float) -> Array:
+    """PyTorch ``BCEWithLogitsLoss(pos_weight=pw)``: ``pw·y·softplus(−x) + (1 − y)·softplus(x)``
+    (= ``−(pw·y·log σ(x) + (1 − y)·log(1 − σ(x)))``), both softplus terms free of cancellation
+    (PyTorch's own ``(1 − y)·x + lw·softplus(−x)`` loses all digits for x ≪ 0, y = 0)."""
+    loss = softplus(-inputs)
+    np.multiply(loss, targets, out=loss)
+    np.multiply(loss, pos_weight, out=loss)
+    negative = softplus(inputs)
+    np.multiply(negative, np.subtract(1.0, targets), out=negative)
+    return np.add(loss, negative, out=loss)
+
+
+def _shifted_lse(logits: Array, axis: int) -> tuple[Array, Array]:
+    """``z = logits − max`` and ``logsumexp(z) = log1p(Σ_{j ≠ argmax} e^{z_j})`` over ``axis``."""
+    top = np.expand_dims(np.argmax(logits, axis=axis), axis)
+    z = np.subtract(logits, np.take_along_axis(logits, top, axis))
+    e = np.exp(z)
+    np.put_along_axis(e, top, 0.0, axis)
+    lse = vsum(e, axis)
+    return z, np.log1p(lse, out=lse)
+
+
+def class_weighted_cross_entropy(
+    logits: Array,
+    targets: Array,
+    class_weight: Array,
+    *,
+    axis: int = -1,
+    label_smoothing: float = 0.0,
+) -> Array:
+    """PyTorch ``cross_entropy(weight=w)`` per row, before PyTorch's weighted mean:
+
+    class-index targets: ``(1−ε)·w[y]·(−log p_y) + (ε/C)·Σ_c w_c·(−log p_c)`` (PyTorch's mean
+    then divides by ``Σ w[y]``); probability targets: ``−Σ_c w_c·t_c·log p_c`` (a plain mean).
+    ``−log p_c = lse(z) − z_c`` with ``z = logits − max`` and ``lse`` as in
+    :func:`cross_entropy_kernel`.
+    """
+    w = np.asarray(class_weight, dtype=np.float64)
+    shape = [1] * logits.ndim
+    shape[axis] = -1
+    w_axis = w.reshape(shape)
+    z, lse = _shifted_lse(logits, axis)
+    if targets.ndim == logits.ndim:
+        wt = np.multiply(targets, w_axis)
+        return np.subtract(lse * vsum(wt, axis), vdot(z, wt, axis))
+    index = np.asarray(targets).astype(np.intp, copy=False)
+    z_y = np.take_along_axis(z, np.expand_dims(index, axis), axis).squeeze(axis)
+    loss = np.subtract(lse, z_y)
+    np.multiply(loss, w[index], out=loss)
+    if label_smoothing > 0:
+        smooth = np.subtract(
+            lse * math.fsum(w.tolist()), vdot(z, np.broadcast_to(w_axis, z.shape), axis)
+        )
+        loss = (1.0 - label_smoothing) * loss + (label_smoothing / logits.shape[axis]) * smooth
+    return loss
+
+
+def kl_div_probability_targets(inputs: Array, targets: Array, *, axis: int = -1) -> Array:
+    """PyTorch ``kl_div(input, target, log_target=False)`` summed over ``axis``:
+    ``Σ_c t·(log t − x)`` with ``0·log 0 = 0``; the mean of these row sums is PyTorch's
+    ``reduction='batchmean'``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_log_t = np.multiply(targets, np.log(targets))
+    np.copyto(t_log_t, 0.0, where=np.equal(targets, 0.0))
+    return np.subtract(vsum(t_log_t, axis), vdot(targets, inputs, axis))
+
+
 def nll(inputs: Array, targets: Array, *, axis: int = -1) -> Array:
     """Negative log-likelihood (MLX): ``−inputs[target]`` along ``axis``; inputs are log-probs."""
     idx = np.expand_dims(np.asarray(targets).astype(np.intp, copy=False), axis)
@@ -173,13 +254,41 @@ def _with_missing(loss: Array, missing: Array | None) -> Array:
     return row(loss)
 
 
+def list_param(params: Params, name: str, size: int, what: str) -> Array | None:
+    """A list parameter as an array of ``size`` values (one value is repeated), or None."""
+    values = params.get(name)
+    if values is None:
+        return None
+    if len(values) not in (1, size):
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{flag} needs 1 or {size} values (one per {what}), got {len(values)}")
+    return np.resize(np.asarray(values, dtype=np.float64), size)
+
+
 def _cross_entropy(inputs: Inputs, params: Params, ws: Workspace) -> Array:
 
-    targets, missing = _class_targets(inputs["pred"], inputs["target"])
-    loss = cross_entropy_kernel(
-        inputs["pred"], targets, axis=0, label_smoothing=params["label_smoothing"]
-    )
+    logits = inputs["pred"]
+    targets, missing = _class_targets(logits, inputs["target"])
+    weight = list_param(params, "class_weight", logits.shape[0], "class")
+    if weight is None:
+        loss = cross_entropy_kernel(
+            logits, targets, axis=0, label_smoothing=params["label_smoothing"]
+        )
+    else:
+        loss = class_weighted_cross_entropy(
+            logits, targets, weight, axis=0, label_smoothing=params["label_smoothing"]
+        )
     return _with_missing(loss, missing)
+
+
+def _cross_entropy_denominator(inputs: Inputs, params: Params) -> Array:
+    """PyTorch's class-weighted mean divides by ``Σ w[y]`` (class-index targets only)."""
+    logits, targets = inputs["pred"], inputs["target"]
+    weight = list_param(params, "class_weight", logits.shape[0], "class")
+    if weight is None or not (targets.shape[0] == 1 and logits.shape[0] > 1):
+        return np.ones(targets.shape[1])
+    index = np.nan_to_num(targets[0]).astype(np.intp)
+    return weight[index]
 
 
 def _nll(inputs: Inputs, params: Params, ws: Workspace) -> Array:
@@ -190,12 +299,19 @@ def _nll(inputs: Inputs, params: Params, ws: Workspace) -> Array:
 
 def _kl_div(inputs: Inputs, params: Params, ws: Workspace) -> Array:
 
+    if not params["log_target"]:
+        return row(kl_div_probability_targets(inputs["pred"], inputs["target"], axis=0))
     return row(kl_div(inputs["pred"], inputs["target"], axis=0))
 
 
 def _bce(inputs: Inputs, params: Params, ws: Workspace) -> Array:
 
     pred = inputs["pred"]
+    pos_weight = list_param(params, "pos_weight", pred.shape[0], "prediction column")
+    if pos_weight is not None:
+        if not params["with_logits"]:
+            raise UsageError("--pos-weight needs --logits (PyTorch BCEWithLogitsLoss)")
+        return bce_pos_weight(pred, inputs["target"], pos_weight[:, None])
     return binary_cross_entropy_kernel(
         pred,
         inputs["target"],
@@ -251,6 +367,14 @@ def _ece_state(outputs: int, params: Params) -> LossState:
     return CalibrationErrorState(outputs, params["n_bins"])
 
 
+def _probability_target_check(inputs: Inputs, params: Params) -> NDArray[np.bool_]:
+
+    if params["log_target"]:
+        return np.zeros(inputs["target"].shape, dtype=bool)
+    mask: NDArray[np.bool_] = probability_violations(inputs["target"])
+    return mask
+
+
 CLASS_INDEX = DomainCheck(
     "target", _class_index_check, "a class index must be a whole number in [0, number of classes)"
 )
@@ -288,13 +412,22 @@ LOSSES: tuple[LossSpec, ...] = (
                 type=bool,
                 cli_flags=("--logits", "--probs"),
             ),
+            Param(
+                "pos_weight",
+                None,
+                "weight of the positive term per prediction column (PyTorch pos_weight; logits)",
+                item_type=float,
+                valid=all_non_negative,
+                valid_text="values ≥ 0",
+            ),
         ),
         elementwise=_bce,
         checks=(DomainCheck("pred", _probability_check, "probabilities must lie in [0, 1]"),),
         calibration=_bce_probabilities,
         # Not "binary_crossentropy"/"log_loss": Keras and scikit-learn take probabilities there.
         aliases=("bce",),
-        reference="mlx.nn.losses.binary_cross_entropy, torch BCEWithLogitsLoss / BCELoss",
+        reference="mlx.nn.losses.binary_cross_entropy, torch BCEWithLogitsLoss(pos_weight) / BCELoss",
+        notes="--pos-weight: pw·y·softplus(−x) + (1 − y)·softplus(x), computed without cancellation",
     ),
     LossSpec(
         name="cross_entropy",
@@ -310,14 +443,23 @@ LOSSES: tuple[LossSpec, ...] = (
                 valid=float_in(0.0, 1.0, low_open=False, high_open=True),
                 valid_text="in [0, 1)",
             ),
+            Param(
+                "class_weight",
+                None,
+                "per-class weights w (PyTorch weight=): mean = Σ w[y]·l / Σ w[y]",
+                item_type=float,
+                valid=all_non_negative,
+                valid_text="values ≥ 0",
+            ),
         ),
         elementwise=_cross_entropy,
+        denominator=_cross_entropy_denominator,
         reduces_axis=True,
         paired=False,
         checks=(CLASS_INDEX,),
         # Not Keras' "categorical_crossentropy": it takes probabilities by default, this logits.
         aliases=("ce",),
-        reference="mlx.nn.losses.cross_entropy, torch.nn.CrossEntropyLoss",
+        reference="mlx.nn.losses.cross_entropy, torch.nn.CrossEntropyLoss(weight, label_smoothing)",
     ),
     LossSpec(
         name="nll",
@@ -334,24 +476,39 @@ LOSSES: tuple[LossSpec, ...] = (
     ),
     LossSpec(
         name="kl_div",
-        summary="Kullback-Leibler divergence between log-probability columns",
-        formula="Σ_c exp(t_c)·(t_c − x_c)  (both inputs are log probabilities, as in MLX)",
+        summary="Kullback-Leibler divergence of log-probability columns from target columns",
+        formula="Σ_c exp(t_c)·(t_c − x_c) (log-probability targets, MLX); --prob-target: Σ_c t_c·(log t_c − x_c)",
         api="kl_div_loss",
         roles=(
             LOGITS,
             Role(
                 "target",
                 "--target",
-                "target log-probability columns, one per class",
+                "target columns, one per class: log probabilities (or probabilities with --prob-target)",
                 short="-t",
                 auto_names=TARGET.auto_names,
             ),
         ),
+        params=(
+            Param(
+                "log_target",
+                True,
+                "targets are log probabilities (--log-target, MLX) or probabilities "
+                "(--prob-target, PyTorch log_target=False)",
+                type=bool,
+                cli_flags=("--log-target", "--prob-target"),
+            ),
+        ),
         elementwise=_kl_div,
+        checks=(
+            DomainCheck(
+                "target", _probability_target_check, "probability targets must lie in [0, 1]"
+            ),
+        ),
         reduces_axis=True,
         # Not Keras' "kld": it takes probabilities; MLX (and this) log probabilities.
         aliases=("kl_div_loss",),
-        reference="mlx.nn.losses.kl_div_loss",
+        reference="mlx.nn.losses.kl_div_loss; --prob-target: torch kl_div(log_target=False), the mean is reduction='batchmean'",
     ),
     LossSpec(
         name="hinge",
@@ -506,3 +663,51 @@ def expected_calibration_error(
     state = Calibration(n_bins)
     state.update(p, y, None if sample_weight is None else as_float64(sample_weight))
     return np.float64(state.compute().ece)
+
+
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    pos_weight: ArrayLike | None = None,
+) -> Result:
+    """PyTorch ``binary_cross_entropy_with_logits``:
+    ``−w·(pw·y·log σ(x) + (1 − y)·log(1 − σ(x)))``, ``pos_weight`` broadcast over the last axis.
+
+    >>> round(float(binary_cross_entropy_with_logits([0.0], [1.0], pos_weight=[3.0])), 6)
+    2.079442
+    """
+    x, y = as_float64(input), as_float64(target)
+    check_same_shape(x, y, "input", "target")
+    pw = 1.0 if pos_weight is None else as_float64(pos_weight)
+    loss = bce_pos_weight(x, y, pw)
+    if weight is not None:
+        loss = np.multiply(loss, as_float64(weight))
+    return reduce(loss, reduction)
+
+
+def weighted_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> Result:
+    """PyTorch ``cross_entropy(input, target, weight=w)`` on (N, C) logits: class-index targets
+    give ``Σ w[y]·l / Σ w[y]`` for ``'mean'`` (probability targets a plain mean).
+
+    >>> round(float(weighted_cross_entropy([[0.0, 0.0], [0.0, 0.0]], [0, 1], [1.0, 3.0])), 6)
+    0.693147
+    """
+    z, t = as_float64(input), as_float64(target)
+    if reduction not in ("none", "mean", "sum"):
+        reduce(z, reduction)  # raises the shared message
+    c = z.shape[-1]
+    w = np.ones(c) if weight is None else as_float64(weight)
+    if t.ndim != z.ndim and (class_index_violations(t, c).any() or np.isnan(t).any()):
+        raise ValueError(f"Class-index targets must be integers in [0, {c}).")
+    loss = class_weighted_cross_entropy(z, t, w, axis=-1, label_smoothing=label_smoothing)
+    if reduction == "mean" and t.ndim != z.ndim:
+        return np.float64(np.sum(loss) / np.sum(w[t.astype(np.intp)]))
+    return reduce(loss, reduction)

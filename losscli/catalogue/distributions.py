@@ -26,6 +26,7 @@ from losscli.catalogue.spec import (
     Params,
     Role,
     check,
+    non_negative,
     np,
     pair,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "mean_poisson_deviance",
     "mean_tweedie_deviance",
     "poisson_loss",
+    "poisson_nll_loss",
 ]
 
 
@@ -85,11 +87,13 @@ def gaussian_nll(
 def poisson(
     pred: Array,
     target: Array,
+    eps: float = POISSON_EPS,
     *,
     out: Array | None = None,
 ) -> Array:
-    """Keras ``poisson`` term: ``p − y·log(p + 1e-7)``."""
-    out = np.add(pred, POISSON_EPS, out=scratch_buffer(out, pred, target))
+    """Keras ``poisson`` term: ``p − y·log(p + eps)``, eps 1e-7 (Keras ``backend.epsilon()``);
+    PyTorch's ``poisson_nll_loss(log_input=False)`` adds 1e-8."""
+    out = np.add(pred, eps, out=scratch_buffer(out, pred, target))
     np.log(out, out=out)
     np.multiply(out, target, out=out)
     return np.subtract(pred, out, out=out)
@@ -182,9 +186,49 @@ def variance_violations(vars: Array) -> Mask:
     return np.less(vars, 0.0)
 
 
-def poisson_pred_violations(pred: Array) -> Mask:
-    """Keras Poisson needs ``p + 1e-7 > 0`` for its logarithm to be finite."""
-    return np.less_equal(np.add(pred, POISSON_EPS), 0.0)
+def poisson_pred_violations(pred: Array, eps: float = POISSON_EPS) -> Mask:
+    """Keras Poisson needs ``p + eps > 0`` for its logarithm to be finite."""
+    return np.less_equal(np.add(pred, eps), 0.0)
+
+
+def poisson_nll(
+    inputs: Array,
+    targets: Array,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    out: Array | None = None,
+    scratch: Array | None = None,
+) -> Array:
+    """PyTorch ``poisson_nll_loss``: ``exp(x) − y·x`` (``log_input``, x a log rate) or
+    ``x − y·log(x + eps)`` (x a rate); ``full`` adds Stirling's approximation of ``log y!``,
+    ``y·log y − y + 0.5·log(2π·y)``, where ``y > 1`` (PyTorch masks ``y ≤ 1`` to 0)."""
+    s = scratch_buffer(scratch, inputs, targets)
+    if log_input:
+        out = np.exp(inputs, out=scratch_buffer(out, inputs, targets))
+        np.multiply(targets, inputs, out=s)
+        np.subtract(out, s, out=out)
+    else:
+        out = poisson(inputs, targets, eps, out=out)
+    if full:
+        y = np.maximum(targets, 1.0, out=s)  # log 1 stays finite; masked below
+        stirling = np.multiply(y, np.log(y), out=np.empty_like(y))
+        np.subtract(stirling, y, out=stirling)
+        np.multiply(y, 2 * math.pi, out=y)
+        np.log(y, out=y)
+        np.multiply(y, 0.5, out=y)
+        np.add(stirling, y, out=stirling)
+        np.copyto(stirling, 0.0, where=np.less_equal(targets, 1.0))
+        np.add(out, stirling, out=out)
+    return out
+
+
+def poisson_nll_rate_violations(inputs: Array, log_input: bool, eps: float) -> Mask:
+    """With rates (``log_input`` False) PyTorch needs ``x + eps > 0`` for ``log``."""
+    if log_input:
+        return np.zeros(np.shape(inputs), dtype=np.bool_)
+    return np.less_equal(np.add(inputs, eps), 0.0)
 
 
 # -- registry entries -------------------------------------------------------------------------
@@ -225,6 +269,19 @@ def _tweedie_checks(power_param: str | None, power: float = 0.0) -> tuple[Domain
     )
 
 
+def _poisson_nll(inputs: Inputs, params: Params, ws: Workspace) -> Array:
+    pred = inputs["pred"]
+    return poisson_nll(
+        pred,
+        inputs["target"],
+        log_input=params["log_input"],
+        full=params["full"],
+        eps=params["eps"],
+        out=ws.get("out", pred.shape),
+        scratch=ws.get("scratch", pred.shape),
+    )
+
+
 def _tweedie_power(x: float) -> bool:
     return math.isfinite(x) and (x <= 0 or x >= 1)
 
@@ -258,10 +315,54 @@ LOSSES: tuple[LossSpec, ...] = (
         summary="Poisson loss on a predicted rate (Keras)",
         formula="p − y·log(p + 1e-7)",
         api="poisson_loss",
-        elementwise=pair(poisson, scratch=0),
-        checks=(check(poisson_pred_violations, "pred", "Poisson loss needs rates > -1e-7"),),
+        params=(
+            Param(
+                "eps",
+                POISSON_EPS,
+                "added to the rate inside the log (Keras 1e-7; PyTorch uses 1e-8)",
+                valid=non_negative,
+                valid_text="≥ 0",
+            ),
+        ),
+        elementwise=pair(poisson, "eps", scratch=0),
+        checks=(check(poisson_pred_violations, "pred", "Poisson loss needs rates > -eps", "eps"),),
         aliases=("poisson_loss",),
         reference="keras poisson",
+    ),
+    LossSpec(
+        name="poisson_nll",
+        summary="Poisson negative log-likelihood on log rates (default) or rates (PyTorch)",
+        formula="exp(x) − y·x; --rate-input: x − y·log(x + eps); --full adds y·log y − y + 0.5·log(2πy) where y > 1",
+        api="poisson_nll_loss",
+        params=(
+            Param(
+                "log_input",
+                True,
+                "predictions are log rates (--log-input) or rates (--rate-input)",
+                type=bool,
+                cli_flags=("--log-input", "--rate-input"),
+            ),
+            Param("full", False, "add Stirling's approximation of log(y!)", type=bool),
+            Param(
+                "eps",
+                1e-8,
+                "added to the rate inside the log with --rate-input",
+                valid=non_negative,
+                valid_text="≥ 0",
+            ),
+        ),
+        elementwise=_poisson_nll,
+        checks=(
+            check(
+                poisson_nll_rate_violations,
+                "pred",
+                "rates must be > -eps",
+                "log_input",
+                "eps",
+            ),
+        ),
+        aliases=("poisson_nll_loss",),
+        reference="torch.nn.PoissonNLLLoss",
     ),
     LossSpec(
         name="poisson_deviance",
@@ -383,3 +484,22 @@ def mean_gamma_deviance(
     1.0569
     """
     return mean_tweedie_deviance(y_true, y_pred, sample_weight=sample_weight, power=2)
+
+
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: Reduction = "mean",
+) -> Result:
+    """PyTorch ``poisson_nll_loss``: ``exp(x) − y·x`` (log rates) or ``x − y·log(x + eps)``
+    (rates), plus Stirling's ``y·log y − y + 0.5·log(2πy)`` where ``y > 1`` with ``full``.
+
+    >>> round(float(poisson_nll_loss([0.0, 1.0], [1.0, 2.0])), 6)
+    0.859141
+    """
+    x, y = as_float64(input), as_float64(target)
+    check_same_shape(x, y, "input", "target")
+    return reduce(poisson_nll(x, y, log_input=log_input, full=full, eps=eps), reduction)

@@ -11,6 +11,7 @@ pay NumPy's import; the first kernel call loads it.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import math
 from collections.abc import Callable, Mapping
@@ -98,10 +99,23 @@ class Param(NamedTuple):
     valid: Callable[[Any], bool] | None = None
     valid_text: str = ""
     cli_flags: tuple[str, str] | None = None  # on/off flag names of a boolean parameter
+    #: A list parameter (class weights, labels): the type of its items. Its value is a list, or
+    #: None when not given; the command line takes the items comma-separated.
+    item_type: builtins.type | None = None
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: str) -> Any:
+        """A command-line text as this parameter's value (a list parameter splits its items on
+        commas, semicolons or spaces). Raises ValueError on a malformed value."""
+        if self.item_type is None:
+            return self.type(raw)
+        items = [part for part in raw.replace(";", ",").replace(" ", ",").split(",") if part]
+        if not items:
+            raise ValueError(raw)
+        return [self.item_type(item) for item in items]
 
     def check(self, value: Any) -> str | None:
         """None if ``value`` is allowed, else the sentence stating the valid range."""
@@ -133,6 +147,11 @@ def non_negative(x: float) -> bool:
     return math.isfinite(x) and x >= 0
 
 
+def all_non_negative(values: list[float] | None) -> bool:
+    """A list parameter of finite values ≥ 0 (or not given)."""
+    return values is None or all(math.isfinite(v) and v >= 0 for v in values)
+
+
 EPS_PARAM = Param(
     "eps", 1e-6, "small constant for numerical stability", valid=positive, valid_text="> 0"
 )
@@ -154,6 +173,10 @@ class DomainCheck(NamedTuple):
     role: str
     violations: MaskFunction
     message: str
+
+
+#: Reference prefixes → the library whose semantics an entry follows.
+LIBRARIES = (("mlx", "MLX"), ("torch", "PyTorch"), ("keras", "Keras"), ("sklearn", "scikit-learn"))
 
 
 METRIC = ("mean",)
@@ -188,6 +211,24 @@ class LossSpec(NamedTuple):
     # Predicted probabilities of the positive class, for the calibration chart (--show
     # calibration, --report); None: not a probability loss.
     calibration: Callable[[Inputs, Params], Array] | None = None
+    #: Whose semantics the name follows (MLX, PyTorch, Keras, scikit-learn); by default the
+    #: library named first in ``reference``.
+    follows: str = ""
+    #: The loss's own per-row weight in the mean's denominator, as PyTorch's class-weighted
+    #: mean ``Σ w[y]·l / Σ w[y]`` (the kernel's losses already carry the weight): ``mean`` is
+    #: ``Σ s·l / Σ s·d`` with sample weights ``s``. None: the denominator is ``Σ s``.
+    denominator: Callable[[Inputs, Params], Array] | None = None
+
+    @property
+    def semantics(self) -> str:
+        """The library whose meaning of this name losscli follows."""
+        if self.follows:
+            return self.follows
+        first = self.reference.split(maxsplit=1)[0].lower() if self.reference else ""
+        for prefix, library in LIBRARIES:
+            if first.startswith(prefix):
+                return library
+        return "losscli"
 
     def new_state(self, outputs: int, params: Params) -> LossState:
         if self.make_state is not None:

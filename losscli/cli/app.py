@@ -186,6 +186,15 @@ def _param_option(param: Param) -> Callable[..., Any]:
             help=param.help,
         )
     suffix = f" Must be {param.valid_text}." if param.valid_text else ""
+    if param.item_type is not None:
+        return click.option(
+            param.flag,
+            param.name,
+            metavar="A,B,...",
+            default=None,
+            callback=_parse_list_option,
+            help=param.help + suffix,
+        )
     return click.option(
         param.flag,
         param.name,
@@ -194,6 +203,20 @@ def _param_option(param: Param) -> Callable[..., Any]:
         show_default=True,
         help=param.help + suffix,
     )
+
+
+def _parse_list_option(ctx: click.Context, option: click.Parameter, value: str | None) -> Any:
+    """A list parameter's comma-separated items, typed by the registry (None when absent)."""
+    if value is None:
+        return None
+    spec = lookup(ctx.command.name or "")
+    param = next(p for p in spec.params if p.name == option.name) if spec else None
+    assert param is not None and param.item_type is not None
+    try:
+        return param.parse(value)
+    except ValueError:
+        kind = "numbers" if param.item_type is float else "values"
+        raise click.BadParameter(f"expected comma-separated {kind}, got {value!r}") from None
 
 
 def _role_option(spec: LossSpec, index: int) -> Callable[..., Any]:
@@ -213,7 +236,9 @@ def _loss_help(spec: LossSpec) -> str:
         lines.append(f"\n\nSame as {spec.reference}.")
     if not spec.streams_exactly:
         lines.append(f"\n\nMemory: {spec.memory_note}.")
-    param_example = " ".join(f"{p.flag} {p.default}" for p in spec.params if p.type is not bool)
+    param_example = " ".join(
+        f"{p.flag} {p.default}" for p in spec.params if p.type is not bool and p.default is not None
+    )
     example = f"losscli {spec.name} preds.parquet {param_example}".rstrip()
     lines.append(
         "\n\n\b\nExamples:\n"
@@ -397,11 +422,14 @@ def _coerce(param: Param, raw: str, text: str) -> Any:
             if lowered not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError(raw)
             return lowered in ("1", "true", "yes")
-        return param.type(raw)
+        return param.parse(raw)
     except ValueError:
-        raise UsageError(
-            f"-m {text!r}: {param.name} must be {param.type.__name__}, got {raw!r}"
-        ) from None
+        kind = (
+            param.type.__name__
+            if param.item_type is None
+            else f"a list of {param.item_type.__name__} separated by ';' or spaces"
+        )
+        raise UsageError(f"-m {text!r}: {param.name} must be {kind}, got {raw!r}") from None
 
 
 @cli.command("eval", context_settings=CONTEXT_SETTINGS)
@@ -444,6 +472,8 @@ def _param_text(param: Param) -> str:
         on, off = param.cli_flags
         return f"{on}/{off} (default {on if param.default else off})"
     valid = f" ({param.valid_text})" if param.valid_text else ""
+    if param.item_type is not None:
+        return f"{param.flag}=A,B,... (optional{'; ' + param.valid_text if valid else ''})"
     return f"{param.flag}={param.default}{valid}"
 
 
@@ -472,6 +502,8 @@ def list_command(fmt: str | None) -> None:
                 for p in spec.params
             ],
             "reductions": list(spec.reductions),
+            "semantics": spec.semantics,
+            "same_as": spec.reference,
             "higher_is_better": spec.higher_is_better,
             "streams_exactly": spec.streams_exactly,
             "memory": spec.memory_note,
@@ -490,6 +522,7 @@ def list_command(fmt: str | None) -> None:
         "inputs",
         "parameters (default; valid)",
         "reductions",
+        "semantics",
         "memory",
     ):
         table.add_column(name)
@@ -501,6 +534,7 @@ def list_command(fmt: str | None) -> None:
             ", ".join(r.flag for r in spec.roles),
             params or "-",
             ", ".join(spec.reductions),
+            spec.semantics,
             spec.memory_note,
         )
     env.print_table(table)

@@ -23,7 +23,10 @@ def _inputs(spec: LossSpec) -> str:
 def _params(spec: LossSpec) -> str:
     parts = []
     for p in spec.params:
-        if p.type is bool and p.cli_flags:
+        if p.item_type is not None:
+            valid = f", {p.valid_text}" if p.valid_text else ""
+            parts.append(f"`{p.flag}` A,B,... (default: none{valid})")
+        elif p.type is bool and p.cli_flags:
             on, off = p.cli_flags
             parts.append(f"`{on}`/`{off}` (default {on if p.default else off})")
         else:
@@ -35,8 +38,8 @@ def _params(spec: LossSpec) -> str:
 def loss_table() -> str:
     """The Markdown table of every loss: command, formula, inputs, parameters, reductions."""
     lines = [
-        "| command | formula (e = pred − target, a = \\|e\\|) | inputs | parameters | reductions | same as |",
-        "|---|---|---|---|---|---|",
+        "| command | formula (e = pred − target, a = \\|e\\|) | inputs | parameters | reductions | semantics | same as |",
+        "|---|---|---|---|---|---|---|",
     ]
     for spec in LOSSES:
         name = f"`{spec.name}`"
@@ -50,7 +53,7 @@ def loss_table() -> str:
         formula = spec.formula.replace("|", "\\|")
         lines.append(
             f"| {name} | {formula} | {_inputs(spec)} | {_params(spec)} | {reductions} | "
-            f"{spec.reference} |"
+            f"{spec.semantics} | {spec.reference} |"
         )
     return "\n".join(lines)
 

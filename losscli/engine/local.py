@@ -21,7 +21,16 @@ from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.io.convert import to_float64
 from losscli.io.source import Source
 from losscli.io.sources import check_same_columns, open_sources
-from losscli.stats import SUM_BLOCK, LossState, MeanState, Per, Reduction, Value, blocked_loss_sums
+from losscli.stats import (
+    SUM_BLOCK,
+    LossState,
+    MeanState,
+    Per,
+    Reduction,
+    Value,
+    accurate_row_sums,
+    blocked_loss_sums,
+)
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
@@ -153,6 +162,9 @@ class _Plan:
             if group_ids is not None:
                 self._split_update(chunk, weights, group_ids)
             return
+        if spec.denominator is not None:
+            self.consume_with_denominator(chunk, weights, group_ids, strict)
+            return
         if group_ids is None and self.consume_blocked(chunk, weights, strict):
             return
         losses = self.elementwise(chunk)
@@ -171,6 +183,35 @@ class _Plan:
         partial = _add_losses(self.state, losses, weights)
         if strict and not (np.isfinite(partial).all()):
             _raise_non_finite(chunk, self.input_columns, losses)
+
+    def consume_with_denominator(
+        self,
+        chunk: Chunk,
+        weights: Array | None,
+        group_ids: NDArray[np.int64] | None,
+        strict: bool,
+    ) -> None:
+        """A loss with its own per-row weight in the mean's denominator (PyTorch's class-weighted
+        cross entropy): ``Σ s·l / Σ s·d`` with sample weights ``s``."""
+        assert self.spec.denominator is not None
+        denominator = self.spec.denominator(self.inputs(chunk), self.params)
+        losses = self.elementwise(chunk)
+        if strict and not np.isfinite(losses).all():
+            _raise_non_finite(chunk, self.input_columns, losses)
+        if weights is not None:
+            np.multiply(losses, weights, out=losses)
+            denominator = np.multiply(denominator, weights)
+        parts: list[tuple[LossState, Any]] = [(self.state, slice(None))]
+        if group_ids is not None:
+            for gid, rows in group_rows(group_ids):
+                state = self.groups.get(gid)
+                if state is None:
+                    state = self.groups[gid] = self.spec.new_state(self.outputs, self.params)
+                parts.append((state, rows))
+        for state, rows in parts:
+            assert isinstance(state, MeanState)
+            part = np.ascontiguousarray(losses[:, rows])
+            state.add_sums(accurate_row_sums(part), denominator[rows], part.shape[1])
 
     def consume_blocked(self, chunk: Chunk, weights: Array | None, strict: bool) -> bool:
         """The fast path for an ungrouped (weighted) mean: kernel and sums run block by block

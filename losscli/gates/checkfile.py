@@ -322,7 +322,15 @@ def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> 
                 f"{spec.name} parameters: {valid}",
                 file=path,
             )
-        if param.type is bool:
+        if param.item_type is not None:
+            ok = isinstance(value, list) and all(
+                isinstance(v, param.item_type)
+                or (param.item_type is float and isinstance(v, int) and not isinstance(v, bool))
+                for v in value
+            )
+            if ok:
+                value = [param.item_type(v) for v in value]
+        elif param.type is bool:
             ok = isinstance(value, bool)
         elif param.type is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
@@ -332,7 +340,7 @@ def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> 
             raise CheckFileError(
                 f"{label}: 'params.{key}' must be {param.type.__name__} (got {value!r})", file=path
             )
-        params[key] = param.type(value)
+        params[key] = value if param.item_type is not None else param.type(value)
         problem = param.check(params[key])
         if problem:
             raise CheckFileError(f"{label}: params.{key}: {problem}", file=path)

@@ -1,0 +1,323 @@
+"""PyTorch and Keras losses through the CLI and the engine, against vectors recorded from the
+real libraries in float64 (tests/reference/regenerate.py writes them; PyTorch's Linux wheels pull
+CUDA, so neither library is a test dependency).
+
+Every recorded case runs as a file through losscli: ``--reduction none`` must give the
+library's per-element (or per-row) values, ``mean``/``sum`` its reductions, at ≤ 1e-12 relative;
+then sample weights, ``--per output``/``row``, groups and chunk sizes are checked against fsum
+over the recorded per-row values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+
+from losscli import engine
+from losscli.catalogue import lookup
+from tests.conftest import invoke, write_table
+
+HERE = Path(__file__).resolve().parent / "reference"
+TORCH = json.loads((HERE / "torch_losses.json").read_text())
+KERAS = json.loads((HERE / "keras_losses.json").read_text())
+REL = 1e-12
+EPS = float(np.finfo(np.float64).eps)
+
+
+class Mapped(NamedTuple):
+    """A recorded case as a losscli run: loss name, parameters, columns, the data, the
+    per-row (or per-element) reference values and the per-row mean denominators."""
+
+    name: str
+    params: dict[str, Any]
+    columns: dict[str, str]
+    data: dict[str, np.ndarray]
+    rows: np.ndarray  # (n, k') reference values
+    denominator: np.ndarray  # (n,) weight of each row in the library's mean
+    mean: float
+    total: float
+    #: absolute slack per row where the recorded value cancels (kl_div's t·(log t − x) for
+    #: t ≈ e^x): a few eps times the magnitudes of what cancels
+    slack: np.ndarray | None = None
+    per: str = "all"  # Keras's losses are per-row means over the last axis: --per row
+    keras_weights: np.ndarray | None = None  # Keras's own sample weights ...
+    keras_weighted_sum: float | None = None  # ... and its weighted 'sum' reduction
+
+
+def _columns(prefix: str, block: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+    if block.ndim == 1:
+        return {prefix: block}, prefix
+    data = {f"{prefix}{j}": block[:, j] for j in range(block.shape[1])}
+    return data, ",".join(data)
+
+
+def _torch(case: dict[str, Any]) -> Mapped:
+    p = dict(case["params"])
+    x = np.array(case["inputs"]["input"], dtype=np.float64)
+    y = np.array(case["inputs"]["target"], dtype=np.float64)
+    px, pcols = _columns("x", x)
+    ty, tcols = _columns("y", y)
+    none = np.array(case["none"], dtype=np.float64)
+    rows = none.reshape(len(x), -1)
+    denominator = np.ones(len(x))
+    mean = case["mean"]
+    loss = case["loss"]
+    slack = None
+    if loss == "poisson_nll_loss":
+        name, params = "poisson_nll", p
+    elif loss == "soft_margin_loss":
+        name, params = "soft_margin", {}
+    elif loss == "multilabel_soft_margin_loss":
+        name, params = "multilabel_soft_margin", {"class_weight": p["weight"]}
+    elif loss == "multi_margin_loss":
+        name = "multi_margin"
+        params = {"p": p["p"], "margin": p["margin"], "class_weight": p["weight"]}
+    elif loss == "binary_cross_entropy_with_logits":
+        name, params = "binary_cross_entropy", {"with_logits": True, "pos_weight": p["pos_weight"]}
+    elif loss == "cross_entropy":
+        name = "cross_entropy"
+        params = {"label_smoothing": p["label_smoothing"], "class_weight": p["weight"]}
+        if p["weight"] is not None and p["targets"] == "index":
+            denominator = np.array(p["weight"])[y.astype(int)]
+    elif loss == "kl_div":
+        name, params = "kl_div", {"log_target": False}
+        rows = none.sum(axis=1, keepdims=True)  # PyTorch's 'none' is elementwise
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_log_t = np.where(y > 0, y * np.log(y), 0.0)
+        terms = np.abs(t_log_t) + np.abs(y * x)  # each of t·(log t − x) cancels inside
+        slack = 8 * EPS * terms.sum(axis=1, keepdims=True)
+        mean = case["batchmean"]
+    else:
+        raise AssertionError(loss)
+    return Mapped(
+        name,
+        params,
+        {"pred": pcols, "target": tcols},
+        {**px, **ty},
+        rows,
+        denominator,
+        mean,
+        case["sum"],
+        slack=slack,
+    )
+
+
+def _keras(case: dict[str, Any]) -> Mapped:
+    p = dict(case["params"])
+    y = np.array(case["inputs"]["y_true"], dtype=np.float64)
+    x = np.array(case["inputs"]["y_pred"], dtype=np.float64)
+    px, pcols = _columns("x", x)
+    ty, tcols = _columns("y", y)
+    params = {k: v for k, v in p.items() if k != "labels"}
+    rows = np.array(case["none"], dtype=np.float64).reshape(len(x), 1)
+    return Mapped(
+        case["loss"],
+        params,
+        {"pred": pcols, "target": tcols},
+        {**px, **ty},
+        rows,
+        np.ones(len(x)),
+        case["mean"],
+        case["sum"],
+        per="row",
+        keras_weights=np.array(case["sample_weight"]),
+        keras_weighted_sum=case["weighted_sum"],
+    )
+
+
+def _id(case: dict[str, Any]) -> str:
+    params = ",".join(f"{k}={v}" for k, v in case["params"].items())
+    return f"{case['loss']}[{params}]"
+
+
+def _close(actual: Any, expected: Any, rel: float = REL) -> None:
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    assert a.shape == e.shape, (a.shape, e.shape)
+    assert np.all(np.abs(a - e) <= rel * np.abs(e)), (a, e)
+
+
+def _run(path: Path, m: Mapped, **options: Any) -> engine.LossResult:
+    spec = lookup(m.name)
+    assert spec is not None
+    params = {**spec.defaults(), **m.params}
+    request = engine.LossRequest(spec, params, dict(m.columns))
+    return engine.run([request], engine.RunOptions(files=[str(path)], **options))[0]
+
+
+def _per_row_output(path: Path, m: Mapped) -> np.ndarray:
+    """``--reduction none`` through the CLI, as an (n, k') array."""
+    args = [m.name, str(path), "-p", m.columns["pred"], "-t", m.columns["target"]]
+    for key, value in m.params.items():
+        if value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        spec = lookup(m.name)
+        assert spec is not None
+        param = next(q for q in spec.params if q.name == key)
+        if param.type is bool:
+            on, off = param.cli_flags or (flag, "--no-" + flag[2:])
+            args.append(on if value else off)
+        elif isinstance(value, list):
+            args += [flag, ",".join(repr(float(v)) for v in value)]
+        else:
+            args += [flag, repr(value)]
+    out = invoke([*args, "-r", "none", "--per", m.per, "-f", "json"])
+    assert out.code == 0, out.err
+    values = np.array(out.json["value"], dtype=np.float64)
+    return values.reshape(len(m.rows), -1)
+
+
+def _reference_cancels(m: Mapped, got: np.ndarray) -> np.ndarray:
+    """Where the library's own float64 evaluation cancels, its recorded value is only good to
+    its rounding bound: PyTorch computes BCE-with-logits as ``(1 − y)·x + lw·(log1p(e^−|x|) +
+    max(−x, 0))`` and cross entropy as ``logsumexp(x) − x_y``, so a loss far below the logits'
+    magnitude (x = −200, y = 0 gives 0 instead of e^−200) is off by a few eps·max|x|·w. Those
+    elements are checked against that bound (losscli's kernels keep full relative accuracy
+    there); all others at 1e-12."""
+    if m.per != "all" or m.name not in ("binary_cross_entropy", "cross_entropy"):
+        return np.zeros(m.rows.shape, dtype=bool)
+    x = np.stack([m.data[c] for c in m.columns["pred"].split(",")], axis=1)
+    scale = np.max(np.abs(x), axis=1, keepdims=True)
+    weights = m.params.get("pos_weight") or m.params.get("class_weight") or [1.0]
+    cancels = np.abs(m.rows) < 1e-10 * scale
+    bound = 4 * EPS * scale * max(1.0, *weights)
+    assert np.all((np.abs(got - m.rows) <= bound)[cancels])
+    return cancels
+
+
+CASES = [_torch(c) for c in TORCH["cases"]] + [_keras(c) for c in KERAS["cases"]]
+IDS = [_id(c) for c in TORCH["cases"]] + [_id(c) for c in KERAS["cases"]]
+IDS = [i for i, m in zip(IDS, CASES, strict=True) if lookup(m.name) is not None]
+CASES = [m for m in CASES if lookup(m.name) is not None]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reference")
+
+
+def _file(folder: Path, index: int, m: Mapped) -> Path:
+    path = folder / f"case{index}.parquet"
+    if not path.exists():
+        n = len(m.rows)
+        w = np.linspace(0.25, 3.0, n)
+        groups = np.array(["a", "b", "c"])[np.arange(n) % 3]
+        extra = {} if m.keras_weights is None else {"kw": m.keras_weights}
+        write_table(path, {**m.data, "w": w, "g": groups, **extra})
+    return path
+
+
+@pytest.mark.parametrize(("index", "m"), list(enumerate(CASES)), ids=IDS)
+def test_recorded_values_through_the_cli_and_engine(folder: Path, index: int, m: Mapped) -> None:
+    path = _file(folder, index, m)
+    got = _per_row_output(path, m)
+    cancels = _reference_cancels(m, got)
+    if m.slack is not None:
+        assert np.all(np.abs(got - m.rows) <= REL * np.abs(m.rows) + m.slack)
+    else:
+        _close(np.where(cancels, 1.0, got), np.where(cancels, 1.0, m.rows))
+    _close(_run(path, m, reduction="sum", per=m.per).value, m.total)
+    if m.keras_weighted_sum is not None:
+        _close(_run(path, m, reduction="sum", per="row", weight="kw").value, m.keras_weighted_sum)
+    k = m.rows.shape[1]
+    # losscli's mean over every element is the library's (PyTorch: the weighted mean for class
+    # weights, 'batchmean' for kl_div; Keras: sum_over_batch_size of per-row means)
+    _close(_run(path, m).value, m.mean)
+    flat = m.rows
+    w = np.linspace(0.25, 3.0, len(flat))
+    weighted_num = math.fsum((flat * w[:, None]).ravel().tolist())
+    weighted_den = k * math.fsum((m.denominator * w).tolist())
+    _close(_run(path, m, weight="w").value, weighted_num / weighted_den)
+    if k > 1:
+        per_output = [math.fsum(flat[:, j].tolist()) / len(flat) for j in range(k)]
+        _close(_run(path, m, per="output").value, per_output)
+    one = _run(path, m, weight="w", group_by="g").value
+    for size in (1, 5):
+        _close(_run(path, m, weight="w", group_by="g", chunk_size=size).value, one, rel=1e-13)
+    grouped = _run(path, m, group_by="g", chunk_size=4)
+    for g in grouped.groups:
+        rows = np.arange(len(flat)) % 3 == "abc".index(g.key[0])
+        num = math.fsum(flat[rows].ravel().tolist())
+        _close(g.value, num / (k * math.fsum(m.denominator[rows].tolist())))
+
+
+# -- hand-worked values ----------------------------------------------------------------------------
+def test_hand_worked_pytorch_values(tmp_path: Path) -> None:
+    # poisson_nll, log input: exp(0) − 2·0 = 1; exp(ln 3) − 3·ln 3 = 3 − 3 ln 3; full adds
+    # Stirling's 3 ln 3 − 3 + ½ ln 6π for y = 3 > 1 (not for y = 0 ≤ 1).
+    path = write_table(tmp_path / "p.csv", {"pred": [0.0, math.log(3.0)], "target": [0.0, 3.0]})
+    out = invoke(["poisson_nll", str(path), "-r", "sum", "-f", "value"])
+    assert float(out.out) == pytest.approx(1 + 3 - 3 * math.log(3), rel=1e-15)
+    out = invoke(["poisson_nll", str(path), "--full", "-r", "sum", "-f", "value"])
+    assert float(out.out) == pytest.approx(1 + 0.5 * math.log(6 * math.pi), rel=1e-15)
+    # multi_margin (PyTorch's docs): x = [0.1, 0.2, 0.4, 0.8], y = 3 →
+    # (max(0, 1 − 0.8 + 0.1) + max(0, 1 − 0.8 + 0.2) + max(0, 1 − 0.8 + 0.4)) / 4 = 0.325
+    path = write_table(
+        tmp_path / "m.csv", {"a": [0.1], "b": [0.2], "c": [0.4], "d": [0.8], "y": [3]}
+    )
+    out = invoke(["multi_margin", str(path), "-p", "a,b,c,d", "-t", "y", "-f", "value"])
+    assert float(out.out) == pytest.approx(0.325, rel=1e-15)
+    # class-weighted cross entropy: two tied rows (loss ln 2 each), classes weighted 1 and 3:
+    # (1·ln 2 + 3·ln 2) / (1 + 3) = ln 2, while the sum is 4·ln 2
+    path = write_table(tmp_path / "c.csv", {"a": [0.0, 0.0], "b": [0.0, 0.0], "y": [0, 1]})
+    base = ["cross_entropy", str(path), "-p", "a,b", "-t", "y", "--class-weight", "1,3"]
+    assert float(invoke([*base, "-f", "value"]).out) == pytest.approx(math.log(2), rel=1e-15)
+    assert float(invoke([*base, "-r", "sum", "-f", "value"]).out) == pytest.approx(
+        4 * math.log(2), rel=1e-15
+    )
+    # pos_weight 3 on a logit of 0 with y = 1: 3·ln 2
+    path = write_table(tmp_path / "b.csv", {"pred": [0.0], "target": [1.0]})
+    out = invoke(["binary_cross_entropy", str(path), "--pos-weight", "3", "-f", "value"])
+    assert float(out.out) == pytest.approx(3 * math.log(2), rel=1e-15)
+
+
+def test_list_parameters_in_eval_and_their_errors(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "c.csv", {"a": [0.0, 1.0], "b": [0.0, 2.0], "y": [0, 1]})
+    out = invoke(
+        ["eval", str(path), "-p", "a,b", "-t", "y", "-m", "ce:class_weight=1;3", "-f", "json"]
+    )
+    assert out.code == 0, out.err
+    assert out.json["results"][0]["params"]["class_weight"] == [1.0, 3.0]
+    bad = invoke(["cross_entropy", str(path), "-p", "a,b", "-t", "y", "--class-weight", "1,x"])
+    assert bad.code == 2 and "comma-separated numbers" in bad.err
+    bad = invoke(["cross_entropy", str(path), "-p", "a,b", "-t", "y", "--class-weight", "1,2,3"])
+    assert bad.code == 2 and "--class-weight needs 1 or 2 values" in bad.err
+    bad = invoke(["cross_entropy", str(path), "-p", "a,b", "-t", "y", "--class-weight", "1,-2"])
+    assert bad.code == 2 and "values ≥ 0" in bad.err
+    bad = invoke(
+        ["binary_cross_entropy", str(path), "-p", "a", "-t", "y", "--probs", "--pos-weight", "2"]
+    )
+    assert bad.code == 2 and "--pos-weight needs --logits" in bad.err
+
+
+@pytest.mark.parametrize(
+    ("args", "data", "needle"),
+    [
+        (
+            ["kl_div", "--prob-target", "-p", "a,b", "-t", "s,u"],
+            {"a": [-0.7, -0.7], "b": [-0.7, -0.7], "s": [0.5, 1.5], "u": [0.5, -0.5]},
+            "column 's', row 2: probability targets must lie in [0, 1] (got 1.5)",
+        ),
+        (
+            ["poisson_nll", "--rate-input"],
+            {"pred": [1.0, -0.5], "target": [1.0, 1.0]},
+            "column 'pred', row 2: rates must be > -eps (got -0.5)",
+        ),
+        (
+            ["multi_margin", "-p", "a,b", "-t", "y"],
+            {"a": [0.0, 1.0], "b": [1.0, 0.0], "y": [1, 2]},
+            "column 'y', row 2: a class index",
+        ),
+    ],
+)
+def test_domain_errors_name_column_and_row(
+    tmp_path: Path, args: list[str], data: dict[str, list[float]], needle: str
+) -> None:
+    path = write_table(tmp_path / "d.csv", data)
+    out = invoke([args[0], str(path), *args[1:]])
+    assert out.code == 3 and needle in out.err, out.err
