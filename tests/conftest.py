@@ -6,9 +6,10 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -112,3 +113,45 @@ def write_table(path: Path, columns: dict[str, object], **kwargs: object) -> Pat
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261124)
+
+
+# -- object storage: one S3-compatible server (moto) and one HTTP(S) server per session --------
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 on 127.0.0.1 (tests/servers.py), found through ``AWS_ENDPOINT_URL`` with dummy
+    credentials; config files point nowhere so a developer's own profile never leaks in."""
+    from tests.servers import S3Server
+
+    server = S3Server()
+    server.start()
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ENDPOINT_URL": server.endpoint,
+    }.items():
+        patch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
+        patch.delenv(name, raising=False)
+    try:
+        yield server
+    finally:
+        patch.undo()
+        server.stop()
+
+
+def s3_filesystem(server: Any) -> Any:
+    """An Arrow filesystem on the test server that may create buckets (for uploads)."""
+    import pyarrow.fs as pafs
+
+    return pafs.S3FileSystem(
+        endpoint_override=server.endpoint.split("://", 1)[1],
+        scheme="http",
+        region="us-east-1",
+        access_key="testing",
+        secret_key="testing-secret",
+        allow_bucket_creation=True,
+    )

@@ -165,6 +165,11 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="ROWS",
             help="Rows per chunk; memory is bounded by it.",
         ),
+        click.option(
+            "--anon",
+            is_flag=True,
+            help="Read s3:// or gs:// without credentials (public buckets).",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
     ]
     from losscli.cli.gating import gate_options
@@ -301,6 +306,7 @@ def _execute(
     targets_from: str | None,
     input_format: str | None,
     chunk_size: int,
+    anon: bool,
     quiet: bool,
 ) -> None:
     from losscli import engine
@@ -326,6 +332,7 @@ def _execute(
         chunk_size=chunk_size,
         input_format=input_format,
         targets_from=targets_from,
+        anon=anon,
     )
     if reduction == "none":
         _execute_rows(env, requests, options, fmt, output, quiet)
@@ -616,6 +623,10 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
 
 
 def _error_line(env: Environment, message: str) -> None:
+    if "://" in message:  # a URI in an error may carry credentials or a signature
+        from losscli.io.remote import redact
+
+        message = redact(message)
     try:
         env.stderr.write(f"losscli: error: {message}\n")
         env.stderr.flush()

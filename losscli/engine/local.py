@@ -59,7 +59,7 @@ def _chunks(
 ) -> Iterator[Chunk]:
     columns = list(dict.fromkeys([*numeric, *other]))
     for source in sources:
-        first = 0
+        first = source.first_row
         size = source.size_bytes or 0
         for batch in source.batches(columns, numeric, chunk_size):
             n = batch.num_rows
@@ -422,9 +422,11 @@ def _run(
     progress: Progress | None,
     sink: RowSink | None,
 ) -> list[LossResult]:
-    sources = open_sources(options.files, input_format=options.input_format, stdin=stdin)
+    sources = open_sources(
+        options.files, input_format=options.input_format, stdin=stdin, anonymous=options.anon
+    )
     target_sources = (
-        open_sources([options.targets_from], input_format=None, stdin=stdin)
+        open_sources([options.targets_from], input_format=None, stdin=stdin, anonymous=options.anon)
         if options.targets_from
         else None
     )

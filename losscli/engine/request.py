@@ -49,6 +49,7 @@ class RunOptions(NamedTuple):
     chunk_size: int = DEFAULT_CHUNK_SIZE
     input_format: str | None = None
     targets_from: str | None = None
+    anon: bool = False  # object storage without credentials (public buckets)
 
 
 class GroupResult:

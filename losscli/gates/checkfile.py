@@ -42,6 +42,7 @@ _KEYS: dict[str, str] = {
     "targets_from": "string",
     "input_format": "string",
     "chunk_size": "integer",
+    "anon": "boolean",
     "max": "number",
     "min": "number",
     "baseline": "string",
@@ -75,6 +76,7 @@ class CheckSpec:
     targets_from: str | None
     input_format: str | None
     chunk_size: int
+    anon: bool
     gates: GateSpec
     baseline: str | None
     baseline_pred: str | None
@@ -83,7 +85,7 @@ class CheckSpec:
         """Checks with equal keys read the same rows the same way: one pass serves them all."""
         return (
             self.files, self.weight, self.group_by, self.reduction, self.per, self.nan,
-            self.targets_from, self.input_format, self.chunk_size,
+            self.targets_from, self.input_format, self.chunk_size, self.anon,
         )  # fmt: skip
 
     def run_options(self) -> RunOptions:
@@ -99,6 +101,7 @@ class CheckSpec:
             chunk_size=self.chunk_size,
             input_format=self.input_format,
             targets_from=self.targets_from,
+            anon=self.anon,
         )
 
     def gated_request(self) -> GatedRequest:
@@ -119,13 +122,26 @@ class CheckFileError(UsageError):
 def load(path: str) -> list[CheckSpec]:
     """Read and validate a gate file; every problem is a :class:`CheckFileError`."""
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+        doc = tomllib.loads(_read_text(path))
+    except UnicodeDecodeError as exc:
+        raise CheckFileError(f"invalid TOML: {exc}", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise CheckFileError(f"invalid TOML: {exc}", file=path) from None
     except OSError as exc:
         raise CheckFileError(f"cannot read: {exc.strerror or exc}", file=path) from None
     return parse(doc, path)
+
+
+def _read_text(path: str) -> str:
+    """The gate file's text, from disk or from object storage / HTTP(S)."""
+    from losscli.io.sources import is_remote
+
+    if is_remote(path):
+        from losscli.io import remote  # object-storage clients load only for a URI
+
+        return remote.read_all(path).decode("utf-8")
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8")
 
 
 def parse(doc: Mapping[str, Any], path: str) -> list[CheckSpec]:
@@ -264,9 +280,7 @@ def _parse_check(
         spec=spec,
         params=_params(label, path, spec, get("params", dict, {})),
         columns=columns,
-        files=tuple(
-            os.path.normpath(os.path.join(base_dir, f)) if f != "-" else f for f in files_list
-        ),
+        files=tuple(_relative(f, base_dir) or f for f in files_list),
         weight=get("weight", str),
         group_by=group_by,
         reduction=reduction,
@@ -275,6 +289,7 @@ def _parse_check(
         targets_from=_relative(get("targets_from", str), base_dir),
         input_format=get("input_format", str),
         chunk_size=chunk_size,
+        anon=get("anon", bool, False),
         gates=gates,
         baseline=_relative(get("baseline", str), base_dir),
         baseline_pred=get("baseline_pred", str),
@@ -348,8 +363,17 @@ def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> 
 
 
 def _relative(value: str | None, base_dir: str) -> str | None:
-    if value is None or value == "-" or os.path.isabs(value):
+    """A path of the gate file, relative to the gate file's own directory (or URI prefix);
+    absolute paths, URIs and ``-`` as given."""
+    from losscli.io.sources import is_remote
+
+    if value is None or value == "-" or os.path.isabs(value) or is_remote(value):
         return value
+    if is_remote(base_dir):
+        import posixpath
+
+        scheme, rest = base_dir.split("://", 1)
+        return f"{scheme}://{posixpath.normpath(posixpath.join(rest, value))}"
     return os.path.normpath(os.path.join(base_dir, value))
 
 

@@ -127,6 +127,13 @@ def baseline_from_result(result: LossResult, source: str) -> Baseline:
 
 def is_result_json(path: str) -> bool:
     """Whether ``path`` holds a JSON result written by losscli (not a predictions file)."""
+    from losscli.io.sources import is_remote
+
+    if is_remote(path):
+        from losscli.io import remote  # object-storage clients load only for a URI
+
+        head = remote.read_head(path, 4096)
+        return head.lstrip()[:1] == b"{" and b'"schema_version"' in head
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
@@ -145,9 +152,16 @@ def baseline_from_json(
 ) -> Baseline:
     """The entry of a losscli JSON result (single, ``eval`` or ``check`` output) that matches
     the loss, its parameters, reduction and ``--per``; a usage error names what the file holds."""
+    from losscli.io.sources import is_remote
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        if is_remote(path):
+            from losscli.io import remote
+
+            doc = json.loads(remote.read_all(path))
+        else:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the baseline JSON: {exc}", file=path) from None
     if not isinstance(doc, dict):

@@ -33,9 +33,14 @@ class BaselineSource:
     pred: str | None = None
 
     def describe(self) -> str:
-        if self.path and self.pred:
-            return f"{self.path} column {self.pred}"
-        return self.path or f"column {self.pred}"
+        path = self.path
+        if path and "://" in path:
+            from losscli.io.remote import redact  # a URI may carry a signature: never shown
+
+            path = redact(path)
+        if path and self.pred:
+            return f"{path} column {self.pred}"
+        return path or f"column {self.pred}"
 
 
 @dataclass(frozen=True)

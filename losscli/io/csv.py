@@ -173,7 +173,7 @@ def _record_end(data: Any, start: int = 0, *, first: bool = False) -> int:
 def _csv_record_blocks(source: Source) -> Iterator[tuple[Any, bool]]:
     """Blocks of about :data:`CSV_PARALLEL_BLOCK_BYTES` holding whole records (header left
     out), each of which parses on its own, with whether the block holds a quote character."""
-    if source._stream is None and source.compression is None:
+    if source._stream is None and source.compression is None and source.location is None:
         yield from _mapped_record_blocks(source)
     else:
         yield from _streamed_record_blocks(source)
@@ -278,7 +278,8 @@ def _raise_csv_error(
     names = source.column_names()
     index, text = int(match.group(1)), match.group(2)
     column = names[index] if index < len(names) else None
-    row = _find_text_row(source, column, text) if column and source.path else None
+    readable_again = source.path is not None or source.location is not None
+    row = _find_text_row(source, column, text) if column and readable_again else None
     where = f"at or after row {rows_before + 1}" if row is None else None
     detail = f"non-numeric value {text!r}" + (f" ({where})" if where else "")
     raise DataError(detail, file=source.label, column=column, row=row) from None

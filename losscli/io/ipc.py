@@ -20,6 +20,13 @@ def _ipc_reader(source: Source) -> Any:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
+    if source.location is not None:
+        from losscli.io import remote
+
+        try:
+            return ipc.open_file(remote.open_random_access(source.location))
+        except pa.ArrowInvalid:
+            return ipc.open_stream(remote.open_stream(source.location))
     assert source.path is not None
     try:
         return ipc.open_file(pa.memory_map(source.path))

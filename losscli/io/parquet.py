@@ -40,12 +40,19 @@ PARQUET_JOB_ROWS = 1 << 19
 def _parquet_file(source: Source, *, streaming: bool = False) -> Any:
     """The Parquet file's reader; ``streaming`` reads pages through a small buffer instead of
     loading whole column chunks first (less memory, same speed when decoding on two threads)."""
-    assert source.path is not None
     options: dict[str, Any] = (
         {"pre_buffer": False, "buffer_size": PARQUET_BUFFER_BYTES} if streaming else {}
     )
     try:
+        if source.location is not None:
+            from losscli.io import remote
+
+            file = remote.open_random_access(source.location)
+            return _open_parquet(file, **options)
+        assert source.path is not None
         return _open_parquet(source.path, **options)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(
             f"not a readable Parquet file ({clean_arrow_message(exc)})", file=source.label
@@ -97,11 +104,10 @@ def batches(
     reader = _parquet_file(source, streaming=True)
     metadata = reader.metadata
     per_column = _parquet_leaves(reader, columns)
-    small = [
-        metadata.row_group(g).num_rows <= PARQUET_GROUP_ROWS for g in range(metadata.num_row_groups)
-    ]
-    group = 0
-    while group < len(small):
+    start, stop = source.row_groups or (0, metadata.num_row_groups)
+    small = [metadata.row_group(g).num_rows <= PARQUET_GROUP_ROWS for g in range(stop)]
+    group = start
+    while group < stop:
         if not small[group]:
             leaves = [i for indices in per_column for i in indices]
             yield from _parquet_streamed(reader, group, leaves, chunk_size)
@@ -110,6 +116,25 @@ def batches(
         end = small.index(False, group) if False in small[group:] else len(small)
         yield from _parquet_groups(source, metadata, range(group, end), per_column, chunk_size)
         group = end
+
+
+def parquet_runs(metadata: Any) -> list[list[int]]:
+    """The file's row groups as :func:`batches` decodes them: runs of consecutive small groups
+    (:func:`_group_runs`) and each large group alone. A batch never spans two runs, so reading
+    a range of whole runs (a Dask unit) gives the very batches of the whole-file read."""
+    runs: list[list[int]] = []
+    group, count = 0, metadata.num_row_groups
+    while group < count:
+        if metadata.row_group(group).num_rows > PARQUET_GROUP_ROWS:
+            runs.append([group])
+            group += 1
+            continue
+        end = group
+        while end < count and metadata.row_group(end).num_rows <= PARQUET_GROUP_ROWS:
+            end += 1
+        runs.extend(_group_runs(metadata, range(group, end)))
+        group = end
+    return runs
 
 
 def _parquet_groups(
@@ -135,10 +160,17 @@ def _parquet_groups(
     from losscli.io.parallel import cores, ordered_map
 
     path = source.path
-    assert path is not None
-    size = os.path.getsize(path)
+    location = source.location
+    size = os.path.getsize(path) if path is not None else 0
 
     def read(run: list[int], indices: list[int]) -> list[Any]:
+        if location is not None:  # ranged reads of this job's column chunks (pre-buffered)
+            from losscli.io import remote
+
+            with remote.open_random_access(location) as stream:
+                reader = _open_parquet(stream, metadata=metadata, pre_buffer=True)
+                return [reader.read_row_groups(run, column_indices=indices, use_threads=False)]
+        assert path is not None
         check_unchanged(source, os.path.getsize(path), size)
         try:
             file = pa.memory_map(path)

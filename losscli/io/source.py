@@ -17,6 +17,8 @@ from losscli.io.streams import clean_arrow_message
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from losscli.io.remote import Location
+
 
 class Source:
     """One readable input. ``batches`` yields Arrow record batches of the requested columns."""
@@ -26,9 +28,12 @@ class Source:
         "_stream",
         "compression",
         "delimiter",
+        "first_row",
         "format",
         "label",
+        "location",
         "path",
+        "row_groups",
         "size_bytes",
     )
 
@@ -41,6 +46,7 @@ class Source:
         delimiter: str = ",",
         size_bytes: int | None = None,
         _stream: IO[bytes] | None = None,
+        location: Location | None = None,
     ) -> None:
         self.label = label
         self.path = path
@@ -50,6 +56,12 @@ class Source:
         self.size_bytes = size_bytes
         self._stream = _stream
         self._names: list[str] | None = None
+        #: Where a remote object lives (``s3://``, ``gs://``, ``http(s)://``); None for local.
+        self.location = location
+        #: A Dask unit's Parquet row groups ``(start, stop)`` (None: all) and the file row
+        #: number of its first row (0-based), so errors name rows as a local run does.
+        self.row_groups: tuple[int, int] | None = None
+        self.first_row = 0
 
     def __repr__(self) -> str:
         return f"Source({self.label!r}, format={self.format!r})"

@@ -145,19 +145,63 @@ def expand_files(spec: str) -> list[str] | None:
     return None
 
 
+def _remote_sources(spec: str, input_format: str | None, anonymous: bool) -> list[Source]:
+    """An ``s3://``, ``gs://`` or ``http(s)://`` FILE argument: an object, a prefix (a Parquet
+    dataset) or a glob. The format comes from the name, else from the first bytes."""
+    from losscli.io import remote  # object-storage clients load only for a URI
+
+    sources = []
+    for found in remote.expand(spec, anonymous):
+        location = found.location
+        name = location.key.split("?", 1)[0]
+        fmt, compression = _format_from_name(name)
+        if input_format is None and fmt is None:
+            kind = sniff(remote.read_head(location.uri, 8, anonymous))
+            if kind in ("gzip", "bz2", "zstd", "lz4", "xz"):
+                compression = kind
+            elif kind in ("parquet", "ipc", "ipc-stream"):
+                fmt = "ipc" if kind.startswith("ipc") else kind
+            elif kind == "ndjson":
+                fmt = "ndjson"
+        fmt = input_format or fmt or "csv"
+        if fmt in ("parquet", "ipc") and compression is not None:
+            raise InputError(f"{fmt} files cannot be {compression}-compressed", file=location.label)
+        sources.append(
+            Source(
+                label=location.label,
+                path=None,
+                format="csv" if fmt == "tsv" else fmt,
+                delimiter="\t" if fmt == "tsv" else ",",
+                compression=compression,
+                size_bytes=found.size,
+                location=location,
+            )
+        )
+    return sources
+
+
+def is_remote(spec: str) -> bool:
+    """Whether a FILE argument is a URI (``s3://``, ``gs://``, ``http(s)://``)."""
+    return spec[:8].lower().startswith(("s3://", "gs://", "gcs://", "http://", "https://"))
+
+
 def open_sources(
     specs: Sequence[str],
     *,
     input_format: str | None = None,
     stdin: IO[bytes] | None = None,
+    anonymous: bool = False,
 ) -> list[Source]:
-    """Expand FILE arguments (paths, directories, globs, ``-``) into sources, in order."""
+    """Expand FILE arguments (paths, directories, globs, URIs, ``-``) into sources, in order."""
     if input_format is not None and input_format not in FORMATS:
         raise UsageError(f"unknown input format {input_format!r}; choose from {', '.join(FORMATS)}")
     sources: list[Source] = []
     for spec in specs:
         if spec == "-":
             sources.append(_stream_source(input_format, stdin or sys.stdin.buffer))
+            continue
+        if is_remote(spec):
+            sources.extend(_remote_sources(spec, input_format, anonymous))
             continue
         files = expand_files(spec)
         if files is None:

@@ -61,6 +61,8 @@ def open_binary(source: Source) -> IO[bytes]:
 
     if source._stream is not None:
         return source._stream
+    if source.location is not None:
+        return _remote_stream(source)
     assert source.path is not None
     if source.compression == "xz":
         return lzma.open(source.path, "rb")
@@ -68,6 +70,23 @@ def open_binary(source: Source) -> IO[bytes]:
 
     stream = pa.input_stream(source.path, compression=source.compression)
     return stream
+
+
+def _remote_stream(source: Source) -> Any:
+    """A remote object's decompressed bytes, streamed (ranged reads ahead of the parser)."""
+    from losscli.io import remote
+
+    assert source.location is not None
+    raw = remote.open_stream(source.location)
+    if source.compression is None:
+        return raw
+    if source.compression == "xz":
+        import lzma
+
+        return lzma.open(raw, "rb")
+    import pyarrow as pa
+
+    return pa.CompressedInputStream(raw, source.compression)
 
 
 def check_unchanged(source: Source, size_now: int, size: int) -> None:
@@ -162,5 +181,7 @@ def arrow_input(source: Source) -> Any:
 
     if source._stream is not None or source.compression == "xz":
         return pa.PythonFile(open_binary(source), mode="r")
+    if source.location is not None:
+        return _remote_stream(source)
     assert source.path is not None
     return pa.input_stream(source.path, compression=source.compression)
