@@ -20,6 +20,7 @@ from losscli.catalogue.classification import *  # noqa: F403
 from losscli.catalogue.distributions import *  # noqa: F403
 from losscli.catalogue.embeddings import *  # noqa: F403
 from losscli.catalogue.margins import *  # noqa: F403
+from losscli.catalogue.probabilities import *  # noqa: F403
 from losscli.catalogue.regression import *  # noqa: F403
 from losscli.catalogue.scores import *  # noqa: F403
 

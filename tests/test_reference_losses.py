@@ -309,6 +309,26 @@ def test_list_parameters_in_eval_and_their_errors(tmp_path: Path) -> None:
             "column 'pred', row 2: rates must be > -eps (got -0.5)",
         ),
         (
+            ["binary_crossentropy"],
+            {"pred": [0.2, 2.5], "target": [0.0, 1.0]},
+            "column 'pred', row 2: probabilities must lie in [0, 1] (logits? pass --from-logits)",
+        ),
+        (
+            ["categorical_crossentropy", "-p", "a,b", "-t", "s,u"],
+            {"a": [0.5, 0.0], "b": [0.5, 0.0], "s": [1.0, 0.0], "u": [0.0, 1.0]},
+            "column 'a', row 2: a row of probabilities must not sum to 0",
+        ),
+        (
+            ["kl_divergence", "-p", "a,b", "-t", "s,u"],
+            {"a": [0.5, 0.5], "b": [0.5, 0.5], "s": [1.0, -0.1], "u": [0.0, 1.1]},
+            "column 's', row 2: probabilities must lie in [0, 1] (got -0.1)",
+        ),
+        (
+            ["sparse_categorical_crossentropy", "-p", "a,b", "-t", "y"],
+            {"a": [0.5, 0.5], "b": [0.5, 0.5], "y": [0, 2]},
+            "column 'y', row 2: a class index",
+        ),
+        (
             ["multi_margin", "-p", "a,b", "-t", "y"],
             {"a": [0.0, 1.0], "b": [1.0, 0.0], "y": [1, 2]},
             "column 'y', row 2: a class index",
@@ -321,3 +341,23 @@ def test_domain_errors_name_column_and_row(
     path = write_table(tmp_path / "d.csv", data)
     out = invoke([args[0], str(path), *args[1:]])
     assert out.code == 3 and needle in out.err, out.err
+
+
+def test_hand_worked_keras_values(tmp_path: Path) -> None:
+    # binary_crossentropy: p = 0 is clipped to 1e-7, so y = 1 costs −log(1e-7) = 7·ln 10
+    path = write_table(tmp_path / "b.csv", {"pred": [0.0, 0.6], "target": [1.0, 1.0]})
+    out = invoke(["binary_crossentropy", str(path), "-r", "none", "-f", "value"])
+    first, second = (float(v) for v in out.out.split())
+    assert first == pytest.approx(-math.log(1e-7), rel=1e-15)
+    assert second == pytest.approx(-math.log(0.6), rel=1e-15)
+    # the same numbers as logits are accepted only with --from-logits: log(1 + e^−0.6)
+    out = invoke(["binary_crossentropy", str(path), "--from-logits", "-r", "sum", "-f", "value"])
+    assert float(out.out) == pytest.approx(math.log(2) + math.log1p(math.exp(-0.6)), rel=1e-15)
+    # categorical_crossentropy renormalises rows: [0.2, 0.2] → [0.5, 0.5], −log 0.5
+    path = write_table(tmp_path / "c.csv", {"a": [0.2], "b": [0.2], "s": [1.0], "u": [0.0]})
+    out = invoke(["categorical_crossentropy", str(path), "-p", "a,b", "-t", "s,u", "-f", "value"])
+    assert float(out.out) == pytest.approx(math.log(2), rel=1e-15)
+    # focal with γ = 2: (1 − 0.5)²·ln 2 per element for p = 0.5
+    path = write_table(tmp_path / "f.csv", {"pred": [0.5], "target": [1.0]})
+    out = invoke(["binary_focal_crossentropy", str(path), "-f", "value"])
+    assert float(out.out) == pytest.approx(0.25 * math.log(2), rel=1e-15)

@@ -12,12 +12,21 @@ from losscli.catalogue import (
     distributions,
     embeddings,
     margins,
+    probabilities,
     regression,
     scores,
 )
 from losscli.catalogue.spec import LossSpec
 
-FAMILIES = (regression, classification, margins, distributions, embeddings, scores)
+FAMILIES = (
+    regression,
+    classification,
+    margins,
+    probabilities,
+    distributions,
+    embeddings,
+    scores,
+)
 
 #: The order of ``losscli list`` and the README's table: MLX's losses in MLX's order, then
 #: scikit-learn's metrics. A loss not named here follows, family by family.

@@ -341,7 +341,7 @@ def keras_cases() -> dict[str, Any]:
 
     # categorical / sparse categorical crossentropy and the focal variant
     probs = prob_block(n, c)
-    probs[5] *= 3.0  # a row that does not sum to 1: Keras renormalises it
+    probs[5] *= 0.5  # a row that sums to 0.5: Keras renormalises it
     yi = class_targets(n, c)
     onehot = np.eye(c)[yi]
     soft = prob_block(n, c, zeros=False)
