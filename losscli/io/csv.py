@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from losscli.io.source import Source
 
 
-CSV_BLOCK_BYTES = 1 << 20
-
-
 #: CSV blocks parsed in parallel: big enough to amortise a parse call, small enough that the
 #: few blocks in flight stay a few MiB.
 CSV_PARALLEL_BLOCK_BYTES = 1 << 22

@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from losscli.errors import InputError
-from losscli.io.csv import CSV_BLOCK_BYTES
 from losscli.io.streams import (
     arrow_input,
     first_line,
@@ -33,6 +32,10 @@ def column_names(source: Source) -> list[str]:
     return list(record)
 
 
+#: Bytes Arrow's JSON reader parses per block.
+BLOCK_BYTES = 1 << 20
+
+
 def batches(
     source: Source, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
 ) -> Iterator[pa.RecordBatch]:
@@ -42,7 +45,7 @@ def batches(
     schema = pa.schema([(c, pa.float64() if c in numeric else pa.string()) for c in columns])
     reader = pajson.open_json(
         arrow_input(source),
-        read_options=pajson.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=pajson.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore"
         ),
