@@ -17,6 +17,7 @@ from losscli.catalogue import FAMILIES
 
 # Each family module lists its API functions in ``__all__``: a loss added there appears here.
 from losscli.catalogue.classification import *  # noqa: F403
+from losscli.catalogue.d2 import *  # noqa: F403
 from losscli.catalogue.distributions import *  # noqa: F403
 from losscli.catalogue.embeddings import *  # noqa: F403
 from losscli.catalogue.margins import *  # noqa: F403

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from losscli.catalogue import (
     classification,
+    d2,
     distributions,
     embeddings,
     margins,
@@ -26,6 +27,7 @@ FAMILIES = (
     distributions,
     embeddings,
     scores,
+    d2,
 )
 
 #: The order of ``losscli list`` and the README's table: MLX's losses in MLX's order, then
