@@ -623,12 +623,16 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
 
 
 def _error_line(env: Environment, message: str) -> None:
+    """``losscli: error: MESSAGE`` on stderr; data in the message is shown escaped, so the line
+    stays one line and holds no escape sequence (SPEC §9)."""
+    from losscli.report.sanitize import line
+
     if "://" in message:  # a URI in an error may carry credentials or a signature
         from losscli.io.remote import redact
 
         message = redact(message)
     try:
-        env.stderr.write(f"losscli: error: {message}\n")
+        env.stderr.write(f"losscli: error: {line(message)}\n")
         env.stderr.flush()
     except (BrokenPipeError, ValueError):
         pass

@@ -212,6 +212,7 @@ def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None
 def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_report: bool) -> None:
     """Write the JUnit file and the CI reports, print one line per failure on stderr, and exit
     with the first error's code (a check that could not run) or 1 (a gate failed)."""
+    from losscli.report import sanitize
     from losscli.report.ci import ci_report as write_ci_report
     from losscli.report.ci import error_lines, failure_lines, write_junit
 
@@ -223,9 +224,9 @@ def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_rep
     errors = error_lines(checks)
     failures = failure_lines(checks)
     for line in errors:
-        env.stderr.write(f"losscli: error: {line}\n")
+        env.stderr.write(f"losscli: error: {sanitize.line(line)}\n")
     for line in failures:
-        env.stderr.write(f"losscli: gate failed: {line}\n")
+        env.stderr.write(f"losscli: gate failed: {sanitize.line(line)}\n")
     env.stderr.flush()
     codes = [c.error_code for c in checks if c.error is not None]
     if codes:

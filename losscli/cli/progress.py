@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from losscli.io.streams import PARQUET_EXTENSIONS
+from losscli.report.sanitize import rich_text
 from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
@@ -204,6 +205,7 @@ def progress_for(
     if description is None:
         names = ["stdin" if f == "-" else os.path.basename(f.rstrip("/")) for f in files]
         description = names[0] if len(names) == 1 else f"{len(names)} inputs"
+    description = rich_text(description)  # a file name is data: no markup, no escapes
     bar = ProgressBar(
         env.console(stderr=True),
         total_bytes=total_bytes,

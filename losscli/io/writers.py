@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,11 +70,25 @@ def csv_quoting(batch: pa.RecordBatch) -> str:
 
 
 def _header_line(names: list[str]) -> str:
-    import csv
-
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(names)
+    csv_writer(buffer).writerow(names)
     return buffer.getvalue()
+
+
+class csv_writer:
+    """``csv.writer`` with ``\n`` line ends that also quotes a field holding a bare ``\r``
+    (the standard writer quotes only the characters of its line terminator, so ``a\rb`` went
+    out unquoted and split the record for readers that end lines at CR)."""
+
+    def __init__(self, stream: Any) -> None:
+        import csv
+
+        self._plain = csv.writer(stream, lineterminator="\n")
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        cr = any(isinstance(field, str) and "\r" in field for field in row)
+        (self._quoted if cr else self._plain).writerow(row)
 
 
 def _value_text(value: Any) -> str:

@@ -18,12 +18,14 @@ from typing import Any
 from losscli import __version__
 from losscli.gates.rules import GateResult, num, subject
 from losscli.gates.run import Check
+from losscli.report import sanitize
 from losscli.report.render import SCHEMA_VERSION, markdown_cell, result_dict
 from losscli.report.terminal import Environment
 
 
 def failure_lines(checks: Sequence[Check]) -> list[str]:
-    """One line per failed gate, for stderr (prefixed with the name of a gate file's check)."""
+    """One line per failed gate (prefixed with the name of a gate file's check); raw text:
+    each channel sanitises it (:mod:`losscli.report.sanitize`)."""
     return [check.prefix + g.reason for check in checks for g in check.failures]
 
 
@@ -62,7 +64,7 @@ def junit_xml(checks: Sequence[Check]) -> str:
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=check.name,
+            name=_x(check.name),
             package="losscli",
             id=str(index),
             tests=str(tests),
@@ -77,21 +79,24 @@ def junit_xml(checks: Sequence[Check]) -> str:
         ET.SubElement(properties, "property", name="losscli.version", value=__version__)
         for outcome in check.outcomes[:1]:
             ET.SubElement(
-                properties, "property", name="files", value=", ".join(outcome.result.files)
+                properties, "property", name="files", value=_x(", ".join(outcome.result.files))
             )
-        classname = f"losscli.{check.name}" if check.named else "losscli"
+        classname = _x(f"losscli.{check.name}" if check.named else "losscli")
         if check.error is not None:
-            case = ET.SubElement(suite, "testcase", classname=classname, name=check.name, time="0")
-            ET.SubElement(case, "error", message=check.error, type="error").text = check.error
+            case = ET.SubElement(
+                suite, "testcase", classname=classname, name=_x(check.name), time="0"
+            )
+            message = _x(check.error)
+            ET.SubElement(case, "error", message=message, type="error").text = message
         details: list[str] = []
         for name, gates in cases:
-            case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+            case = ET.SubElement(suite, "testcase", classname=classname, name=_x(name), time="0")
             failed = [g for g in gates if not g.passed]
             if failed:
                 failure = ET.SubElement(
                     case,
                     "failure",
-                    message="; ".join(g.reason for g in failed),
+                    message=_x("; ".join(g.reason for g in failed)),
                     type=",".join(dict.fromkeys(g.name for g in failed)),
                 )
                 failure.text = "\n".join(_gate_line(g) for g in gates)
@@ -110,7 +115,12 @@ def junit_xml(checks: Sequence[Check]) -> str:
 
 
 def _gate_line(gate: GateResult) -> str:
-    return f"[{'PASS' if gate.passed else 'FAIL'}] {gate.name}: {gate.reason}"
+    return _x(f"[{'PASS' if gate.passed else 'FAIL'}] {gate.name}: {gate.reason}")
+
+
+def _x(text: str) -> str:
+    """Data-derived text in the XML: XML 1.0-legal, control characters shown escaped."""
+    return sanitize.xml(text)
 
 
 def write_junit(path: str, checks: Sequence[Check]) -> None:
@@ -228,9 +238,9 @@ def markdown_summary(checks: Sequence[Check]) -> str:
 
 def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
     """The summary as a rich table on stdout (a terminal), the verdict as its caption."""
-    from rich.markup import escape
     from rich.table import Table
 
+    rich_text = sanitize.rich_text
     ok, verdict = verdict_line(checks)
     table = Table(show_header=True, header_style="bold", box=None)
     for name, justify in (
@@ -243,8 +253,8 @@ def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
         style = styles[row.verdict]
         verdict_cell = f"[{style}]{row.verdict}[/{style}]" if style else row.verdict
         table.add_row(
-            escape(row.check), escape(row.subject), "" if row.rows is None else str(row.rows),
-            row.value, escape(row.gate), verdict_cell,
+            rich_text(row.check), rich_text(row.subject), "" if row.rows is None else str(row.rows),
+            row.value, rich_text(row.gate), verdict_cell,
         )  # fmt: skip
     table.caption = f"[green]{verdict}[/green]" if ok else f"[bold red]{verdict}[/bold red]"
     env.print_table(table)
@@ -277,12 +287,8 @@ def _value_text(value: Any) -> str:
 
 
 # -- GitHub Actions -------------------------------------------------------------------------
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+_escape_data = sanitize.workflow_data
+_escape_property = sanitize.workflow_property
 
 
 def github_error_lines(checks: Sequence[Check]) -> list[str]:
@@ -309,7 +315,8 @@ def ci_report(env: Environment, checks: Sequence[Check]) -> None:
         with open(summary_path, "a", encoding="utf-8") as fh:
             fh.write(markdown_summary(checks) + "\n")
     except OSError as exc:
-        env.stderr.write(f"losscli: warning: cannot append to GITHUB_STEP_SUMMARY: {exc}\n")
+        warning = sanitize.line(f"cannot append to GITHUB_STEP_SUMMARY: {exc}")
+        env.stderr.write(f"losscli: warning: {warning}\n")
     for line in github_error_lines(checks):
         env.stderr.write(line + "\n")
     env.stderr.flush()

@@ -5,7 +5,6 @@ JSON never holds a bare NaN/Infinity token: non-finite numbers become ``null``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -13,6 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from losscli.engine import LossResult, output_labels
+from losscli.io.writers import csv_writer
+from losscli.report import sanitize
 from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def to_ndjson(results: Sequence[LossResult], gates: Verdicts = None) -> str:
 
 def to_csv(results: Sequence[LossResult]) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf)
     group_cols = results[0].group_by
     per_output = any(isinstance(r.value, list) for r in results)
     writer.writerow(
@@ -149,7 +150,9 @@ def to_csv(results: Sequence[LossResult]) -> str:
 
 def to_value(results: Sequence[LossResult]) -> str:
     """Bare numbers: the value; per group ``key<TAB>value``; per output ``column<TAB>value``;
-    for several losses ``loss<TAB>value``."""
+    for several losses ``loss<TAB>value``. The format is line-based, so keys and column names
+    are shown with their control characters escaped (:func:`sanitize.visible`): a key cannot
+    add a line or a field."""
     lines: list[str] = []
     many = len(results) > 1
     for r in results:
@@ -157,19 +160,20 @@ def to_value(results: Sequence[LossResult]) -> str:
         if isinstance(r.value, list):
             labels = output_labels(r, len(r.value))
             lines += [
-                f"{prefix}{label}\t{text(v)}" for label, v in zip(labels, r.value, strict=True)
+                f"{prefix}{sanitize.visible(label)}\t{text(v)}"
+                for label, v in zip(labels, r.value, strict=True)
             ]
         else:
             lines.append(prefix + text(r.value))
         for g in r.groups:
-            key = ",".join("" if k is None else text(k) for k in g.key)
+            key = ",".join("" if k is None else sanitize.visible(text(k)) for k in g.key)
             lines.append(f"{prefix}{key}\t{text(g.value)}")
     return "\n".join(lines)
 
 
 def markdown_cell(cell: Any) -> str:
-    """A Markdown table cell: ``|`` escaped, newlines folded."""
-    return str(cell).replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell: control characters shown escaped, Markdown syntax escaped."""
+    return sanitize.markdown(cell)
 
 
 def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
@@ -208,7 +212,7 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
     table.add_column("params")
     table.add_column("reduction")
     if grouped:
-        table.add_column(", ".join(results[0].group_by))
+        table.add_column(sanitize.rich_text(", ".join(results[0].group_by)))
     table.add_column("rows", justify="right")
     table.add_column("skipped", justify="right")
     table.add_column("value", justify="right", style="bold green")
@@ -224,18 +228,18 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
     for i, r in enumerate(results):
         cols = [
             r.loss,
-            params_text(r.params) or "-",
+            sanitize.rich_text(params_text(r.params) or "-"),
             f"{r.reduction} ({r.per})" if r.per != "all" else r.reduction,
         ]
         if grouped:
             cols.append("(all)")
         table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
         for g in r.groups:
-            key = ", ".join("∅" if k is None else text(k) for k in g.key)
+            key = sanitize.rich_text(", ".join("∅" if k is None else text(k) for k in g.key))
             group_verdict = verdict(i, g.key_dict(r.group_by))
             table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
-    table.caption = files
+    table.caption = sanitize.rich_text(files)
     env.print_table(table)
 
 
