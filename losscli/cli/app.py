@@ -16,7 +16,7 @@ import click
 
 from losscli.catalogue import LOSSES, lookup
 from losscli.catalogue.spec import LossSpec, Param
-from losscli.defaults import DEFAULT_CHUNK_SIZE, INPUT_FORMATS, OUTPUT_FORMATS
+from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_UNIT_ROWS, INPUT_FORMATS, OUTPUT_FORMATS
 from losscli.errors import ExitCode, LossCliError, UsageError
 from losscli.report.terminal import Environment
 
@@ -170,6 +170,28 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Read s3:// or gs:// without credentials (public buckets).",
         ),
+        click.option(
+            "--engine",
+            "engine_name",
+            type=click.Choice(["local", "dask"]),
+            default="local",
+            show_default=True,
+            help="Where to compute: this process, or a Dask cluster (the same digits).",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDR",
+            help="Dask scheduler address (tcp://, tls://) for --engine dask "
+            "[default: DASK_SCHEDULER_ADDRESS, else a local cluster].",
+        ),
+        click.option(
+            "--unit-rows",
+            type=click.IntRange(min=1),
+            default=DEFAULT_UNIT_ROWS,
+            show_default=True,
+            metavar="ROWS",
+            help="--engine dask: rows per unit of work (Parquet row-group runs up to this).",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
     ]
     from losscli.cli.gating import gate_options
@@ -307,6 +329,9 @@ def _execute(
     input_format: str | None,
     chunk_size: int,
     anon: bool,
+    engine_name: str,
+    scheduler: str | None,
+    unit_rows: int,
     quiet: bool,
 ) -> None:
     from losscli import engine
@@ -333,6 +358,9 @@ def _execute(
         input_format=input_format,
         targets_from=targets_from,
         anon=anon,
+        engine=engine_name,
+        scheduler=scheduler,
+        unit_rows=unit_rows,
     )
     if reduction == "none":
         _execute_rows(env, requests, options, fmt, output, quiet)

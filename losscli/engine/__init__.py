@@ -4,7 +4,9 @@
 other engines (e.g. Dask) live beside :mod:`~losscli.engine.local` and reuse its plan.
 """
 
-from losscli.engine.local import run
+from typing import Any
+
+from losscli.engine import local
 from losscli.engine.request import (
     GroupResult,
     LossRequest,
@@ -14,6 +16,25 @@ from losscli.engine.request import (
     RunOptions,
     output_labels,
 )
+
+
+def run(
+    requests: Any,
+    options: RunOptions,
+    *,
+    stdin: Any = None,
+    progress: Progress | None = None,
+    sink: RowSink | None = None,
+) -> list[LossResult]:
+    """Every requested loss over the input in one pass, on the engine ``options`` names:
+    :mod:`~losscli.engine.local` (this process) or :mod:`~losscli.engine.dask` (a cluster; the
+    same digits)."""
+    if options.engine == "dask":
+        from losscli.engine import dask  # distributed loads only for --engine dask
+
+        return dask.run(requests, options, stdin=stdin, progress=progress, sink=sink)
+    return local.run(requests, options, stdin=stdin, progress=progress, sink=sink)
+
 
 __all__ = [
     "GroupResult",

@@ -422,6 +422,14 @@ def _run(
     progress: Progress | None,
     sink: RowSink | None,
 ) -> list[LossResult]:
+    sources, target_sources = open_inputs(options, stdin)
+    one = Pass(requests, options, sources, target_sources)
+    one.feed(one.chunks(progress), sink)
+    return one.results()
+
+
+def open_inputs(options: RunOptions, stdin: Any = None) -> tuple[list[Source], list[Source] | None]:
+    """The run's sources and, with ``--targets-from``, the targets' sources."""
     sources = open_sources(
         options.files, input_format=options.input_format, stdin=stdin, anonymous=options.anon
     )
@@ -430,79 +438,165 @@ def _run(
         if options.targets_from
         else None
     )
-    selections = _resolve(requests, options, sources, target_sources)
-    union = Selection(
-        roles={
-            f"{i}:{role}": cols for i, s in enumerate(selections) for role, cols in s.roles.items()
-        },
-        weight=options.weight and selections[0].weight,
-        group_by=selections[0].group_by,
-        keep=selections[0].keep,
-    )
-    numeric, other, t_numeric, t_other = _split_sources(sources, union, target_sources)
-    check_same_columns(sources, numeric + other)
-    if target_sources:
-        check_same_columns(target_sources, t_numeric + t_other)
-    plans = [_Plan(r, s, options) for r, s in zip(requests, selections, strict=True)]
-    chunks = _chunks(sources, numeric, other, options.chunk_size, progress)
-    if target_sources:
-        chunks = _aligned(
-            chunks,
-            _chunks(target_sources, t_numeric, t_other, options.chunk_size, None),
-            (sources[0].label, target_sources[0].label),
+    return sources, target_sources
+
+
+class Pass:
+    r"""One pass over sources: the resolved columns, each loss's plan and states, the group keys
+    and the row counts. The local engine runs one pass over every source; the Dask engine runs
+    one per unit of work on a worker (with the client's ``selections``) and :meth:`absorb`\ s
+    their states, in plan order, into the client's pass."""
+
+    def __init__(
+        self,
+        requests: Sequence[LossRequest],
+        options: RunOptions,
+        sources: list[Source],
+        target_sources: list[Source] | None,
+        selections: list[Selection] | None = None,
+        *,
+        check_columns: bool = True,
+    ) -> None:
+        self.options = options
+        self.sources = sources
+        self.target_sources = target_sources
+        if selections is None:
+            selections = _resolve(requests, options, sources, target_sources)
+        self.selections = selections
+        self.union = union = Selection(
+            roles={
+                f"{i}:{role}": cols
+                for i, s in enumerate(selections)
+                for role, cols in s.roles.items()
+            },
+            weight=options.weight and selections[0].weight,
+            group_by=selections[0].group_by,
+            keep=selections[0].keep,
         )
-    keys = GroupKeys(union.group_by) if union.group_by else None
-    weight_col = union.weight
-    strict = options.nan != "propagate"
-    all_numeric = union.numeric
-    # Ungrouped elementwise means find NaN/inf through their (free) partial sums; everything
-    # else checks each input column's sum first (one cheap pass) and locates on failure.
-    needs_input_check = strict and (
-        sink is not None
-        or keys is not None
-        or any(p.spec.elementwise is None or p.spec.checks for p in plans)
-    )
-    rows = skipped = 0
-    if sink is not None:
-        sink.open(list(union.keep) + [name for p in plans for name in _row_names(p)])
-    pending = iter(chunks)
-    while True:
-        # Unbind the previous chunk before the next is read: the reader decodes ahead, and a
-        # chunk kept alive meanwhile is one more row group in memory (~16 MiB at 1M rows).
-        chunk = weights = None
-        chunk = next(pending, None)
-        if chunk is None:
-            break
-        if options.nan == "skip":
-            chunk, dropped = _drop_missing(chunk, all_numeric)
-            skipped += dropped
-            if chunk.n == 0:
-                continue
-        if needs_input_check and not all(
-            np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric
-        ):
-            _raise_non_finite(chunk, all_numeric, None)
-        weights = chunk.numeric[weight_col] if weight_col else None
-        rows += chunk.n
-        if sink is not None:
-            values: dict[str, Array] = {}
-            for plan in plans:
-                values.update(plan.row_values(chunk, weights, strict))
-            sink.write({c: chunk.other.get(c, chunk.numeric.get(c)) for c in union.keep}, values)
-            continue
-        group_ids = keys.chunk_ids(chunk) if keys is not None else None
-        for plan in plans:
-            plan.consume(chunk, weights, group_ids, strict)
-    if sink is not None:
-        sink.close()
-    if rows == 0:
-        if skipped:
-            raise EmptyInputError(
-                f"no rows left after skipping {skipped} row(s) with missing values",
-                file=_label(sources),
+        self.columns = _split_sources(sources, union, target_sources)
+        if check_columns:
+            numeric, other, t_numeric, t_other = self.columns
+            check_same_columns(sources, numeric + other)
+            if target_sources:
+                check_same_columns(target_sources, t_numeric + t_other)
+        self.plans = [_Plan(r, s, options) for r, s in zip(requests, selections, strict=True)]
+        self.keys = GroupKeys(union.group_by) if union.group_by else None
+        self.rows = self.skipped = 0
+
+    def chunks(self, progress: Progress | None = None) -> Iterator[Chunk]:
+        numeric, other, t_numeric, t_other = self.columns
+        size = self.options.chunk_size
+        chunks = _chunks(self.sources, numeric, other, size, progress)
+        if self.target_sources:
+            chunks = _aligned(
+                chunks,
+                _chunks(self.target_sources, t_numeric, t_other, size, None),
+                (self.sources[0].label, self.target_sources[0].label),
             )
-        raise EmptyInputError("no rows", file=_label(sources))
-    return [_result(plan, options, sources, rows, skipped, keys) for plan in plans]
+        return chunks
+
+    def feed(self, chunks: Iterator[Chunk], sink: RowSink | None = None) -> None:
+        """Run every chunk through every plan (or, with a ``sink``, write per-row values)."""
+        options, union, plans, keys = self.options, self.union, self.plans, self.keys
+        weight_col = union.weight
+        strict = options.nan != "propagate"
+        all_numeric = union.numeric
+        # Ungrouped elementwise means find NaN/inf through their (free) partial sums; everything
+        # else checks each input column's sum first (one cheap pass) and locates on failure.
+        needs_input_check = strict and (
+            sink is not None
+            or keys is not None
+            or any(p.spec.elementwise is None or p.spec.checks for p in plans)
+        )
+        if sink is not None:
+            sink.open(list(union.keep) + [name for p in plans for name in _row_names(p)])
+        pending = iter(chunks)
+        while True:
+            # Unbind the previous chunk before the next is read: the reader decodes ahead, and
+            # a chunk kept alive meanwhile is one more row group in memory (~16 MiB at 1M rows).
+            chunk = weights = None
+            chunk = next(pending, None)
+            if chunk is None:
+                break
+            if options.nan == "skip":
+                chunk, dropped = _drop_missing(chunk, all_numeric)
+                self.skipped += dropped
+                if chunk.n == 0:
+                    continue
+            if needs_input_check and not all(
+                np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric
+            ):
+                _raise_non_finite(chunk, all_numeric, None)
+            weights = chunk.numeric[weight_col] if weight_col else None
+            self.rows += chunk.n
+            if sink is not None:
+                values: dict[str, Array] = {}
+                for plan in plans:
+                    values.update(plan.row_values(chunk, weights, strict))
+                kept = {c: chunk.other.get(c, chunk.numeric.get(c)) for c in union.keep}
+                sink.write(kept, values)
+                continue
+            group_ids = keys.chunk_ids(chunk) if keys is not None else None
+            for plan in plans:
+                plan.consume(chunk, weights, group_ids, strict)
+        if sink is not None:
+            sink.close()
+
+    def restart(self) -> None:
+        """Fresh, empty states (the group keys seen so far are kept)."""
+        for plan in self.plans:
+            plan.state = plan.spec.new_state(plan.outputs, plan.params)
+            plan.groups = {}
+        self.rows = self.skipped = 0
+
+    def states(self) -> tuple[int, int, list[LossState], list[dict[tuple[Any, ...], LossState]]]:
+        """(rows, skipped rows, each plan's state, each plan's group states by key): what a
+        Dask unit sends back."""
+        keys = self.keys.keys if self.keys is not None else []
+        grouped = [{keys[gid]: state for gid, state in plan.groups.items()} for plan in self.plans]
+        return self.rows, self.skipped, [plan.state for plan in self.plans], grouped
+
+    def absorb(
+        self,
+        rows: int,
+        skipped: int,
+        states: Sequence[LossState],
+        grouped: Sequence[dict[tuple[Any, ...], LossState]],
+    ) -> None:
+        """Merge another pass's :meth:`states` into this one (exact sums: the digits do not
+        depend on how the rows were split)."""
+        self.rows += rows
+        self.skipped += skipped
+        if rows == 0:
+            return
+        for plan, state, by_key in zip(self.plans, states, grouped, strict=True):
+            plan.state.merge(state)
+            if not by_key:
+                continue
+            assert self.keys is not None
+            for key, group_state in by_key.items():
+                gid = self.keys.ids.get(key)
+                if gid is None:
+                    gid = self.keys.ids[key] = len(self.keys.keys)
+                    self.keys.keys.append(key)
+                mine = plan.groups.get(gid)
+                if mine is None:
+                    plan.groups[gid] = group_state
+                else:
+                    mine.merge(group_state)
+
+    def results(self) -> list[LossResult]:
+        if self.rows == 0:
+            if self.skipped:
+                raise EmptyInputError(
+                    f"no rows left after skipping {self.skipped} row(s) with missing values",
+                    file=_label(self.sources),
+                )
+            raise EmptyInputError("no rows", file=_label(self.sources))
+        return [
+            _result(plan, self.options, self.sources, self.rows, self.skipped, self.keys)
+            for plan in self.plans
+        ]
 
 
 def _row_names(plan: _Plan) -> list[str]:

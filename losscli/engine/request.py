@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import numpy as np
 
 from losscli.catalogue.spec import LossSpec
-from losscli.defaults import DEFAULT_CHUNK_SIZE
+from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_UNIT_ROWS
 from losscli.stats import Per, Reduction, Value
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -50,6 +50,9 @@ class RunOptions(NamedTuple):
     input_format: str | None = None
     targets_from: str | None = None
     anon: bool = False  # object storage without credentials (public buckets)
+    engine: str = "local"  # local | dask
+    scheduler: str | None = None  # a Dask scheduler address; None: DASK_SCHEDULER_ADDRESS
+    unit_rows: int = DEFAULT_UNIT_ROWS  # --engine dask: rows per unit of work
 
 
 class GroupResult:

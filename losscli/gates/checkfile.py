@@ -43,6 +43,8 @@ _KEYS: dict[str, str] = {
     "input_format": "string",
     "chunk_size": "integer",
     "anon": "boolean",
+    "engine": "string",
+    "scheduler": "string",
     "max": "number",
     "min": "number",
     "baseline": "string",
@@ -55,6 +57,7 @@ _CHOICES = {
     "per": ("all", "row", "output"),
     "nan": ("error", "skip", "propagate"),
     "input_format": ("csv", "tsv", "parquet", "ipc", "ndjson"),
+    "engine": ("local", "dask"),
 }
 _TOP_LEVEL = ("defaults", "check")
 
@@ -77,6 +80,8 @@ class CheckSpec:
     input_format: str | None
     chunk_size: int
     anon: bool
+    engine: str
+    scheduler: str | None
     gates: GateSpec
     baseline: str | None
     baseline_pred: str | None
@@ -86,6 +91,7 @@ class CheckSpec:
         return (
             self.files, self.weight, self.group_by, self.reduction, self.per, self.nan,
             self.targets_from, self.input_format, self.chunk_size, self.anon,
+            self.engine, self.scheduler,
         )  # fmt: skip
 
     def run_options(self) -> RunOptions:
@@ -102,6 +108,8 @@ class CheckSpec:
             input_format=self.input_format,
             targets_from=self.targets_from,
             anon=self.anon,
+            engine=self.engine,
+            scheduler=self.scheduler,
         )
 
     def gated_request(self) -> GatedRequest:
@@ -290,6 +298,8 @@ def _parse_check(
         input_format=get("input_format", str),
         chunk_size=chunk_size,
         anon=get("anon", bool, False),
+        engine=get("engine", str, "local"),
+        scheduler=get("scheduler", str),
         gates=gates,
         baseline=_relative(get("baseline", str), base_dir),
         baseline_pred=get("baseline_pred", str),

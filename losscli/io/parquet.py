@@ -118,6 +118,15 @@ def batches(
         group = end
 
 
+def row_group_runs(source: Source) -> list[tuple[int, int, int]]:
+    """(first group, stop group, rows) of each run :func:`batches` decodes (one footer read)."""
+    metadata = _parquet_file(source).metadata
+    return [
+        (run[0], run[-1] + 1, sum(metadata.row_group(g).num_rows for g in run))
+        for run in parquet_runs(metadata)
+    ]
+
+
 def parquet_runs(metadata: Any) -> list[list[int]]:
     """The file's row groups as :func:`batches` decodes them: runs of consecutive small groups
     (:func:`_group_runs`) and each large group alone. A batch never spans two runs, so reading
@@ -160,16 +169,21 @@ def _parquet_groups(
     from losscli.io.parallel import cores, ordered_map
 
     path = source.path
-    location = source.location
     size = os.path.getsize(path) if path is not None else 0
+    remote_file = None
+    if source.location is not None:
+        # Object storage: one job per run reads all its column chunks, which Arrow pre-buffers
+        # as a few coalesced ranged GETs on one shared handle (a request per column would cost
+        # a round trip each); two runs are fetched ahead of the caller.
+        from losscli.io import remote
+
+        remote_file = remote.open_random_access(source.location)
+        per_column = [[i for indices in per_column for i in indices]]
 
     def read(run: list[int], indices: list[int]) -> list[Any]:
-        if location is not None:  # ranged reads of this job's column chunks (pre-buffered)
-            from losscli.io import remote
-
-            with remote.open_random_access(location) as stream:
-                reader = _open_parquet(stream, metadata=metadata, pre_buffer=True)
-                return [reader.read_row_groups(run, column_indices=indices, use_threads=False)]
+        if remote_file is not None:
+            reader = _open_parquet(remote_file, metadata=metadata, pre_buffer=True)
+            return [reader.read_row_groups(run, column_indices=indices, use_threads=False)]
         assert path is not None
         check_unchanged(source, os.path.getsize(path), size)
         try:
@@ -187,8 +201,8 @@ def _parquet_groups(
         for run in runs:
             parts = [next(decoded) for _ in per_column]
             table = pa.Table.from_arrays(
-                [part.column(0) for part in parts],
-                schema=pa.schema([part.schema.field(0) for part in parts]),
+                [column for part in parts for column in part.columns],
+                schema=pa.schema([field for part in parts for field in part.schema]),
             )
             del parts
             if len(run) > 1:  # many small groups: one chunk, not one per group
@@ -197,6 +211,8 @@ def _parquet_groups(
             del table
     finally:
         decoded.close()  # joins the threads: a decode must never outlive the interpreter
+        if remote_file is not None:
+            remote_file.close()
 
 
 def _group_runs(metadata: Any, groups: range) -> list[list[int]]:

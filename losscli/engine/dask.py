@@ -1,0 +1,343 @@
+"""``--engine dask``: the local pass, unit by unit, on a Dask cluster, merged in plan order.
+
+The plan cuts the input into units of work: for Parquet, ranges of whole row-group runs (the
+runs the local reader decodes, see :func:`losscli.io.parquet.parquet_runs`) of about
+``unit_rows`` rows; every other format, and a ``--targets-from`` pair, one unit per file (per
+pair). A task is a small descriptor (file, row-group range, first row number); the worker opens
+the file itself — from its own disk or from object storage, with its own credentials — runs the
+same reader, chunking and kernels as the local engine (:class:`~losscli.engine.local.Pass`) and
+returns the mergeable states, grouped ones included. The client merges them in unit order, so
+the digits are the local run's: the chunks are the same chunks and the sums are exact.
+
+Footers are read by the workers when there are many files (:data:`FOOTERS_ON_CLIENT`), so
+planning never reads thousands of footers one after another on the client. Tasks are pure
+functions of their unit, so a task lost with its worker is simply run again elsewhere. A data
+error on a worker comes back as a value and is raised on the client exactly as locally (the
+first failing unit in input order wins), never as a remote traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from losscli import errors
+from losscli.engine.columns import Selection
+from losscli.engine.local import Pass, _resolve, _validate, open_inputs
+from losscli.engine.request import LossRequest, LossResult, Progress, RowSink, RunOptions
+from losscli.errors import InputError, LossCliError, UsageError
+from losscli.io.source import Source
+
+#: With more files than this, their footers (row groups, column names) are read by the workers.
+FOOTERS_ON_CLIENT = 8
+
+#: Seconds to wait for a scheduler before giving up (``LOSSCLI_DASK_TIMEOUT`` overrides).
+CONNECT_TIMEOUT = 10.0
+
+
+# -- descriptors sent to workers (plain values: no open files, no credentials) -------------------
+class SourceSpec(NamedTuple):
+    label: str
+    path: str | None
+    location: Any  # losscli.io.remote.Location | None
+    format: str
+    compression: str | None
+    delimiter: str
+    size_bytes: int | None
+
+    @classmethod
+    def of(cls, source: Source) -> SourceSpec:
+        path = os.path.abspath(source.path) if source.path is not None else None
+        return cls(
+            source.label,
+            path,
+            source.location,
+            source.format,
+            source.compression,
+            source.delimiter,
+            source.size_bytes,
+        )
+
+    def open(self) -> Source:
+        return Source(
+            label=self.label,
+            path=self.path,
+            format=self.format,
+            compression=self.compression,
+            delimiter=self.delimiter,
+            size_bytes=self.size_bytes,
+            location=self.location,
+        )
+
+
+class Unit(NamedTuple):
+    """One task: a file (or a run range of a Parquet file), or a ``--targets-from`` pair."""
+
+    position: int
+    sources: tuple[SourceSpec, ...]
+    targets: tuple[SourceSpec, ...] | None = None
+    row_groups: tuple[int, int] | None = None
+    first_row: int = 0
+    rows: int | None = None  # known for Parquet (progress)
+    nbytes: int = 0
+
+
+class Job(NamedTuple):
+    """What every unit of one run shares: the losses (by name), options and resolved columns."""
+
+    losses: tuple[tuple[str, dict[str, Any], dict[str, str | None]], ...]
+    options: RunOptions
+    selections: list[Selection]
+
+
+class Done(NamedTuple):
+    """A unit's states, one piece per chunk: (rows, skipped, states, group states by key)."""
+
+    position: int
+    rows: int
+    pieces: list[tuple[int, int, list[Any], list[dict[tuple[Any, ...], Any]]]]
+
+
+class Failed(NamedTuple):
+    """A losscli error raised on a worker, carried back as plain values."""
+
+    position: int
+    kind: str
+    message: str
+    file: str | None
+    column: str | None
+    row: int | None
+
+    def error(self) -> LossCliError:
+        cls = getattr(errors, self.kind, None)
+        if not (isinstance(cls, type) and issubclass(cls, LossCliError)):
+            cls = InputError
+        return cls(self.message, file=self.file, column=self.column, row=self.row)
+
+
+class FileShape(NamedTuple):
+    names: list[str]
+    runs: list[tuple[int, int, int]] | None  # Parquet: (first group, stop group, rows) per run
+
+
+# -- worker side --------------------------------------------------------------------------------
+def describe(spec: SourceSpec) -> FileShape | Failed:
+    """A file's column names and, for Parquet, its row-group runs (one footer read)."""
+    try:
+        source = spec.open()
+        names = source.column_names()
+        runs = None
+        if source.format == "parquet":
+            from losscli.io.parquet import row_group_runs
+
+            runs = row_group_runs(source)
+        return FileShape(names, runs)
+    except LossCliError as exc:
+        return Failed(-1, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
+
+
+def run_unit(job: Job, unit: Unit) -> Done | Failed:
+    """The local pass over one unit; its states (or its error) as plain values."""
+    from losscli.catalogue import lookup
+
+    try:
+        requests = []
+        for name, params, columns in job.losses:
+            spec = lookup(name)
+            assert spec is not None
+            requests.append(LossRequest(spec, params, columns))
+        sources = [s.open() for s in unit.sources]
+        sources[0].row_groups = unit.row_groups
+        sources[0].first_row = unit.first_row
+        targets = [s.open() for s in unit.targets] if unit.targets else None
+        one = Pass(requests, job.options, sources, targets, job.selections, check_columns=False)
+        # One piece per chunk, merged by the client in order: the very fold a local run makes,
+        # so even states whose merge rounds (Chan's moments for R²) keep every digit.
+        pieces = []
+        rows = 0
+        with np.errstate(all="ignore"):  # non-finite values are reported as data errors
+            for chunk in one.chunks():
+                one.restart()
+                one.feed(iter((chunk,)))
+                del chunk
+                pieces.append(one.states())
+                rows += one.rows
+        return Done(unit.position, rows, pieces)
+    except LossCliError as exc:
+        return Failed(unit.position, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
+
+
+# -- client side --------------------------------------------------------------------------------
+def connect(address: str | None) -> tuple[Any, Any]:
+    """(client, cluster): the scheduler at ``address`` (or ``DASK_SCHEDULER_ADDRESS``), else a
+    ``LocalCluster`` of one single-threaded worker process per core. TLS addresses take their
+    certificates from Dask's configuration (``distributed.comm.tls``)."""
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(
+            "--engine dask needs Dask: pip install 'losscli[dask]' (dask[distributed])"
+        ) from None
+    import logging
+
+    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if address:
+        try:
+            timeout = float(os.environ.get("LOSSCLI_DASK_TIMEOUT", CONNECT_TIMEOUT))
+        except ValueError:
+            timeout = CONNECT_TIMEOUT
+        try:
+            return distributed.Client(address, timeout=timeout), None
+        except (OSError, TimeoutError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+        except ValueError as exc:  # an address Dask cannot parse
+            raise UsageError(f"--scheduler {address!r}: {exc}") from None
+    from losscli.io.parallel import cores
+
+    cluster = distributed.LocalCluster(
+        n_workers=cores(),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    return distributed.Client(cluster), cluster
+
+
+def run(
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    *,
+    stdin: Any = None,
+    progress: Progress | None = None,
+    sink: RowSink | None = None,
+) -> list[LossResult]:
+    """The results of :func:`losscli.engine.local.run`, to the last digit, computed on Dask."""
+    _validate(requests, options)
+    if sink is not None:
+        raise UsageError("--engine dask writes per-row output with -o DIR/ (a Parquet dataset)")
+    if "-" in options.files or options.targets_from == "-":
+        raise UsageError("--engine dask reads files or URIs, not stdin")
+    sources, target_sources = open_inputs(options)
+    client, cluster = connect(options.scheduler)
+    try:
+        return _run(client, requests, options, sources, target_sources, progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(
+    client: Any,
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    sources: list[Source],
+    target_sources: list[Source] | None,
+    progress: Progress | None,
+) -> list[LossResult]:
+    shapes = _shapes(client, [SourceSpec.of(s) for s in sources])
+    for source, shape in zip(sources, shapes, strict=True):
+        source._names = shape.names  # the column check below reads no file again
+    selections = _resolve(requests, options, sources, target_sources)
+    merged = Pass(requests, options, sources, target_sources, selections)
+    units = plan_units(sources, shapes, target_sources, options.unit_rows)
+    job = Job(
+        tuple((r.spec.name, dict(r.params), dict(r.columns)) for r in requests),
+        options,
+        selections,
+    )
+    outcomes = _gather(client, job, units, progress)
+    for done in outcomes:
+        for piece in done.pieces:
+            merged.absorb(*piece)
+    with np.errstate(all="ignore"):
+        return merged.results()
+
+
+def _shapes(client: Any, specs: list[SourceSpec]) -> list[FileShape]:
+    if len(specs) > FOOTERS_ON_CLIENT:
+        found = client.gather(client.map(describe, specs, pure=False))
+    else:
+        found = [describe(spec) for spec in specs]
+    for shape in found:
+        if isinstance(shape, Failed):
+            raise shape.error()
+    return found
+
+
+def plan_units(
+    sources: Sequence[Source],
+    shapes: Sequence[FileShape],
+    target_sources: Sequence[Source] | None,
+    unit_rows: int,
+) -> list[Unit]:
+    """Units in input order: Parquet files cut at run boundaries into about ``unit_rows`` rows
+    each (a run larger than that is a unit of its own); other files whole; a ``--targets-from``
+    pair is one unit (its two files are aligned row by row)."""
+    specs = [SourceSpec.of(s) for s in sources]
+    if target_sources:
+        targets = tuple(SourceSpec.of(s) for s in target_sources)
+        size = sum(s.size_bytes or 0 for s in specs)
+        return [Unit(0, tuple(specs), targets, nbytes=size)]
+    units: list[Unit] = []
+    for spec, shape in zip(specs, shapes, strict=True):
+        if shape.runs is None:
+            units.append(Unit(len(units), (spec,), nbytes=spec.size_bytes or 0))
+            continue
+        total = sum(rows for _, _, rows in shape.runs) or 1
+        first_row = 0
+        pending: list[tuple[int, int, int]] = []
+        for run in [*shape.runs, None]:
+            rows = sum(r for _, _, r in pending)
+            if pending and (run is None or rows + run[2] > unit_rows):
+                nbytes = (spec.size_bytes or 0) * rows // total
+                span = (pending[0][0], pending[-1][1])
+                units.append(Unit(len(units), (spec,), None, span, first_row, rows, nbytes))
+                first_row += rows
+                pending = []
+            if run is not None:
+                pending.append(run)
+        if not shape.runs:  # a file with no row groups: one (empty) unit
+            units.append(Unit(len(units), (spec,), None, (0, 0), 0, 0, spec.size_bytes or 0))
+    return units
+
+
+def _gather(client: Any, job: Job, units: list[Unit], progress: Progress | None) -> list[Done]:
+    """Every unit's outcome, in unit order; the first failing unit (in input order) raises its
+    error once every unit before it has finished (as a local run would have reached it)."""
+    from distributed import as_completed
+
+    futures = client.map(run_unit, [job] * len(units), units, pure=False)
+    outcomes: list[Done | Failed | None] = [None] * len(units)
+    try:
+        for _, outcome in as_completed(futures, with_results=True):
+            outcomes[outcome.position] = outcome
+            unit = units[outcome.position]
+            if progress is not None and isinstance(outcome, Done):
+                progress.advance(outcome.rows, unit.nbytes)
+            failure = _first_failure(outcomes)
+            if failure is not None:
+                client.cancel(futures)
+                raise failure.error()
+    except LossCliError:
+        raise
+    except Exception as exc:  # the cluster itself failed (workers lost for good, scheduler gone)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"the Dask cluster failed: {reason}") from None
+    assert all(isinstance(o, Done) for o in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def _first_failure(outcomes: Sequence[Done | Failed | None]) -> Failed | None:
+    """The earliest failed unit, once every unit before it is known to have succeeded."""
+    for outcome in outcomes:
+        if outcome is None:
+            return None
+        if isinstance(outcome, Failed):
+            return outcome
+    return None

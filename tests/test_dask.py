@@ -1,0 +1,221 @@
+"""``--engine dask``: the same digits as the local engine, for every loss, grouped or not, from
+disk and from S3; faults (a worker killed mid-run, an unreachable scheduler, a data error on a
+worker) end as they would locally.
+
+Most tests share one in-process LocalCluster (threads); one starts worker processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from losscli import engine
+from losscli.catalogue import lookup
+from losscli.io import parquet
+from tests.conftest import invoke, s3_filesystem, write_table
+from tests.test_catalogue import CASES, DATA
+
+distributed = pytest.importorskip("distributed")
+
+REPEAT = 10  # 400 × 10 = 4,000 rows per file
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """Two single-threaded workers in this process (the suite's fast cluster)."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decode runs of 1,500 rows (two 750-row groups), so a file splits into several units and
+    a chunk is longer than one 1,024-value sum block; both engines see the same runs (the
+    workers share this process)."""
+    monkeypatch.setattr(parquet, "PARQUET_JOB_ROWS", 1500)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogue's test columns (valid inputs for every loss), three Parquet files with
+    750-row groups and the same rows as three CSV files."""
+    root = tmp_path_factory.mktemp("dask-data")
+    for i in range(3):
+        rng = np.random.default_rng(i)
+        order = rng.permutation(len(DATA["w"]) * REPEAT) % len(DATA["w"])
+        part = {k: v[order] for k, v in DATA.items()}
+        write_table(root / f"part-{i}.parquet", part, row_group_size=750)
+        write_table(root / f"part-{i}.csv", part)
+    return root
+
+
+def _requests(weighted: bool = False) -> list[engine.LossRequest]:
+    out = []
+    for case in CASES:
+        spec = lookup(case.name)
+        assert spec is not None
+        if weighted and not spec.weighted:
+            continue
+        out.append(engine.LossRequest(spec, {**spec.defaults(), **case.params}, dict(case.columns)))
+    return out
+
+
+def _values(results: list[engine.LossResult]) -> list[Any]:
+    return [
+        (r.loss, r.rows, r.skipped_rows, r.value, [(g.key, g.rows, g.value) for g in r.groups])
+        for r in results
+    ]
+
+
+def _both(files: list[str], cluster: str, **kw: Any) -> list[Any]:
+    requests = _requests(weighted=bool(kw.get("weight")))
+    local = engine.run(requests, engine.RunOptions(files=files, **kw))
+    options = engine.RunOptions(files=files, engine="dask", scheduler=cluster, unit_rows=3000, **kw)
+    on_dask = engine.run(requests, options)
+    assert _values(on_dask) == _values(local)  # exact: every digit
+    return _values(local)
+
+
+def test_plan_cuts_parquet_at_runs_and_keeps_other_files_whole(
+    dataset: Path, small_runs: None
+) -> None:
+    from losscli.engine import dask as dask_engine
+    from losscli.io.sources import open_sources
+
+    sources = open_sources([str(dataset / "part-0.parquet"), str(dataset / "part-1.csv")])
+    shapes = [dask_engine.describe(dask_engine.SourceSpec.of(s)) for s in sources]
+    units = dask_engine.plan_units(sources, shapes, None, 3000)  # type: ignore[arg-type]
+    assert [(u.row_groups, u.first_row, u.rows) for u in units] == [
+        ((0, 4), 0, 3000),  # two runs of 1,500 rows
+        ((4, 6), 3000, 1000),  # the last run: a group of 750 and one of 250
+        (None, 0, None),  # the CSV file, whole
+    ]
+
+
+def test_same_digits_for_every_loss_parquet(dataset: Path, cluster: str, small_runs: None) -> None:
+    files = [str(dataset / f"part-{i}.parquet") for i in range(3)]
+    values = _both(files, cluster)
+    assert len(values) == len(CASES) and values[0][1] == 3 * 400 * REPEAT
+    _both(files, cluster, group_by="g")
+    _both(files, cluster, weight="w", group_by="g", per="output")
+
+
+def test_same_digits_for_every_loss_csv(dataset: Path, cluster: str) -> None:
+    _both(
+        [str(dataset / f"part-{i}.csv") for i in range(3)], cluster, group_by="g", chunk_size=4096
+    )
+
+
+def test_same_digits_from_s3(dataset: Path, cluster: str, s3_server: Any, small_runs: None) -> None:
+    fs = s3_filesystem(s3_server)
+    fs.create_dir("dask-bkt")
+    for i in range(3):
+        with fs.open_output_stream(f"dask-bkt/ds/part-{i}.parquet", compression=None) as out:
+            out.write((dataset / f"part-{i}.parquet").read_bytes())
+    start = len(s3_server.log)
+    files = [str(dataset / f"part-{i}.parquet") for i in range(3)]
+    local = engine.run(_requests(), engine.RunOptions(files=files, group_by="g"))
+    options = engine.RunOptions(
+        files=["s3://dask-bkt/ds/"], group_by="g", engine="dask", scheduler=cluster, unit_rows=3000
+    )
+    assert _values(engine.run(_requests(), options)) == _values(local)  # the digits of the disk
+    gets = [r for m, p, _, r in s3_server.requests_since(start) if m == "GET" and "ds/part" in p]
+    assert gets and all(r and r.startswith("bytes=") for r in gets)
+
+
+def test_eval_and_check_on_dask(dataset: Path, cluster: str, tmp_path: Path) -> None:
+    data = str(dataset / "part-1.parquet")
+    args = ["eval", data, "-m", "mse", "-m", "r2", "-m", "huber:delta=2", "-p", "p0", "-t", "t0"]
+    local = invoke([*args, "-g", "g"])
+    on_dask = invoke([*args, "-g", "g", "--engine", "dask", "--scheduler", cluster])
+    assert on_dask.code == local.code == 0, on_dask.err
+    assert on_dask.json == local.json
+    gate = tmp_path / "losscli.toml"
+    gate.write_text(
+        f'[defaults]\nfile = "{data}"\npred = "p0"\ntarget = "t0"\n'
+        f'engine = "dask"\nscheduler = "{cluster}"\n'
+        '[[check]]\nloss = "mae"\nmax = 100.0\n[[check]]\nloss = "rmse"\nmax = 0.0\n'
+    )
+    checked = invoke(["check", str(gate), "--format", "json", "--no-ci-report"])
+    assert checked.code == 1  # the second gate fails, as it would locally
+    local_mae = invoke(["mae", data, "-p", "p0", "-t", "t0"]).json["value"]
+    assert checked.json["checks"][0]["value"] == local_mae
+
+
+def test_scheduler_from_the_environment(
+    dataset: Path, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster)
+    data = str(dataset / "part-2.csv")
+    on_dask = invoke(["mse", data, "-p", "p0", "-t", "t0", "--engine", "dask"])
+    assert on_dask.code == 0, on_dask.err
+    assert on_dask.json == invoke(["mse", data, "-p", "p0", "-t", "t0"]).json
+
+
+def test_data_errors_on_a_worker_read_as_locally(
+    dataset: Path, cluster: str, tmp_path: Path, small_runs: None
+) -> None:
+    n = 6000
+    rng = np.random.default_rng(5)
+    pred, target = rng.normal(size=n), rng.normal(size=n)
+    pred[4876] = np.nan  # in the file's third unit
+    write_table(tmp_path / "a.parquet", {"pred": rng.normal(size=n), "target": target})
+    write_table(tmp_path / "b.parquet", {"pred": pred, "target": target}, row_group_size=750)
+    text = [repr(v) for v in target[:50].tolist()]
+    text[41] = "n/a?"
+    write_table(tmp_path / "c.csv", {"pred": pred[:50], "target": text})
+    for files in (["a.parquet", "b.parquet"], ["a.parquet", "c.csv", "b.parquet"]):
+        paths = [str(tmp_path / f) for f in files]
+        local = invoke(["mse", *paths])
+        on_dask = invoke(["mse", *paths, "--engine", "dask", "--scheduler", cluster])
+        assert local.code == on_dask.code == 3
+        assert on_dask.err == local.err
+        assert "Traceback" not in on_dask.err and on_dask.err.count("\n") == 1
+    assert "b.parquet, column 'pred', row 4877" in invoke(["mse", *paths[:1], paths[2]]).err
+
+
+def test_unreachable_scheduler_is_exit_3_in_bounded_time(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOSSCLI_DASK_TIMEOUT", "1")
+    began = time.monotonic()
+    data = str(dataset / "part-0.csv")
+    out = invoke(["mse", data, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    assert time.monotonic() - began < 10
+    assert out.code == 3
+    assert out.err.startswith(
+        "losscli: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
+    )
+    assert out.err.count("\n") == 1
+
+
+def test_a_worker_killed_mid_run_changes_nothing(dataset: Path, tmp_path: Path) -> None:
+    files = [str(dataset / f"part-{i}.csv") for i in range(3)] + [
+        str(dataset / f"part-{i}.parquet") for i in range(3)
+    ]
+    kw: dict[str, Any] = {"group_by": "g", "chunk_size": 2048}
+    requests = _requests()[:6]
+    local = _values(engine.run(requests, engine.RunOptions(files=files, **kw)))
+    marker = tmp_path / "killed"
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as procs,
+        distributed.Client(procs) as client,
+    ):
+        from tests.dask_faults import KillOnce
+
+        client.register_plugin(KillOnce(str(marker)))
+        options = engine.RunOptions(
+            files=files, engine="dask", scheduler=procs.scheduler_address, unit_rows=2000, **kw
+        )
+        on_dask = _values(engine.run(requests, options))
+    assert marker.exists()  # a worker did die during the run
+    assert on_dask == local
