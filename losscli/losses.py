@@ -7,6 +7,13 @@ pandas Series/DataFrames or pyarrow Arrays/ChunkedArrays/Tables; everything is c
 float64 by the kernels of :mod:`losscli.catalogue`. ``mean``/``sum`` results are ``np.float64``
 scalars, ``none`` gives an array.
 
+Validation differs by family, as in the libraries followed: the MLX-named losses let NaN and
+±inf propagate into the result (``mse_loss([nan], [0])`` is NaN), while the scikit-learn-named
+metrics raise ``ValueError`` naming the argument, as scikit-learn does ("Input y_true contains
+NaN.", "Input sample_weight contains infinity or a value too large for dtype('float64').").
+A metric undefined for its input (R² of one sample) returns NaN with an
+:class:`UndefinedMetricWarning`.
+
 >>> float(mse_loss([1.0, 2.0], [0.0, 0.0]))
 2.5
 """
@@ -14,6 +21,7 @@ scalars, ``none`` gives an array.
 from __future__ import annotations
 
 from losscli.catalogue import FAMILIES
+from losscli.catalogue.api import UndefinedMetricWarning
 
 # Each family module lists its API functions in ``__all__``: a loss added there appears here.
 from losscli.catalogue.classification import *  # noqa: F403
@@ -26,3 +34,4 @@ from losscli.catalogue.regression import *  # noqa: F403
 from losscli.catalogue.scores import *  # noqa: F403
 
 __all__ = sorted(name for family in FAMILIES for name in family.__all__)
+__all__ += ["UndefinedMetricWarning"]

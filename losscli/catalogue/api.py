@@ -2,6 +2,12 @@
 
 Inputs may be NumPy arrays, sequences, pandas Series/DataFrames or pyarrow arrays/tables; all are
 computed in float64. ``mean``/``sum`` give ``np.float64`` scalars, ``none`` an array.
+
+Two families validate differently, as the libraries they follow do: the MLX-named losses
+(``mse_loss``, ``huber_loss``, ...) let NaN and ±inf propagate into the result, while the
+scikit-learn-named metrics (``mean_squared_error``, ``r2_score``, ...) check their inputs in
+:func:`check_reg_targets` and raise ``ValueError`` naming the argument ("Input y_true contains
+NaN."), also for sample weights.
 """
 
 from __future__ import annotations
@@ -84,14 +90,33 @@ def apply_weights(loss: Array, weights: ArrayLike | None) -> Array:
     return np.multiply(loss, w, out=loss)
 
 
+class UndefinedMetricWarning(UserWarning):
+    """A metric's value is not defined for this input (e.g. R² of a single sample); the result
+    is NaN. The counterpart of ``sklearn.exceptions.UndefinedMetricWarning``, so it can be
+    filtered on its own: ``warnings.simplefilter("error", UndefinedMetricWarning)``."""
+
+
+def assert_all_finite(x: Array, name: str) -> None:
+    """scikit-learn's check: ``ValueError("Input y_true contains NaN.")``, or ``... contains
+    infinity or a value too large for dtype('float64').`` (NaN is named first when both)."""
+    if x.size == 0 or bool(np.isfinite(x).all()):
+        return
+    if bool(np.isnan(x).any()):
+        raise ValueError(f"Input {name} contains NaN.")
+    raise ValueError(f"Input {name} contains infinity or a value too large for {x.dtype!r}.")
+
+
 def check_reg_targets(
     y_true: ArrayLike,
     y_pred: ArrayLike,
     sample_weight: ArrayLike | None,
     multioutput: Multioutput | None = "uniform_average",
 ) -> tuple[Array, Array, Array | None]:
-    """As scikit-learn's: 1-D targets become one column; lengths, outputs and weights agree."""
+    """As scikit-learn's: 1-D targets become one column; lengths, outputs and weights agree;
+    targets, predictions and weights are finite, and weights not all zero (``ValueError``)."""
     y, p = as_float64(y_true), as_float64(y_pred)
+    assert_all_finite(y, "y_true")
+    assert_all_finite(p, "y_pred")
     if y.ndim > 2 or p.ndim > 2:
         raise ValueError(f"Expected 1-D or 2-D targets, got shapes {y.shape} and {p.shape}.")
     y = y.reshape(-1, 1) if y.ndim < 2 else y
@@ -112,6 +137,9 @@ def check_reg_targets(
             w = np.full(y.shape[0], float(w))
         if w.shape != (y.shape[0],):
             raise ValueError(f"sample_weight.shape == {w.shape}, expected {(y.shape[0],)}!")
+        assert_all_finite(w, "sample_weight")
+        if w.size and not bool(np.any(w != 0)):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
     if isinstance(multioutput, str):
         allowed = ("raw_values", "uniform_average", "variance_weighted")
         if multioutput not in allowed:

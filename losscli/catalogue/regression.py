@@ -44,6 +44,7 @@ __all__ = [
     "mean_absolute_error",
     "mean_absolute_percentage_error",
     "mean_pinball_loss",
+    "mean_squared_error",
     "mean_squared_log_error",
     "mse_loss",
     "smooth_l1_loss",
@@ -394,6 +395,23 @@ def mean_absolute_error(
     """
     y, p, w = check_reg_targets(y_true, y_pred, sample_weight, multioutput)
     return combine(column_mean(absolute_error(p, y), w), multioutput)
+
+
+def mean_squared_error(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    multioutput: Multioutput = "uniform_average",
+) -> Result:
+    """MSE (scikit-learn): weighted mean of ``(p − y)²`` per output, then averaged. NaN or ±inf
+    in any input is a ``ValueError`` (the MLX-style :func:`mse_loss` lets NaN through).
+
+    >>> float(mean_squared_error([3.0, -0.5, 2.0, 7.0], [2.5, 0.0, 2.0, 8.0]))
+    0.375
+    """
+    y, p, w = check_reg_targets(y_true, y_pred, sample_weight, multioutput)
+    return combine(column_mean(squared_error(p, y), w), multioutput)
 
 
 def mean_absolute_percentage_error(

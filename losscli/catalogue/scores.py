@@ -6,7 +6,13 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Literal
 
-from losscli.catalogue.api import check_reg_targets, column_mean, combine, single_output
+from losscli.catalogue.api import (
+    UndefinedMetricWarning,
+    check_reg_targets,
+    column_mean,
+    combine,
+    single_output,
+)
 from losscli.catalogue.regression import (
     MSLE_CHECKS,
     absolute_error,
@@ -176,14 +182,19 @@ def r2_score(
     """R²: ``1 − Σ w·(y − p)² / Σ w·(y − ȳ)²`` per output, then averaged.
 
     Constant targets (zero denominator) score 1.0 if predicted perfectly, else 0.0
-    (scikit-learn's ``force_finite=True``). Fewer than two samples give NaN with a warning.
+    (scikit-learn's ``force_finite=True``). Fewer than two samples give NaN with an
+    :class:`UndefinedMetricWarning`. NaN or ±inf in any input is a ``ValueError``.
 
     >>> float(r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0]))
     0.5
     """
     y, p, w = check_reg_targets(y_true, y_pred, sample_weight, multioutput)
     if y.shape[0] < 2:
-        warnings.warn("R^2 score is not well-defined with less than two samples.", stacklevel=2)
+        warnings.warn(
+            "R^2 score is not well-defined with less than two samples.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
         return np.float64(np.nan)
     state = stats.R2State(y.shape[1])  # the streaming statistic, fed once
     state.update({"pred": np.ascontiguousarray(p.T), "target": np.ascontiguousarray(y.T)}, w)
