@@ -93,7 +93,11 @@ def apply_weights(loss: Array, weights: ArrayLike | None) -> Array:
 class UndefinedMetricWarning(UserWarning):
     """A metric's value is not defined for this input (e.g. R² of a single sample); the result
     is NaN. The counterpart of ``sklearn.exceptions.UndefinedMetricWarning``, so it can be
-    filtered on its own: ``warnings.simplefilter("error", UndefinedMetricWarning)``."""
+    filtered on its own: ``warnings.simplefilter("error", UndefinedMetricWarning)``.
+
+    >>> issubclass(UndefinedMetricWarning, UserWarning)
+    True
+    """
 
 
 def assert_all_finite(x: Array, name: str) -> None:
