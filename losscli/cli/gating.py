@@ -97,6 +97,44 @@ _OPTIONS = [
         help="Gate for higher-is-better metrics (r2, ...): fail if the value falls more than X "
         "(or X%) below the baseline.",
     ),
+    click.option(
+        "--confidence",
+        "gate_confidence",
+        type=float,
+        metavar="C",
+        help="Gate on a confidence interval (e.g. 0.95): fail only if the interval lies wholly "
+        "beyond the limit; 'inconclusive' if it straddles it.",
+    ),
+    click.option(
+        "--inconclusive",
+        "gate_inconclusive",
+        type=click.Choice(["pass", "fail"]),
+        default=None,
+        help="What an inconclusive verdict does to the exit status [default: pass].",
+    ),
+    click.option(
+        "--bootstrap",
+        "gate_bootstrap",
+        type=int,
+        metavar="B",
+        help="Poisson-bootstrap replicates for intervals [default: a t interval for plain "
+        "means, 200 replicates for other metrics].",
+    ),
+    click.option(
+        "--seed",
+        "gate_seed",
+        type=int,
+        metavar="N",
+        help="Seed of the bootstrap's counter-based weights [default: 0].",
+    ),
+    click.option(
+        "--adjust",
+        "gate_adjust",
+        type=click.Choice(["none", "bonferroni", "holm"]),
+        default=None,
+        help="Multiple-comparison adjustment across a loss's gated values (groups, outputs) "
+        "[default: none].",
+    ),
     _junit_option("gate_junit"),
     _no_ci_report_option("gate_no_ci_report"),
 ]
@@ -124,11 +162,18 @@ def _parse(kwargs: dict[str, Any]) -> GateOptions:
     increase = kwargs.pop("gate_max_increase")
     decrease = kwargs.pop("gate_min_decrease")
     upper, lower = kwargs.pop("gate_max"), kwargs.pop("gate_min")
+    confidence = _confidence(kwargs)
     spec = None
+    if confidence is not None and (upper, lower, increase, decrease) == (None, None, None, None):
+        raise UsageError(
+            "--confidence qualifies a gate: add --max/--min, or --max-increase/--min-decrease "
+            "with a baseline"
+        )
     if (upper, lower, increase, decrease) != (None, None, None, None):
         from losscli.gates.rules import Change, GateSpec
 
         spec = GateSpec(
+            confidence=confidence,
             max=upper,
             min=lower,
             max_increase=Change.parse(increase, "--max-increase") if increase is not None else None,
@@ -141,6 +186,25 @@ def _parse(kwargs: dict[str, Any]) -> GateOptions:
         junit=kwargs.pop("gate_junit"),
         ci_report=not kwargs.pop("gate_no_ci_report"),
     )
+
+
+def _confidence(kwargs: dict[str, Any]) -> Any:
+    """The ConfidenceSpec of ``--confidence`` and its companions (None without it)."""
+    level = kwargs.pop("gate_confidence")
+    extras = {
+        "inconclusive": kwargs.pop("gate_inconclusive"),
+        "bootstrap": kwargs.pop("gate_bootstrap"),
+        "seed": kwargs.pop("gate_seed"),
+        "adjust": kwargs.pop("gate_adjust"),
+    }
+    given = {k: v for k, v in extras.items() if v is not None}
+    if level is None:
+        if given:
+            raise UsageError(f"--{next(iter(given))} needs --confidence C (e.g. 0.95)")
+        return None
+    from losscli.gates.confidence import ConfidenceSpec
+
+    return ConfidenceSpec(level, **given)
 
 
 def current() -> GateOptions:

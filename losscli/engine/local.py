@@ -17,6 +17,7 @@ from losscli.defaults import NAN_POLICIES
 from losscli.engine.chunk import Chunk
 from losscli.engine.columns import Selection, select
 from losscli.engine.groups import GroupKeys, group_rows, numeric_text, sort_key
+from losscli.engine.intervals import Features, IntervalTracker
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.io.convert import to_float64
 from losscli.io.source import Source
@@ -128,6 +129,21 @@ class _Plan:
         self.state = self.spec.new_state(self.outputs, self.params)
         self.groups: dict[int, LossState] = {}
         self.input_columns = [c for cols in selection.roles.values() for c in cols]
+        # --confidence: per-row features for interval states (this plan's or a paired one's)
+        self.features: Features | None = None
+        self.tracker: IntervalTracker | None = None
+
+    def feature_rows(self, chunk: Chunk) -> tuple[Array, Array | None]:
+        """(features, elementwise losses or None) of a chunk for the interval states; the
+        losses are handed to :meth:`consume` so the kernel runs once."""
+        assert self.features is not None
+        if self.spec.elementwise is None:
+            return self.features.rows(None, self.inputs(chunk)), None
+        losses = self.elementwise(chunk)
+        rows = self.features.rows(losses, None)
+        if np.shares_memory(rows, losses):  # consume scales the losses by the weights in place
+            rows = rows.copy()
+        return rows, losses
 
     def inputs(self, chunk: Chunk) -> dict[str, Array]:
         """Role → (k, n) float64 array: a zero-copy view for one column, stacked otherwise."""
@@ -152,8 +168,10 @@ class _Plan:
         weights: Array | None,
         group_ids: NDArray[np.int64] | None,
         strict: bool,
+        losses: Array | None = None,
     ) -> None:
-        """Add the chunk to the state(s); with ``strict``, a non-finite partial is located."""
+        """Add the chunk to the state(s); with ``strict``, a non-finite partial is located.
+        ``losses``: the chunk's elementwise losses when already computed."""
         spec = self.spec
         if spec.checks:
             self.check_domain(chunk)
@@ -165,9 +183,10 @@ class _Plan:
         if spec.denominator is not None:
             self.consume_with_denominator(chunk, weights, group_ids, strict)
             return
-        if group_ids is None and self.consume_blocked(chunk, weights, strict):
-            return
-        losses = self.elementwise(chunk)
+        if losses is None:
+            if group_ids is None and self.consume_blocked(chunk, weights, strict):
+                return
+            losses = self.elementwise(chunk)
         if strict and group_ids is not None and not np.isfinite(losses).all():
             _raise_non_finite(chunk, self.input_columns, losses)
         if group_ids is not None:
@@ -480,6 +499,8 @@ class Pass:
             if target_sources:
                 check_same_columns(target_sources, t_numeric + t_other)
         self.plans = [_Plan(r, s, options) for r, s in zip(requests, selections, strict=True)]
+        self.requests = requests
+        self.featured = _attach_trackers(requests, self.plans, options)
         self.keys = GroupKeys(union.group_by) if union.group_by else None
         self.rows = self.skipped = 0
 
@@ -537,6 +558,12 @@ class Pass:
                 sink.write(kept, values)
                 continue
             group_ids = keys.chunk_ids(chunk) if keys is not None else None
+            if self.featured:  # --confidence: rows self.rows − n … of the input
+                start = self.rows - chunk.n
+                _consume_with_intervals(
+                    plans, self.featured, chunk, weights, group_ids, strict, start
+                )
+                continue
             for plan in plans:
                 plan.consume(chunk, weights, group_ids, strict)
         if sink is not None:
@@ -593,10 +620,84 @@ class Pass:
                     file=_label(self.sources),
                 )
             raise EmptyInputError("no rows", file=_label(self.sources))
-        return [
+        results = [
             _result(plan, self.options, self.sources, self.rows, self.skipped, self.keys)
             for plan in self.plans
         ]
+        for i, plan in enumerate(self.plans):
+            interval = self.requests[i].interval
+            if plan.tracker is not None and interval is not None:
+                partner = None if interval.paired is None else results[interval.paired]
+                _attach_intervals(plan, results[i], partner, self.keys)
+        return results
+
+
+def _attach_trackers(
+    requests: Sequence[LossRequest], plans: Sequence[_Plan], options: RunOptions
+) -> list[int]:
+    """Give plans with ``--confidence`` their interval trackers (and their paired baselines
+    per-row features); returns the indices of the plans whose features are needed."""
+    featured: set[int] = set()
+    for i, request in enumerate(requests):
+        if request.interval is None:
+            continue
+        for j in (i, request.interval.paired):
+            if j is not None and plans[j].features is None:
+                plans[j].features = Features(
+                    plans[j].spec, options.reduction, options.per, plans[j].outputs
+                )
+            if j is not None:
+                featured.add(j)
+        paired = request.interval.paired
+        partner = None if paired is None else plans[paired].features
+        features = plans[i].features
+        assert features is not None
+        plans[i].tracker = IntervalTracker(request.interval, features, partner)
+    return sorted(featured)
+
+
+def _consume_with_intervals(
+    plans: Sequence[_Plan],
+    featured: Sequence[int],
+    chunk: Chunk,
+    weights: Array | None,
+    group_ids: NDArray[np.int64] | None,
+    strict: bool,
+    start: int,
+) -> None:
+    """Feed the states and the interval trackers (rows ``start …`` of the input)."""
+    rows: dict[int, Array] = {}
+    for i, plan in enumerate(plans):
+        losses = None
+        if i in featured:
+            rows[i], losses = plan.feature_rows(chunk)
+        plan.consume(chunk, weights, group_ids, strict, losses)
+    groups = list(group_rows(group_ids)) if group_ids is not None else None
+    for i, plan in enumerate(plans):
+        tracker = plan.tracker
+        if tracker is None:
+            continue
+        paired = tracker.request.paired
+        other = None if paired is None else rows[paired]
+        tracker.add(rows[i], other, weights, start, groups)
+
+
+def _attach_intervals(
+    plan: _Plan, result: LossResult, partner: LossResult | None, keys: GroupKeys | None
+) -> None:
+    tracker = plan.tracker
+    assert tracker is not None
+    result.intervals = tracker.intervals(None, result.value, partner and partner.value)
+    if keys is None or not result.groups:
+        return
+    gids = [
+        gid
+        for gid in sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
+        if gid in plan.groups and plan.groups[gid].rows
+    ]
+    partner_groups = partner.groups if partner is not None else [None] * len(gids)
+    for gid, group, other in zip(gids, result.groups, partner_groups, strict=True):
+        group.intervals = tracker.intervals(gid, group.value, other and other.value)
 
 
 def _row_names(plan: _Plan) -> list[str]:

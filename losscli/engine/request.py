@@ -15,6 +15,8 @@ from losscli.stats import Per, Reduction, Value
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
 
+    from losscli.engine.intervals import IntervalRequest, Intervals
+
     Array = NDArray[np.float64]
 else:
     Array = np.ndarray
@@ -23,17 +25,19 @@ else:
 class LossRequest:
     """One loss to compute: its spec, parameter values and column options per role."""
 
-    __slots__ = ("columns", "params", "spec")
+    __slots__ = ("columns", "interval", "params", "spec")
 
     def __init__(
         self,
         spec: LossSpec,
         params: dict[str, Any],
         columns: dict[str, str | None] | None = None,
+        interval: IntervalRequest | None = None,
     ) -> None:
         self.spec = spec
         self.params = params
         self.columns: dict[str, str | None] = {} if columns is None else columns
+        self.interval = interval  # confidence intervals asked for (``--confidence``)
 
 
 class RunOptions(NamedTuple):
@@ -58,12 +62,19 @@ class RunOptions(NamedTuple):
 class GroupResult:
     """One group's rows and value (``--group-by``)."""
 
-    __slots__ = ("key", "rows", "value")
+    __slots__ = ("intervals", "key", "rows", "value")
 
-    def __init__(self, key: tuple[Any, ...], rows: int, value: Value) -> None:
+    def __init__(
+        self,
+        key: tuple[Any, ...],
+        rows: int,
+        value: Value,
+        intervals: Intervals | None = None,
+    ) -> None:
         self.key = key
         self.rows = rows
         self.value = value
+        self.intervals = intervals
 
     def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
         """The key as ``{column: value}``."""
@@ -82,6 +93,7 @@ class LossResult:
         "group_by",
         "groups",
         "higher_is_better",
+        "intervals",
         "loss",
         "params",
         "per",
@@ -107,6 +119,7 @@ class LossResult:
         group_by: list[str] | None = None,
         groups: list[GroupResult] | None = None,
         higher_is_better: bool = False,
+        intervals: Intervals | None = None,
     ) -> None:
         self.loss = loss
         self.params = params
@@ -121,6 +134,7 @@ class LossResult:
         self.group_by: list[str] = [] if group_by is None else group_by
         self.groups: list[GroupResult] = [] if groups is None else groups
         self.higher_is_better = higher_is_better
+        self.intervals = intervals  # with ``--confidence``: the value's interval estimates
 
 
 class Progress(Protocol):

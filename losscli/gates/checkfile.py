@@ -51,6 +51,11 @@ _KEYS: dict[str, str] = {
     "baseline_pred": "string",
     "max_increase": "number or percentage string",
     "min_decrease": "number or percentage string",
+    "confidence": "number in [0.5, 1)",
+    "inconclusive": "string",
+    "bootstrap": "integer",
+    "seed": "integer",
+    "adjust": "string",
 }
 _CHOICES = {
     "reduction": ("mean", "sum"),
@@ -58,6 +63,8 @@ _CHOICES = {
     "nan": ("error", "skip", "propagate"),
     "input_format": ("csv", "tsv", "parquet", "ipc", "ndjson"),
     "engine": ("local", "dask"),
+    "inconclusive": ("pass", "fail"),
+    "adjust": ("none", "bonferroni", "holm"),
 }
 _TOP_LEVEL = ("defaults", "check")
 
@@ -320,7 +327,20 @@ def _gates(label: str, path: str, get: Any) -> GateSpec:
             changes[key] = None if value is None else Change.parse(value, key)
         except UsageError as exc:
             raise CheckFileError(f"{label}: {exc.message}", file=path) from None
-    spec = GateSpec(bounds["max"], bounds["min"], changes["max_increase"], changes["min_decrease"])
+    spec = GateSpec(
+        bounds["max"],
+        bounds["min"],
+        changes["max_increase"],
+        changes["min_decrease"],
+        _confidence(label, path, get),
+    )
+    if spec.confidence is not None and not (
+        spec.max is not None or spec.min is not None or spec.needs_baseline
+    ):
+        raise CheckFileError(
+            f"{label}: 'confidence' qualifies a gate: add max/min or max_increase/min_decrease",
+            file=path,
+        )
     has_baseline = get("baseline", str) is not None or get("baseline_pred", str) is not None
     if spec.needs_baseline and not has_baseline:
         raise CheckFileError(
@@ -333,6 +353,27 @@ def _gates(label: str, path: str, get: Any) -> GateSpec:
             file=path,
         )
     return spec
+
+
+def _confidence(label: str, path: str, get: Any) -> Any:
+    """``confidence`` (with ``inconclusive``, ``bootstrap``, ``seed``, ``adjust``): a
+    ConfidenceSpec, or None when ``confidence`` is absent."""
+    from losscli.gates.confidence import ConfidenceSpec
+
+    level = get("confidence", (int, float))
+    extras = {k: get(k, int if k in ("bootstrap", "seed") else str) for k in _CONFIDENCE_EXTRAS}
+    given = {k: v for k, v in extras.items() if v is not None}
+    if level is None:
+        if given:
+            raise CheckFileError(f"{label}: {next(iter(given))!r} needs 'confidence'", file=path)
+        return None
+    try:
+        return ConfidenceSpec(float(level), **given)
+    except UsageError as exc:
+        raise CheckFileError(f"{label}: {exc.message}", file=path) from None
+
+
+_CONFIDENCE_EXTRAS = ("inconclusive", "bootstrap", "seed", "adjust")
 
 
 def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from losscli.errors import UsageError
 
 if TYPE_CHECKING:
     from losscli.engine import LossResult
+    from losscli.engine.intervals import Intervals
+    from losscli.gates.confidence import ConfidenceSpec
 
 GroupKey = tuple[Any, ...]
 
@@ -63,6 +65,7 @@ class GateSpec:
     min: float | None = None
     max_increase: Change | None = None
     min_decrease: Change | None = None
+    confidence: ConfidenceSpec | None = None  # --confidence: interval verdicts
 
     @property
     def needs_baseline(self) -> bool:
@@ -72,8 +75,8 @@ class GateSpec:
         """Only the baseline gate that guards against regressions of this metric's direction:
         ``max_increase`` for losses, ``min_decrease`` for higher-is-better metrics."""
         if higher_is_better:
-            return GateSpec(self.max, self.min, None, self.min_decrease)
-        return GateSpec(self.max, self.min, self.max_increase, None)
+            return GateSpec(self.max, self.min, None, self.min_decrease, self.confidence)
+        return GateSpec(self.max, self.min, self.max_increase, None, self.confidence)
 
 
 def check_direction(spec: GateSpec, losses: Sequence[tuple[str, bool]]) -> None:
@@ -104,6 +107,8 @@ class Baseline:
     value: Any  # float, list of floats (--per output) or None (NaN)
     groups: Mapping[GroupKey, Any] = field(default_factory=dict)
     source: str = "baseline"
+    # --confidence: per value (None: total), a list of interval sources, one per output
+    intervals: Mapping[GroupKey | None, list[Any]] = field(default_factory=dict)
 
 
 def _plain_key(key: Sequence[Any]) -> GroupKey:
@@ -118,10 +123,17 @@ def _plain_key(key: Sequence[Any]) -> GroupKey:
 
 def baseline_from_result(result: LossResult, source: str) -> Baseline:
     """A baseline from a result computed in this run (a predictions file or column)."""
+    intervals: dict[GroupKey | None, list[Any]] = {}
+    if result.intervals is not None:
+        intervals[None] = result.intervals.value
+    for g in result.groups:
+        if g.intervals is not None:
+            intervals[_plain_key(g.key)] = g.intervals.value
     return Baseline(
         value=result.value,
         groups={_plain_key(g.key): g.value for g in result.groups},
         source=source,
+        intervals=intervals,
     )
 
 
@@ -177,11 +189,19 @@ def baseline_from_json(
             and entry.get("per", per) == per
         ):
             groups: dict[GroupKey, Any] = {}
+            intervals: dict[GroupKey | None, list[Any]] = {}
+            stored = _stored_intervals(entry)
+            if stored:
+                intervals[None] = stored
             for g in entry.get("groups") or []:
                 key = g.get("key") or {}
                 if all(c in key for c in group_by):
-                    groups[_plain_key([key[c] for c in group_by])] = _from_json(g.get("value"))
-            return Baseline(_from_json(entry.get("value")), groups, source=path)
+                    plain = _plain_key([key[c] for c in group_by])
+                    groups[plain] = _from_json(g.get("value"))
+                    stored = _stored_intervals(g)
+                    if stored:
+                        intervals[plain] = stored
+            return Baseline(_from_json(entry.get("value")), groups, path, intervals)
     held = ", ".join(
         f"{e.get('loss')}({_params_text(e.get('params') or {})}) {e.get('reduction')}"
         for e in entries
@@ -191,6 +211,26 @@ def baseline_from_json(
         f"the file holds: {held or 'no results'}",
         file=path,
     )
+
+
+def _stored_intervals(entry: Mapping[str, Any]) -> list[Any]:
+    """The intervals a JSON result written with ``--confidence`` carries (``interval``:
+    ``[lo, hi]``, or one pair per output, at ``confidence``); [] if none or malformed."""
+    from losscli.gates.confidence import StoredInterval
+
+    interval, level, value = entry.get("interval"), entry.get("confidence"), entry.get("value")
+    if not isinstance(level, int | float) or not 0 < level < 1 or interval is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    pairs = interval if value is not None and isinstance(value, list) else [interval]
+    out = []
+    for v, pair in zip(values, pairs, strict=False):
+        if not (isinstance(pair, list) and len(pair) == 2):
+            return []
+        if not all(isinstance(x, int | float) for x in (v, *pair)):
+            return []
+        out.append(StoredInterval(float(v), float(pair[0]), float(pair[1]), float(level)))
+    return out if len(out) == len(values) else []
 
 
 def _json_number(value: Any) -> Any:
@@ -223,6 +263,14 @@ class GateResult:
     loss: str
     baseline: float | None = None
     allowed: str | None = None  # the --max-increase/--min-decrease text, e.g. "5%"
+    # --confidence: pass | fail | inconclusive, the interval at ``level`` (adjusted), ...
+    verdict: str | None = None
+    interval: tuple[float, float] | None = None
+    level: float | None = None
+    method: str | None = None
+    confidence: float | None = None
+    comparisons: int | None = None
+    adjust: str | None = None
 
     @property
     def subject(self) -> str:
@@ -242,7 +290,20 @@ class GateResult:
         if self.baseline is not None or self.allowed is not None:
             out["baseline"] = _finite(self.baseline)
             out["allowed"] = self.allowed
+        if self.confidence is not None:
+            out["verdict"] = self.verdict
+            out["interval"] = None if self.interval is None else [_finite(x) for x in self.interval]
+            out["confidence"] = self.confidence
+            out["level"] = self.level
+            out["method"] = self.method
+            out["comparisons"] = self.comparisons
+            out["adjust"] = self.adjust
         return out
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail`` or ``inconclusive`` (the last only with ``--confidence``)."""
+        return self.verdict or ("pass" if self.passed else "fail")
 
 
 def subject(loss: str, group: Mapping[str, Any] | None) -> str:
@@ -269,6 +330,9 @@ class _Gated:
     value: float
     group: dict[str, Any] | None
     baseline: float | None  # None: no baseline for this value (a group the baseline lacks)
+    own: Any = None  # --confidence: the value's estimate
+    difference: Any = None  # the paired difference's estimate (candidate − baseline)
+    base_interval: Any = None  # the baseline's own interval source, when known
 
 
 def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]:
@@ -276,23 +340,46 @@ def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]
 
     out: list[_Gated] = []
 
-    def add(value: Any, base: Any, group: dict[str, Any] | None) -> None:
+    def add(
+        value: Any,
+        base: Any,
+        group: dict[str, Any] | None,
+        intervals: Intervals | None,
+        base_intervals: list[Any] | None,
+    ) -> None:
+        values = value if isinstance(value, list) else [value]
+        labels = output_labels(result, len(values)) if isinstance(value, list) else [None]
         if isinstance(value, list):
-            labels = output_labels(result, len(value))
             bases = (
                 base if isinstance(base, list) and len(base) == len(value) else [None] * len(value)
             )
-            for label, v, b in zip(labels, value, bases, strict=True):
-                add(v, b, {**(group or {}), "output": label})
-            return
-        base_value = None if base is None or isinstance(base, list) else float(base)
-        out.append(_Gated(float(value), group, base_value))
+        else:
+            bases = [None if base is None or isinstance(base, list) else base]
+        for j, (label, v, b) in enumerate(zip(labels, values, bases, strict=True)):
+            own = diff = base_iv = None
+            if intervals is not None and j < len(intervals.value):
+                own = intervals.value[j]
+                if intervals.difference is not None:
+                    diff = intervals.difference[j]
+            if base_intervals is not None and j < len(base_intervals):
+                base_iv = base_intervals[j]
+            where = group if label is None else {**(group or {}), "output": label}
+            base_value = None if b is None else float(b)
+            out.append(_Gated(float(v), where, base_value, own, diff, base_iv))
 
-    add(result.value, baseline.value if baseline else None, None)
+    base_ivs = baseline.intervals if baseline else {}
+    add(
+        result.value,
+        baseline.value if baseline else None,
+        None,
+        result.intervals,
+        base_ivs.get(None),
+    )
     for g in result.groups:
         key = g.key_dict(result.group_by)
-        base = baseline.groups.get(_plain_key(g.key)) if baseline else None
-        add(g.value, base, key)
+        plain = _plain_key(g.key)
+        base = baseline.groups.get(plain) if baseline else None
+        add(g.value, base, key, g.intervals, base_ivs.get(plain))
     return out
 
 
@@ -302,18 +389,39 @@ def evaluate(
     """Apply ``spec`` to the result's total and each group's (and output's) value."""
     spec = spec.applying_to(result.higher_is_better)
     gates: list[GateResult] = []
+    pending: list[Any] = []  # --confidence: (gate, interval, upper) per gate
     for item in _gated_values(result, baseline):
         if spec.max is not None:
             gates.append(_bound(result.loss, item, "max", spec.max))
+            pending.append((item, None, True))
         if spec.min is not None:
             gates.append(_bound(result.loss, item, "min", spec.min))
+            pending.append((item, None, False))
         for name, change in (
             ("max_increase", spec.max_increase),
             ("min_decrease", spec.min_decrease),
         ):
             if change is not None and item.baseline is not None:
                 gates.append(_relative(result.loss, item, name, change, item.baseline))
-    return gates
+                pending.append((item, item.baseline, name == "max_increase"))
+    if spec.confidence is None:
+        return gates
+    from losscli.gates.confidence import Comparison, ValueInterval, judge
+
+    comparisons = []
+    for gate, (item, base, upper) in zip(gates, pending, strict=True):
+        interval = None
+        if base is None:
+            if item.own is not None:
+                interval = ValueInterval.of(item.own)
+        elif item.difference is not None:
+            interval = ValueInterval.of(item.difference, base, paired=True)
+        elif item.own is not None and item.base_interval is not None:
+            interval = ValueInterval.mover(item.own, item.base_interval)
+        elif item.own is not None:
+            interval = ValueInterval.of(item.own)
+        comparisons.append(Comparison(gate, interval, upper))
+    return judge(comparisons, spec.confidence)
 
 
 def _bound(loss: str, item: _Gated, name: str, limit: float) -> GateResult:
@@ -361,7 +469,10 @@ def verdict_text(gates: Sequence[GateResult]) -> str:
     if not gates:
         return "-"
     failed = [g.name for g in gates if not g.passed]
-    return "pass" if not failed else "FAIL " + ", ".join(dict.fromkeys(failed))
+    if failed:
+        return "FAIL " + ", ".join(dict.fromkeys(failed))
+    unsure = [g.name for g in gates if g.verdict == "inconclusive"]
+    return "inconclusive " + ", ".join(dict.fromkeys(unsure)) if unsure else "pass"
 
 
 def for_group(gates: Sequence[GateResult], group: Mapping[str, Any] | None) -> list[GateResult]:

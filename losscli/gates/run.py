@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from losscli.engine import LossRequest, LossResult, Progress, RunOptions
 from losscli.errors import UsageError
@@ -21,6 +21,9 @@ from losscli.gates.rules import (
     evaluate,
     is_result_json,
 )
+
+if TYPE_CHECKING:
+    from losscli.engine.intervals import IntervalRequest
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,25 @@ def validate(item: GatedRequest, *, json_baseline: bool) -> None:
         )
 
 
-def _with_pred(request: LossRequest, pred: str | None) -> LossRequest:
-    if pred is None:
+def _with_pred(
+    request: LossRequest, pred: str | None, interval: IntervalRequest | None = None
+) -> LossRequest:
+    if pred is None and interval is None:
         return request
-    first_role = request.spec.roles[0].name
-    return LossRequest(request.spec, request.params, {**request.columns, first_role: pred})
+    columns = request.columns
+    if pred is not None:
+        columns = {**columns, request.spec.roles[0].name: pred}
+    return LossRequest(request.spec, request.params, columns, interval)
+
+
+def _interval(item: GatedRequest, paired: int | None = None) -> IntervalRequest | None:
+    """The interval request of a gated loss (None without ``--confidence``)."""
+    spec = item.gates.confidence
+    if spec is None:
+        return None
+    from losscli.engine.intervals import IntervalRequest
+
+    return IntervalRequest(spec.bootstrap, spec.seed, paired)
 
 
 def run_gated(
@@ -105,12 +122,19 @@ def run_gated(
     json_paths = {path for path in paths if path != "-" and is_result_json(path)}
     for item in items:
         validate(item, json_baseline=item.baseline is not None and item.baseline.path in json_paths)
-    requests = [item.request for item in items]
+    if options.engine != "local" and any(item.gates.confidence for item in items):
+        raise UsageError(
+            "--confidence runs with --engine local (the bootstrap's row positions and the "
+            "interval states are not yet carried by Dask units)"
+        )
+    requests = [_with_pred(item.request, None, _interval(item)) for item in items]
     same_input: dict[int, int] = {}  # item index → index of its baseline request in this pass
     for i, item in enumerate(items):
         if item.baseline and item.baseline.pred and not item.baseline.path:
             same_input[i] = len(requests)
             requests.append(_with_pred(item.request, item.baseline.pred))
+            # --confidence: the interval is on the per-row difference with this request
+            requests[i] = _with_pred(item.request, None, _interval(item, same_input[i]))
     results = engine.run(requests, options, stdin=stdin, progress=progress)
 
     baselines: dict[int, Baseline] = {}
@@ -127,7 +151,9 @@ def run_gated(
                 path, r.loss, r.params, r.reduction, r.per, r.group_by
             )
         else:
-            by_file.setdefault(path, {})[i] = _with_pred(item.request, item.baseline.pred)
+            by_file.setdefault(path, {})[i] = _with_pred(
+                item.request, item.baseline.pred, _interval(item)
+            )
     for path, pending in by_file.items():
         baseline_options = options._replace(files=[path])
         try:

@@ -92,6 +92,9 @@ def junit_xml(checks: Sequence[Check]) -> str:
         for name, gates in cases:
             case = ET.SubElement(suite, "testcase", classname=classname, name=_x(name), time="0")
             failed = [g for g in gates if not g.passed]
+            unsure = [g for g in gates if g.passed and g.verdict == "inconclusive"]
+            if unsure:  # a passed testcase that says why it is not a clear pass
+                ET.SubElement(case, "system-out").text = "\n".join(_gate_line(g) for g in unsure)
             if failed:
                 failure = ET.SubElement(
                     case,
@@ -115,7 +118,8 @@ def junit_xml(checks: Sequence[Check]) -> str:
 
 
 def _gate_line(gate: GateResult) -> str:
-    return _x(f"[{'PASS' if gate.passed else 'FAIL'}] {gate.name}: {gate.reason}")
+    mark = "INCONCLUSIVE" if gate.verdict == "inconclusive" else "PASS" if gate.passed else "FAIL"
+    return _x(f"[{mark}] {gate.name}: {gate.reason}")
 
 
 def _x(text: str) -> str:
@@ -146,10 +150,16 @@ def _write_atomically(path: str, content: str) -> None:
 # -- Markdown -------------------------------------------------------------------------------
 def _gate_cell(gate: GateResult) -> str:
     """``max 30`` or ``max_increase 5% (baseline 28.3, limit 29.7)``."""
+    interval = ""
+    if gate.interval is not None:
+        lo, hi = gate.interval
+        interval = f", {gate.level:.6g} interval [{num(lo)}, {num(hi)}]"
     if gate.allowed is not None:
         base = "NaN" if gate.baseline is None else num(gate.baseline)
-        return f"{gate.name} {gate.allowed} (baseline {base}, limit {num(gate.threshold)})"
-    return f"{gate.name} {num(gate.threshold)}"
+        return (
+            f"{gate.name} {gate.allowed} (baseline {base}, limit {num(gate.threshold)}{interval})"
+        )
+    return f"{gate.name} {num(gate.threshold)}" + (f" ({interval[2:]})" if interval else "")
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ class SummaryRow:
     rows: int | None
     value: str
     gate: str
-    verdict: str  # pass | FAIL | error | -
+    verdict: str  # pass | inconclusive | FAIL | error | -
 
 
 def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
@@ -189,7 +199,7 @@ def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
                         rows.get(subject(result.loss, group_key or None)),
                         num(gate.value),
                         _gate_cell(gate),
-                        "pass" if gate.passed else "FAIL",
+                        "FAIL" if not gate.passed else gate.outcome,
                     )
                 )
     return out
@@ -200,8 +210,19 @@ def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
     gates = [g for c in checks for g in c.gates]
     failed = [g for g in gates if not g.passed]
     errors = [c for c in checks if c.error is not None]
+    unsure = sum(1 for g in gates if g.passed and g.verdict == "inconclusive")
+    compared = [g for g in gates if g.confidence is not None]
+    note = ""
+    if compared:
+        note = f" ({unsure} inconclusive)" if unsure else ""
+        note += f"; {len(compared)} comparison{'s' if len(compared) != 1 else ''}"
+        note += f" at {compared[0].confidence:g} confidence"
+        if compared[0].adjust and compared[0].adjust != "none":
+            note += f", {compared[0].adjust}-adjusted"
     if not failed and not errors:
-        return True, "the gate passed" if len(gates) == 1 else f"all {len(gates)} gates passed"
+        return True, (
+            "the gate passed" if len(gates) == 1 else f"all {len(gates)} gates passed"
+        ) + note
     problems = []
     if len(gates) == 1 and failed:
         problems.append("the gate failed")
@@ -209,10 +230,16 @@ def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
         problems.append(f"{len(failed)} of {len(gates)} gates failed")
     if errors:
         problems.append(f"{len(errors)} check{'s' if len(errors) > 1 else ''} could not run")
-    return False, ", ".join(problems)
+    return False, ", ".join(problems) + note
 
 
-_MARKS = {"pass": "✅ pass", "FAIL": "❌ FAIL", "error": "❌ error", "-": "-"}
+_MARKS = {
+    "pass": "✅ pass",
+    "inconclusive": "⚠️ inconclusive",
+    "FAIL": "❌ FAIL",
+    "error": "❌ error",
+    "-": "-",
+}
 
 
 def markdown_summary(checks: Sequence[Check]) -> str:
@@ -248,7 +275,13 @@ def print_summary_table(checks: Sequence[Check], env: Environment) -> None:
         ("gate", "left"), ("verdict", "left"),
     ):  # fmt: skip
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    styles = {"pass": "green", "FAIL": "bold red", "error": "bold red", "-": ""}
+    styles = {
+        "pass": "green",
+        "inconclusive": "yellow",
+        "FAIL": "bold red",
+        "error": "bold red",
+        "-": "",
+    }
     for row in summary_rows(checks):
         style = styles[row.verdict]
         verdict_cell = f"[{style}]{row.verdict}[/{style}]" if style else row.verdict

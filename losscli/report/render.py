@@ -61,6 +61,9 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
         "skipped_rows": result.skipped_rows,
         "value": number(result.value),
     }
+    level = next((g.confidence for g in gates or [] if g.confidence is not None), None)
+    if level is not None:
+        out.update(interval_fields(result.intervals, result.value, level))
     if result.group_by:
         out["group_by"] = result.group_by
         out["groups"] = [
@@ -68,6 +71,7 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
                 "key": g.key_dict(result.group_by),
                 "rows": g.rows,
                 "value": number(g.value),
+                **(interval_fields(g.intervals, g.value, level) if level is not None else {}),
             }
             for g in result.groups
         ]
@@ -75,6 +79,31 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
         out["gates"] = [g.to_dict() for g in gates]
         out["passed"] = all(g.passed for g in gates)
     return out
+
+
+def interval_fields(intervals: Any, value: Any, level: float) -> dict[str, Any]:
+    """``interval`` ([lo, hi], or one pair per output), ``confidence`` and ``method`` of a
+    value's own interval (what a later run reads back from a JSON baseline)."""
+    if intervals is None or not intervals.value:
+        return {}
+    pairs = [[number(x) for x in e.interval(level)] for e in intervals.value]
+    return {
+        "interval": pairs if isinstance(value, list) else pairs[0],
+        "confidence": level,
+        "method": intervals.value[0].method,
+    }
+
+
+def interval_cell(gates: Sequence[GateResult]) -> str:
+    """``[lo, hi]`` of the first gate with an interval (``-`` if none)."""
+    for g in gates:
+        if g.interval is not None:
+            return "[" + ", ".join(text(x) for x in g.interval) + "]"
+    return "-"
+
+
+def _with_intervals(gates: Verdicts) -> bool:
+    return gates is not None and any(g.confidence is not None for per in gates for g in per)
 
 
 def _gates_of(gates: Verdicts, index: int) -> Sequence[GateResult] | None:
@@ -183,6 +212,10 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
 
     header = ["loss", "params", "reduction", "group", "rows", "value"]
     align = ["---", "---", "---", "---", "---:", "---:"]
+    intervals = _with_intervals(gates)
+    if intervals:
+        header.append("interval")
+        align.append("---")
     if gates is not None:
         header.append("gate")
         align.append("---")
@@ -195,7 +228,10 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
             group = "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
             cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
             if gates is not None:
-                cells.append(verdict_text(for_group(gates[i], key)))
+                mine = for_group(gates[i], key)
+                if intervals:
+                    cells.append(interval_cell(mine))
+                cells.append(verdict_text(mine))
             lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -216,14 +252,22 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
     table.add_column("rows", justify="right")
     table.add_column("skipped", justify="right")
     table.add_column("value", justify="right", style="bold green")
+    intervals = _with_intervals(gates)
+    if intervals:
+        table.add_column("interval", justify="right")
     if gates is not None:
         table.add_column("gate")
 
     def verdict(index: int, key: dict[str, Any] | None) -> list[str]:
         if gates is None:
             return []
-        cell = verdict_text(for_group(gates[index], key))
-        return [f"[red]{cell}[/red]" if cell.startswith("FAIL") else cell]
+        mine = for_group(gates[index], key)
+        cell = verdict_text(mine)
+        if cell.startswith("FAIL"):
+            cell = f"[red]{cell}[/red]"
+        elif cell.startswith("inconclusive"):
+            cell = f"[yellow]{cell}[/yellow]"
+        return [interval_cell(mine), cell] if intervals else [cell]
 
     for i, r in enumerate(results):
         cols = [

@@ -1,0 +1,314 @@
+"""Confidence intervals on gates (issue 14): interval states, their references, coverage by
+simulation, chunk/group invariance, and the CLI contract of --confidence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import scipy.stats as st
+
+from losscli import engine
+from losscli.catalogue import lookup
+from losscli.engine.intervals import IntervalRequest
+from losscli.stats.intervals import (
+    SINGLE_ROWS,
+    PoissonCounts,
+    ReplicateSums,
+    WeightedMoments,
+    exact_row_sums,
+    t_quantile,
+    unit_of,
+)
+from tests.conftest import invoke
+
+
+# -- the arithmetic -----------------------------------------------------------------------------
+@pytest.mark.parametrize("df", [1, 2.5, 9, 30, 199.5, 5000, 10_000, 2e6])
+@pytest.mark.parametrize("p", [0.75, 0.9, 0.975, 0.995, 0.9995])
+def test_t_quantile_matches_scipy(df: float, p: float) -> None:
+    assert t_quantile(p, df) == pytest.approx(st.t.ppf(p, df), rel=1e-12, abs=0)
+
+
+def test_exact_row_sums_equal_fsum_over_wide_magnitudes() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 50_000)) * 10.0 ** rng.integers(-8, 8, size=(3, 50_000))
+    parts = exact_row_sums(x)
+    for j in range(3):
+        assert math.fsum(float(p[j]) for p in parts) == math.fsum(x[j].tolist())
+
+
+def test_moments_match_scipy_t_interval_and_are_chunk_invariant() -> None:
+    rng = np.random.default_rng(4)
+    d = rng.normal(1e3, 2.0, size=3001)  # a large mean: Σd² − (Σd)²/n would cancel
+    whole = WeightedMoments(1)
+    whole.add(d[None, :], None)
+    ref = st.t.interval(0.95, d.size - 1, loc=np.mean(d), scale=st.sem(d))
+    lo, hi = whole.estimate().interval(0.95)
+    assert lo == pytest.approx(ref[0], rel=1e-12)
+    assert hi == pytest.approx(ref[1], rel=1e-12)
+    for pieces in (2, 7, 3001):
+        parts = [WeightedMoments(1) for _ in range(pieces)]
+        for state, piece in zip(parts, np.array_split(d, pieces), strict=True):
+            state.add(piece[None, :], None)
+        for state in parts[1:]:
+            parts[0].merge(state)
+        assert parts[0].estimate().interval(0.95) == (lo, hi)
+
+
+def test_weighted_moments_use_kish_effective_size() -> None:
+    rng = np.random.default_rng(5)
+    d, w = rng.normal(size=500), rng.uniform(0.1, 3.0, size=500)
+    state = WeightedMoments(1)
+    state.add(d[None, :], w)
+    est = state.estimate()
+    mean = np.sum(w * d) / np.sum(w)
+    n_eff = np.sum(w) ** 2 / np.sum(w * w)
+    s2 = np.sum(w * (d - mean) ** 2) / np.sum(w) * n_eff / (n_eff - 1)
+    se = math.sqrt(s2 / n_eff)
+    q = st.t.ppf(0.975, n_eff - 1)
+    assert est.n_eff == pytest.approx(n_eff, rel=1e-13)
+    assert est.interval(0.95)[0] == pytest.approx(mean - q * se, rel=1e-12)
+    assert est.interval(0.95)[1] == pytest.approx(mean + q * se, rel=1e-12)
+
+
+def test_poisson_counts_are_keyed_by_unit_not_by_request() -> None:
+    counts = PoissonCounts(seed=7, replicates=50)
+    units = np.arange(0, 3000, dtype=np.int64)
+    whole = counts.counts(units)
+    again = PoissonCounts(seed=7, replicates=50)
+    for piece in np.array_split(units, 7):
+        assert np.array_equal(again.counts(piece), whole[piece])
+    assert np.array_equal(PoissonCounts(7, 50).counts(units[::3]), whole[::3])
+    assert not np.array_equal(PoissonCounts(8, 50).counts(units), whole)
+    # Poisson(1): mean 1, variance 1, P(0) = e⁻¹
+    assert whole.mean() == pytest.approx(1.0, abs=0.02)
+    assert whole.var() == pytest.approx(1.0, abs=0.03)
+    assert np.mean(whole == 0) == pytest.approx(math.exp(-1), abs=0.01)
+
+
+def test_units_are_rows_then_blocks() -> None:
+    positions = np.array([0, 5, SINGLE_ROWS - 1, SINGLE_ROWS, SINGLE_ROWS + 63, SINGLE_ROWS + 64])
+    expected = [0, 5, SINGLE_ROWS - 1, SINGLE_ROWS, SINGLE_ROWS, SINGLE_ROWS + 1]
+    assert unit_of(positions).tolist() == expected
+
+
+# -- coverage by simulation (seeded: deterministic, and a test that can fail) ---------------------
+REPS, N, TRUE = 400, 150, 0.3
+
+
+def _draws(rep: int, weighted: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    rng = np.random.default_rng(1000 + rep)
+    d = TRUE + rng.standard_t(6, size=N)  # heavy-ish tails: not a normal-theory freebie
+    w = rng.uniform(0.2, 2.0, size=N) if weighted else None
+    return d, w
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_normal_interval_coverage(weighted: bool) -> None:
+    covered = 0
+    for rep in range(REPS):
+        d, w = _draws(rep, weighted)
+        state = WeightedMoments(1)
+        state.add(d[None, :], w)
+        lo, hi = state.estimate().interval(0.95)
+        covered += lo <= TRUE <= hi
+    assert 0.93 <= covered / REPS <= 0.97
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bootstrap_interval_coverage(weighted: bool) -> None:
+    from losscli.stats.intervals import BootstrapEstimate
+
+    covered = 0
+    for rep in range(REPS):
+        d, w = _draws(rep, weighted)
+        ww = np.ones(N) if w is None else w
+        sums = ReplicateSums(2, 200)
+        sums.add(np.stack([ww * d, ww]), np.arange(N, dtype=np.int64), PoissonCounts(rep, 200))
+        s = sums.sums
+        point = float(np.sum(ww * d) / np.sum(ww))
+        lo, hi = BootstrapEstimate(point, s[0] / s[1]).interval(0.95)
+        covered += lo <= TRUE <= hi
+    assert 0.93 <= covered / REPS <= 0.97
+
+
+# -- through the engine ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray | str]:
+    rng = np.random.default_rng(11)
+    n = 4000
+    y = rng.normal(size=n)
+    table = {
+        "pred": y + rng.normal(size=n),
+        "target": y,
+        "base": y + 1.3 * rng.normal(size=n),
+        "g": rng.integers(0, 3, size=n),
+        "w": rng.uniform(0.5, 2.0, size=n),
+    }
+    path = tmp_path_factory.mktemp("conf") / "preds.parquet"
+    pq.write_table(pa.table(table), path)
+    return {**table, "path": str(path)}
+
+
+def _run(data: dict, loss: str, *, chunk: int, bootstrap: int | None = None, **kw: object) -> list:
+    spec = lookup(loss)
+    requests = [
+        engine.LossRequest(spec, {}, {}, IntervalRequest(bootstrap, 3, paired=1)),
+        engine.LossRequest(spec, {}, {"pred": "base"}),
+    ]
+    options = engine.RunOptions([str(data["path"])], chunk_size=chunk, **kw)  # type: ignore[arg-type]
+    return engine.run(requests, options)
+
+
+def test_paired_interval_matches_scipy_on_the_difference_column(data: dict) -> None:
+    result = _run(data, "mse", chunk=1000)[0]
+    p, b, y = data["pred"], data["base"], data["target"]
+    d = (p - y) ** 2 - (b - y) ** 2
+    ref = st.t.interval(0.95, d.size - 1, loc=np.mean(d), scale=st.sem(d))
+    lo, hi = result.intervals.difference[0].interval(0.95)
+    assert lo == pytest.approx(ref[0], rel=1e-12)
+    assert hi == pytest.approx(ref[1], rel=1e-12)
+    own = st.t.interval(0.95, d.size - 1, loc=np.mean((p - y) ** 2), scale=st.sem((p - y) ** 2))
+    assert result.intervals.value[0].interval(0.95) == pytest.approx(own, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("loss", "bootstrap"), [("mse", None), ("mse", 60), ("rmse", 60), ("r2", 60)]
+)
+def test_intervals_are_chunk_and_group_invariant(data: dict, loss: str, bootstrap: int) -> None:
+    def intervals(chunk: int) -> list:
+        r = _run(data, loss, chunk=chunk, bootstrap=bootstrap, group_by="g", weight="w")[0]
+        out = [r.intervals.difference[0].interval(0.9), r.intervals.value[0].interval(0.9)]
+        return out + [g.intervals.difference[0].interval(0.9) for g in r.groups]
+
+    first = intervals(4000)
+    assert intervals(997) == first
+    assert intervals(64) == first
+    ungrouped = _run(data, loss, chunk=333, bootstrap=bootstrap, weight="w")[0]
+    assert ungrouped.intervals.difference[0].interval(0.9) == first[0]
+
+
+def test_bootstrap_matches_a_dense_numpy_reference(data: dict) -> None:
+    result = _run(data, "rmse", chunk=700, bootstrap=120, weight="w")[0]
+    p, b, y, w = data["pred"], data["base"], data["target"], data["w"]
+    n = y.size
+    k = PoissonCounts(3, 120).counts(unit_of(np.arange(n, dtype=np.int64)))  # (n, B) dense
+    kw = k * w[:, None]
+    rep_c = np.sqrt(((p - y) ** 2) @ kw / kw.sum(axis=0))
+    rep_b = np.sqrt(((b - y) ** 2) @ kw / kw.sum(axis=0))
+    est = result.intervals.difference[0]
+    np.testing.assert_allclose(est.replicates, rep_c - rep_b, rtol=1e-12, atol=1e-15)
+    ref = np.quantile(rep_c - rep_b, [0.025, 0.975], method="linear")
+    assert est.interval(0.95) == pytest.approx(tuple(ref), rel=1e-10)
+
+
+# -- the command line -------------------------------------------------------------------------------
+def _cli(*args: str) -> tuple[int, str, str]:
+    r = invoke(list(args))
+    return r.code, r.out, r.err
+
+
+def test_cli_verdicts_and_json_fields(data: dict) -> None:
+    path = str(data["path"])
+    base = [path, "--baseline-pred", "base", "-f", "json", "--confidence", "0.95"]
+    code, out, _ = _cli("mse", *base, "--max-increase", "0")
+    doc = json.loads(out)
+    (gate,) = doc["gates"]
+    assert code == 0 and gate["verdict"] == "pass" and gate["method"] == "normal paired"
+    p, b, y = data["pred"], data["base"], data["target"]
+    d = (p - y) ** 2 - (b - y) ** 2
+    ref = st.t.interval(0.95, d.size - 1, loc=np.mean(d), scale=st.sem(d))
+    assert gate["interval"] == pytest.approx([gate["baseline"] + ref[0], gate["baseline"] + ref[1]])
+    assert gate["confidence"] == 0.95 and gate["comparisons"] == 1
+    assert doc["interval"] == pytest.approx(
+        list(st.t.interval(0.95, d.size - 1, np.mean((p - y) ** 2), st.sem((p - y) ** 2)))
+    )
+    # a limit inside the interval: inconclusive, which passes unless --inconclusive fail
+    limit = str(float(np.mean((p - y) ** 2)))
+    code, out, _ = _cli("mse", path, "-f", "json", "--confidence", "0.95", "--max", limit)
+    assert code == 0 and json.loads(out)["gates"][0]["verdict"] == "inconclusive"
+    code, out, err = _cli(
+        "mse", path, "-f", "json", "--confidence", "0.95", "--max", limit, "--inconclusive", "fail"
+    )
+    assert code == 1 and "straddles" in err
+    # a significant breach fails
+    code, out, _ = _cli("mse", path, "-f", "json", "--confidence", "0.95", "--max", "0.5")
+    assert code == 1 and json.loads(out)["gates"][0]["verdict"] == "fail"
+
+
+def test_cli_adjustments_count_comparisons(data: dict) -> None:
+    path = str(data["path"])
+    args = ["mse", path, "-g", "g", "-f", "json", "--confidence", "0.9", "--max", "0.9"]
+    plain = json.loads(_cli(*args)[1])["gates"]
+    bonf = json.loads(_cli(*args, "--adjust", "bonferroni")[1])["gates"]
+    holm = json.loads(_cli(*args, "--adjust", "holm")[1])["gates"]
+    assert [g["comparisons"] for g in bonf] == [4] * 4
+    assert all(g["level"] == pytest.approx(1 - 0.1 / 4) for g in bonf)
+    for a, b in zip(plain, bonf, strict=True):
+        assert b["interval"][0] < a["interval"][0] and b["interval"][1] > a["interval"][1]
+    assert all(0.9 <= g["level"] <= 1 - 0.1 / 4 + 1e-12 for g in holm)
+
+
+def test_cli_json_baseline_carries_its_interval(data: dict, tmp_path) -> None:
+    path = str(data["path"])
+    saved = tmp_path / "base.json"
+    code, out, _ = _cli(
+        "mse", path, "-p", "base", "-f", "json", "--confidence", "0.95", "--max", "100"
+    )
+    assert code == 0
+    saved.write_text(out)
+    code, out, _ = _cli(
+        "mse", path, "--baseline", str(saved), "--max-increase", "0", "-f", "json",
+        "--confidence", "0.95",
+    )  # fmt: skip
+    (gate,) = json.loads(out)["gates"]
+    assert code == 0 and gate["method"] == "normal+stored mover"
+    p, y = data["pred"], data["target"]
+    c_lo, c_hi = st.t.interval(0.95, y.size - 1, np.mean((p - y) ** 2), st.sem((p - y) ** 2))
+    b_lo, b_hi = json.loads(saved.read_text())["interval"]
+    v, bv = np.mean((p - y) ** 2), gate["baseline"]
+    assert gate["interval"][0] == pytest.approx(v - math.hypot(v - c_lo, b_hi - bv), rel=1e-12)
+    assert gate["interval"][1] == pytest.approx(v + math.hypot(c_hi - v, bv - b_lo), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--confidence", "0.95"],
+        ["--max", "1", "--bootstrap", "10"],
+        ["--max", "1", "--confidence", "1.5"],
+        ["--max", "1", "--confidence", "0.9", "--bootstrap", "0"],
+    ],
+)
+def test_cli_usage_errors(data: dict, args: list[str]) -> None:
+    code, _, err = _cli("mse", str(data["path"]), *args)
+    assert code == 2 and err.count("\n") == 1
+
+
+def test_cli_metric_without_interval_is_a_usage_error(data: dict) -> None:
+    code, _, err = _cli("max_error", str(data["path"]), "--max", "9", "--confidence", "0.9")
+    assert code == 2 and "no interval" in err
+
+
+def test_check_file_confidence_keys(data: dict, tmp_path) -> None:
+    gate_file = tmp_path / "losscli.toml"
+    gate_file.write_text(
+        f'[defaults]\nfile = "{data["path"]}"\nconfidence = 0.95\ninconclusive = "fail"\n'
+        '[[check]]\nname = "paired"\nloss = "mse"\nbaseline_pred = "base"\n'
+        'max_increase = "1%"\ngroup_by = "g"\nadjust = "bonferroni"\n'
+    )
+    r = invoke(["check", str(gate_file), "-f", "json", "--no-ci-report"])
+    gates = r.json["checks"][0]["gates"]
+    assert [g["comparisons"] for g in gates] == [4] * 4
+    assert all(g["level"] == pytest.approx(1 - 0.05 / 4) for g in gates)
+    inconclusive = [g for g in gates if g["verdict"] == "inconclusive"]
+    assert r.code == (1 if inconclusive else 0)
+    assert all(not g["passed"] for g in inconclusive)
+    gate_file.write_text(f'[[check]]\nfile = "{data["path"]}"\nloss = "mse"\nseed = 3\nmax = 1\n')
+    r = invoke(["check", str(gate_file)])
+    assert r.code == 2 and "'seed' needs 'confidence'" in r.err
