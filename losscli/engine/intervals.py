@@ -63,7 +63,7 @@ class Intervals(NamedTuple):
 
 def _kind(spec: LossSpec, reduction: str) -> str:
     """``mean``/``root``/``r2``/``ev``, or a usage error for metrics with no interval."""
-    state = spec.new_state(1, spec.defaults())
+    state: object = spec.new_state(1, spec.defaults())
     if getattr(spec, "denominator", None) is not None:  # Σw[y]·l / Σw[y]: not a row mean
         state = None
     if isinstance(state, RootMeanState) and spec.elementwise is not None:
