@@ -28,6 +28,7 @@ from losscli.catalogue.classification import *  # noqa: F403
 from losscli.catalogue.d2 import *  # noqa: F403
 from losscli.catalogue.distributions import *  # noqa: F403
 from losscli.catalogue.embeddings import *  # noqa: F403
+from losscli.catalogue.labels import *  # noqa: F403
 from losscli.catalogue.margins import *  # noqa: F403
 from losscli.catalogue.probabilities import *  # noqa: F403
 from losscli.catalogue.regression import *  # noqa: F403

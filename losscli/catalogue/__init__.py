@@ -12,6 +12,7 @@ from losscli.catalogue import (
     d2,
     distributions,
     embeddings,
+    labels,
     margins,
     probabilities,
     regression,
@@ -28,6 +29,7 @@ FAMILIES = (
     embeddings,
     scores,
     d2,
+    labels,
 )
 
 #: The order of ``losscli list`` and the README's table: MLX's losses in MLX's order, then

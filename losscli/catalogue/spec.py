@@ -65,6 +65,9 @@ class Role(NamedTuple):
     short: str | None = None
     auto_names: tuple[str, ...] = ()
     multi: bool = True  # several columns allowed (outputs / classes, the last axis)
+    #: Class labels (numbers or text, read through Arrow as they are): text becomes run-wide
+    #: codes, so the kernels still see float64.
+    labels: bool = False
 
 
 PRED = Role(

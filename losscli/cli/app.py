@@ -225,7 +225,7 @@ def _param_option(param: Param) -> Callable[..., Any]:
     return click.option(
         param.flag,
         param.name,
-        type=click.FLOAT if param.type is float else click.INT,
+        type={float: click.FLOAT, int: click.INT}.get(param.type, click.STRING),
         default=param.default,
         show_default=True,
         help=param.help + suffix,

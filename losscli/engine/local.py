@@ -19,7 +19,7 @@ from losscli.engine.columns import Selection, select
 from losscli.engine.groups import GroupKeys, group_rows, numeric_text, sort_key
 from losscli.engine.intervals import Features, IntervalTracker
 from losscli.errors import DataError, EmptyInputError, UsageError
-from losscli.io.convert import to_float64
+from losscli.io.convert import to_float64, to_labels
 from losscli.io.source import Source
 from losscli.io.sources import check_same_columns, open_sources
 from losscli.stats import (
@@ -32,6 +32,7 @@ from losscli.stats import (
     accurate_row_sums,
     blocked_loss_sums,
 )
+from losscli.stats.labels import LabelCodes, LabelContext
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
@@ -57,18 +58,30 @@ def _chunks(
     other: Sequence[str],
     chunk_size: int,
     progress: Progress | None,
+    codes: LabelCodes | None = None,
 ) -> Iterator[Chunk]:
+    """Chunks of float64 columns; class-label columns (``codes.columns``) are read as they
+    are and turned into numbers, text labels into run-wide codes."""
     columns = list(dict.fromkeys([*numeric, *other]))
+    labels = set() if codes is None else codes.columns
+    typed = [c for c in numeric if c not in labels]
     for source in sources:
         first = source.first_row
         size = source.size_bytes or 0
-        for batch in source.batches(columns, numeric, chunk_size):
+        for batch in source.batches(columns, typed, chunk_size):
             n = batch.num_rows
             names = batch.schema.names
-            numeric_cols = {
-                c: to_float64(batch.column(names.index(c)), file=source.label, column=c)
-                for c in numeric
-            }
+            numeric_cols = {}
+            for c in numeric:
+                column = batch.column(names.index(c))
+                if c in labels:
+                    assert codes is not None
+                    values, dictionary = to_labels(column, file=source.label, column=c)
+                    numeric_cols[c] = codes.encode(
+                        c, values, dictionary, file=source.label, row=first + 1
+                    )
+                else:
+                    numeric_cols[c] = to_float64(column, file=source.label, column=c)
             other_cols = {c: batch.column(names.index(c)) for c in other}
             origin = dict.fromkeys(columns, (source.label, first))
             yield Chunk(n, numeric_cols, other_cols, origin)
@@ -117,9 +130,26 @@ def _rest(current: Chunk, stream: Iterator[Chunk]) -> Iterator[Chunk]:
 class _Plan:
     """A loss with its resolved columns, its reusable buffers and its states."""
 
-    def __init__(self, request: LossRequest, selection: Selection, options: RunOptions) -> None:
+    def __init__(
+        self,
+        request: LossRequest,
+        selection: Selection,
+        options: RunOptions,
+        codes: LabelCodes | None = None,
+    ) -> None:
         self.spec = request.spec
         self.params = request.params
+        label_roles = [r.name for r in self.spec.roles if r.labels]
+        if label_roles:
+            # Class-label columns are read as labels (numbers or text codes); the loss's
+            # kernels, checks and states see the run's codes through its parameters.
+            codes = LabelCodes() if codes is None else codes
+            for role in label_roles:
+                codes.columns.update(selection.roles[role])
+            targets, pred = selection.roles["target"], selection.roles["pred"]
+            hard = self.spec.roles[0].labels and len(pred) == len(targets)
+            context = LabelContext(codes, targets, pred, hard)
+            self.params = {**request.params, "label_context": context}
         self.selection = selection
         self.options = options
         self.workspace = Workspace()
@@ -269,7 +299,10 @@ class _Plan:
             index = int(np.argmax(rows_bad))
             j = int(np.argmax(mask2d[:, index]))
             column = self.selection.roles[check.role][j]
-            value = float(chunk.numeric[column][index])
+            value: Any = float(chunk.numeric[column][index])
+            context = self.params.get("label_context")
+            if context is not None and column in context.codes.columns:
+                value = context.codes.label(column, value)  # the label as written
             label, row = chunk.where(column, index)
             raise DataError(f"{check.message} (got {value!r})", file=label, column=column, row=row)
 
@@ -498,7 +531,10 @@ class Pass:
             check_same_columns(sources, numeric + other)
             if target_sources:
                 check_same_columns(target_sources, t_numeric + t_other)
-        self.plans = [_Plan(r, s, options) for r, s in zip(requests, selections, strict=True)]
+        self.codes = codes = LabelCodes()  # text class labels → run-wide codes
+        self.plans = [
+            _Plan(r, s, options, codes) for r, s in zip(requests, selections, strict=True)
+        ]
         self.requests = requests
         self.featured = _attach_trackers(requests, self.plans, options)
         self.keys = GroupKeys(union.group_by) if union.group_by else None
@@ -507,11 +543,11 @@ class Pass:
     def chunks(self, progress: Progress | None = None) -> Iterator[Chunk]:
         numeric, other, t_numeric, t_other = self.columns
         size = self.options.chunk_size
-        chunks = _chunks(self.sources, numeric, other, size, progress)
+        chunks = _chunks(self.sources, numeric, other, size, progress, self.codes)
         if self.target_sources:
             chunks = _aligned(
                 chunks,
-                _chunks(self.target_sources, t_numeric, t_other, size, None),
+                _chunks(self.target_sources, t_numeric, t_other, size, None, self.codes),
                 (self.sources[0].label, self.target_sources[0].label),
             )
         return chunks
@@ -751,7 +787,7 @@ def _result(
                 )
     return LossResult(
         loss=plan.spec.name,
-        params=dict(plan.params),
+        params={k: v for k, v in plan.params.items() if k != "label_context"},
         reduction=reduction,
         per=per,
         columns=plan.selection.roles,

@@ -400,6 +400,9 @@ def _params(label: str, path: str, spec: LossSpec, given: Mapping[str, Any]) -> 
             ok = isinstance(value, bool)
         elif param.type is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
+        elif param.type is str:
+            ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+            value = str(value)
         else:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok:

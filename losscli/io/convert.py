@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -95,3 +96,34 @@ def to_keys(arr: Any) -> tuple[NDArray[np.int64], list[Any]]:
         codes = codes.copy()
         codes[~_valid_mask(indices)] = -1
     return codes, arr.dictionary.to_pylist()
+
+
+def _finite_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def to_labels(arr: Any, *, file: str, column: str) -> tuple[Array, list[str] | None]:
+    """A class-label column: ``(values, None)`` for numbers (float64, nulls NaN) — text whose
+    every distinct value reads as a finite number counts as numbers, as a CSV's "0"/"1" do —
+    or ``(indices, dictionary)`` for text: float64 indices into the distinct strings."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    typ = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)):
+        return to_float64(arr, file=file, column=column), None
+    encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
+    dictionary = [str(v) for v in encoded.dictionary.to_pylist()]
+    indices = to_float64(encoded.indices, file=file, column=column)
+    numbers = [_finite_number(text) for text in dictionary]
+    if all(v is not None for v in numbers):
+        table = np.array([*numbers, np.nan], dtype=np.float64)
+        index = np.where(np.isnan(indices), len(dictionary), indices).astype(np.intp)
+        values: Array = table[index]
+        return values, None
+    return indices, dictionary
