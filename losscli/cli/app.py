@@ -496,7 +496,7 @@ def eval_command(metrics: tuple[str, ...], pred: str | None, target: str | None,
     for text in metrics:
         request = parse_metric(text)
         for role, given in (("pred", pred), ("target", target)):
-            if given and role in {r.name for r in request.spec.roles}:
+            if given is not None and role in {r.name for r in request.spec.roles}:
                 request.columns.setdefault(role, given)
         requests.append(request)
     _execute(env, requests, many=True, **kw)

@@ -52,11 +52,32 @@ def split_list(text: str | None) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _names_given(text: str, what: str) -> list[str]:
+    """The names of an explicit column option; an empty name (``--pred ''``, ``a,,b``) is an
+    error, never "no option" (which would silently fall back to detection)."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not part for part in parts):
+        raise UsageError(f"empty column name in the {what} columns {text!r}")
+    return parts
+
+
+def _unique(column: str, names: Sequence[str], file: str) -> None:
+    """A column name held by two or more columns is ambiguous: an error naming the positions
+    (1-based), never a silent choice of one."""
+    if names.count(column) > 1:
+        positions = [str(i + 1) for i, n in enumerate(names) if n == column]
+        raise UsageError(
+            f"column name '{column}' appears {len(positions)} times in {file} "
+            f"(positions {', '.join(positions[:-1])} and {positions[-1]}): rename the "
+            "duplicates so the choice is not ambiguous"
+        )
+
+
 def match_columns(pattern_list: str, names: Sequence[str], *, what: str, file: str) -> list[str]:
     """Resolve a comma list of names and globs against the file's columns, in list order
     (a glob expands in file order). A name that matches nothing is a usage error."""
     out: list[str] = []
-    for part in split_list(pattern_list):
+    for part in _names_given(pattern_list, what):
         if any(ch in part for ch in "*?["):
             hits = [n for n in names if fnmatch.fnmatchcase(n, part)]
         elif part in names:
@@ -65,6 +86,8 @@ def match_columns(pattern_list: str, names: Sequence[str], *, what: str, file: s
             hits = [n for n in names if n.lower() == part.lower()]
         if not hits:
             raise UsageError(f"{what} column '{part}' not found in {file}; {_listing(names)}")
+        for hit in hits:
+            _unique(hit, names, file)
         out.extend(h for h in hits if h not in out)
     if not out:
         raise UsageError(f"no {what} column given")
@@ -75,6 +98,8 @@ def detect(role: Role, names: Sequence[str], *, file: str) -> list[str]:
     """Find the role's column by its well-known names, case-insensitively."""
     wanted = set(role.auto_names)
     hits = [n for n in names if n.lower() in wanted]
+    for hit in hits:
+        _unique(hit, names, file)
     if len(hits) == 1:
         return hits
     if not hits:
@@ -109,7 +134,7 @@ def select(
         given = options.get(role.name)
         cols = (
             match_columns(given, names, what=role.name, file=file)
-            if given
+            if given is not None
             else detect(role, names, file=file)
         )
         if not role.multi and len(cols) != 1:
@@ -124,9 +149,31 @@ def select(
                     f"({', '.join(chosen[first.name])}) but {len(chosen[role.name])} "
                     f"{role.name} column(s) ({', '.join(chosen[role.name])})"
                 )
-    weight_col = match_columns(weight, names, what="weight", file=file)[0] if weight else None
-    if weight and len(match_columns(weight, names, what="weight", file=file)) != 1:
-        raise UsageError("--weight takes exactly one column")
-    groups = match_columns(group_by, names, what="group-by", file=file) if group_by else []
-    kept = match_columns(keep, names, what="keep", file=file) if keep else []
+    weight_col = None
+    if weight is not None:
+        weights = match_columns(weight, names, what="weight", file=file)
+        if len(weights) != 1:
+            raise UsageError("--weight takes exactly one column")
+        weight_col = weights[0]
+    _distinct_roles(chosen, weight_col)
+    groups = (
+        match_columns(group_by, names, what="group-by", file=file) if group_by is not None else []
+    )
+    kept = match_columns(keep, names, what="keep", file=file) if keep is not None else []
     return Selection(chosen, weight_col, groups, kept)
+
+
+def _distinct_roles(chosen: Mapping[str, list[str]], weight: str | None) -> None:
+    """One column in two input roles (``--pred y --target y``), or an input that is also the
+    weight, scores a column against itself: an error, not a meaningless number. (Group-by and
+    --keep columns may be inputs too: a per-class loss groups by its target.)"""
+    owner: dict[str, str] = {}
+    roles = [(role, col) for role, cols in chosen.items() for col in dict.fromkeys(cols)]
+    if weight is not None:
+        roles.append(("weight", weight))
+    for role, col in roles:
+        first = owner.setdefault(col, role)
+        if first != role:
+            raise UsageError(
+                f"column '{col}' is selected as both {first} and {role}: choose different columns"
+            )

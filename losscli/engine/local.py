@@ -7,7 +7,7 @@ Nothing here prints: results are returned, per-row output goes to a sink."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -175,6 +175,27 @@ class _Plan:
             rows = rows.copy()
         return rows, losses
 
+    def raise_non_finite(self, chunk: Chunk, losses: Array | None) -> None:
+        """A non-finite value turned up in this loss's chunk: say where and why (the losses
+        are computed again, unweighted: the ones at hand may have been weighted in place)."""
+        if losses is not None:
+            losses = np.array(self.elementwise(chunk), copy=True)
+        _raise_non_finite(
+            chunk,
+            self.input_columns,
+            losses,
+            weight=self.selection.weight,
+            roles=self.selection.roles,
+        )
+
+    def sum_overflow(self, file: str) -> DataError:
+        """The exact sum of finite losses left float64's range (``math.fsum`` overflows)."""
+        return DataError(
+            f"the sum of the {self.spec.name} losses overflows float64",
+            file=file,
+            column=self.input_columns[0],
+        )
+
     def inputs(self, chunk: Chunk) -> dict[str, Array]:
         """Role → (k, n) float64 array: a zero-copy view for one column, stacked otherwise."""
         out: dict[str, Array] = {}
@@ -218,7 +239,7 @@ class _Plan:
                 return
             losses = self.elementwise(chunk)
         if strict and group_ids is not None and not np.isfinite(losses).all():
-            _raise_non_finite(chunk, self.input_columns, losses)
+            self.raise_non_finite(chunk, losses)
         if group_ids is not None:
             for gid, rows in group_rows(group_ids):
                 state = self.groups.get(gid)
@@ -231,7 +252,7 @@ class _Plan:
                 )
         partial = _add_losses(self.state, losses, weights)
         if strict and not (np.isfinite(partial).all()):
-            _raise_non_finite(chunk, self.input_columns, losses)
+            self.raise_non_finite(chunk, losses)
 
     def consume_with_denominator(
         self,
@@ -246,7 +267,7 @@ class _Plan:
         denominator = self.spec.denominator(self.inputs(chunk), self.params)
         losses = self.elementwise(chunk)
         if strict and not np.isfinite(losses).all():
-            _raise_non_finite(chunk, self.input_columns, losses)
+            self.raise_non_finite(chunk, losses)
         if weights is not None:
             np.multiply(losses, weights, out=losses)
             denominator = np.multiply(denominator, weights)
@@ -281,7 +302,7 @@ class _Plan:
 
         partial = blocked_loss_sums(block_losses, chunk.n, self.outputs)
         if strict and not np.isfinite(partial).all():
-            _raise_non_finite(chunk, self.input_columns, self.elementwise(chunk))
+            self.raise_non_finite(chunk, self.elementwise(chunk))
         state.add_sums(partial, weights, chunk.n)
         return True
 
@@ -326,7 +347,7 @@ class _Plan:
             self.check_domain(chunk)
         losses = self.elementwise(chunk)
         if strict and not np.isfinite(losses).all():
-            _raise_non_finite(chunk, self.input_columns, losses)
+            self.raise_non_finite(chunk, losses)
         if weights is not None:
             np.multiply(losses, weights, out=losses)
         name = self.spec.name
@@ -347,6 +368,22 @@ def _update_statistic(state: LossState, inputs: dict[str, Array], weights: Array
     update(inputs, weights)
 
 
+def _check_weights(chunk: Chunk, column: str, weights: Array) -> None:
+    """Weights must not be negative (a weighted mean with negative weights is no mean)."""
+    negative = weights < 0
+    if negative.any():  # -inf is reported as infinite, where NaN and inf are
+        negative &= np.isfinite(weights)
+    if negative.any():
+        index = int(np.argmax(negative))
+        label, row = chunk.where(column, index)
+        raise DataError(
+            f"negative weight ({float(weights[index])!r}): weights must be ≥ 0",
+            file=label,
+            column=column,
+            row=row,
+        )
+
+
 def _first_non_finite(chunk: Chunk, columns: Sequence[str]) -> tuple[str, int] | None:
     """(column, index) of the earliest row holding NaN/inf in any of ``columns``."""
     best: tuple[str, int] | None = None
@@ -357,24 +394,70 @@ def _first_non_finite(chunk: Chunk, columns: Sequence[str]) -> tuple[str, int] |
     return best
 
 
-def _raise_non_finite(chunk: Chunk, columns: Sequence[str], losses: Array | None) -> None:
-    hit = _first_non_finite(chunk, columns)
+def _raise_non_finite(
+    chunk: Chunk,
+    columns: Sequence[str],
+    losses: Array | None,
+    *,
+    weight: str | None = None,
+    roles: Mapping[str, list[str]] | None = None,
+) -> None:
+    """Locate why a chunk gave a non-finite value and raise a DataError naming the file, the
+    column, the row and the value: a missing or infinite input, a missing or infinite weight,
+    a loss that overflows float64 for finite inputs, or a loss × weight that does."""
+    checked = [*columns, weight] if weight is not None else list(columns)
+    hit = _first_non_finite(chunk, checked)
     if hit is not None:
         col, index = hit
         value = chunk.numeric[col][index]
         label, row = chunk.where(col, index)
-        what = (
-            "missing value (empty cell or NaN)"
-            if math.isnan(value)
-            else f"infinite value ({value})"
+        what = "weight" if col == weight else "value"
+        if math.isnan(value):
+            message = f"missing {what} (empty cell or NaN); use --nan skip to drop such rows"
+        else:
+            message = f"infinite {what} ({value})"
+        raise DataError(message, file=label, column=col, row=row)
+    if losses is None:
+        return
+    finite = np.isfinite(losses)
+    bad_rows = np.flatnonzero(~finite.all(axis=0))
+    first = columns[0]
+    if bad_rows.size:
+        index = int(bad_rows[0])
+        output = int(np.argmin(finite[:, index]))
+        inputs = roles or {"": [first]}
+        column = next(iter(inputs.values()))[min(output, len(next(iter(inputs.values()))) - 1)]
+        shown = ", ".join(
+            f"{role or col}={float(chunk.numeric[col][index])!r}"
+            for role, cols in inputs.items()
+            for col in [cols[min(output, len(cols) - 1)]]
         )
-        hint = "; use --nan skip to drop such rows" if math.isnan(value) else ""
-        raise DataError(what + hint, file=label, column=col, row=row)
-    if losses is not None:
-        bad_rows = np.flatnonzero(~np.isfinite(losses).all(axis=0))
-        if bad_rows.size:
-            label, row = chunk.where(columns[0], int(bad_rows[0]))
-            raise DataError("the loss is not finite here (overflow)", file=label, row=row)
+        label, row = chunk.where(column, index)
+        raise DataError(
+            f"the loss overflows float64 for finite inputs ({shown})",
+            file=label,
+            column=column,
+            row=row,
+        )
+    if weight is not None:
+        weighted = losses * chunk.numeric[weight]
+        bad = np.flatnonzero(~np.isfinite(weighted).all(axis=0))
+        if bad.size:
+            index = int(bad[0])
+            label, row = chunk.where(weight, index)
+            raise DataError(
+                f"loss × weight overflows float64 (loss {float(np.max(np.abs(losses[:, index])))!r}"
+                f", weight {float(chunk.numeric[weight][index])!r})",
+                file=label,
+                column=weight,
+                row=row,
+            )
+    label, row = chunk.where(first, 0)
+    raise DataError(
+        f"the sum of the losses overflows float64 (in the chunk from row {row})",
+        file=label,
+        column=first,
+    )
 
 
 def _resolve(
@@ -583,8 +666,10 @@ class Pass:
             if needs_input_check and not all(
                 np.isfinite(np.sum(chunk.numeric[c])) for c in all_numeric
             ):
-                _raise_non_finite(chunk, all_numeric, None)
+                _raise_non_finite(chunk, all_numeric, None, weight=weight_col)
             weights = chunk.numeric[weight_col] if weight_col else None
+            if weights is not None:
+                _check_weights(chunk, weight_col, weights)
             self.rows += chunk.n
             if sink is not None:
                 values: dict[str, Array] = {}
@@ -601,7 +686,10 @@ class Pass:
                 )
                 continue
             for plan in plans:
-                plan.consume(chunk, weights, group_ids, strict)
+                try:
+                    plan.consume(chunk, weights, group_ids, strict)
+                except OverflowError:
+                    raise plan.sum_overflow(chunk.where(plan.input_columns[0], 0)[0]) from None
         if sink is not None:
             sink.close()
 
@@ -770,11 +858,26 @@ def _result(
     skipped: int,
     keys: GroupKeys | None,
 ) -> LossResult:
+    try:
+        return _result_of(plan, options, sources, rows, skipped, keys)
+    except OverflowError:
+        raise plan.sum_overflow(_label(sources)) from None
+
+
+def _result_of(
+    plan: _Plan,
+    options: RunOptions,
+    sources: Sequence[Source],
+    rows: int,
+    skipped: int,
+    keys: GroupKeys | None,
+) -> LossResult:
     reduction, per = options.reduction, options.per
     value: Value = float("nan")
     groups: list[GroupResult] = []
     if reduction != "none":
-        value = _compute(plan.state, reduction, per, sources)
+        weight = plan.selection.weight
+        value = _compute(plan.state, reduction, per, sources, weight)
         if keys is not None:
             order = sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
             for gid in order:
@@ -782,8 +885,13 @@ def _result(
                 if state is None or state.rows == 0:
                     continue
                 key = tuple(numeric_text(k) for k in keys.keys[gid])
+                where = ", ".join(
+                    f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True)
+                )
                 groups.append(
-                    GroupResult(key, state.rows, _compute(state, reduction, per, sources))
+                    GroupResult(
+                        key, state.rows, _compute(state, reduction, per, sources, weight, where)
+                    )
                 )
     return LossResult(
         loss=plan.spec.name,
@@ -802,11 +910,21 @@ def _result(
     )
 
 
-def _compute(state: LossState, reduction: Reduction, per: Per, sources: Sequence[Source]) -> Value:
+def _compute(
+    state: LossState,
+    reduction: Reduction,
+    per: Per,
+    sources: Sequence[Source],
+    weight_column: str | None = None,
+    group: str | None = None,
+) -> Value:
     if isinstance(state, MeanState) and reduction == "mean":
         weight = float(state.weight_sum.value[0])
         if weight == 0:
+            scope = f" in group {group}" if group else ""
             raise DataError(
-                "the weights sum to 0: the weighted mean is undefined", file=_label(sources)
+                f"the weights sum to 0{scope}: the weighted mean is undefined",
+                file=_label(sources),
+                column=weight_column,
             )
     return state.compute(reduction, per)

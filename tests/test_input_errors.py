@@ -1,0 +1,161 @@
+"""Ambiguous input is an error, never a choice; every data error names file, column, row and
+what is wrong with the value (issue 10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import invoke
+
+
+def _csv(tmp_path: Path, text: str, name: str = "d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _one_error(args: list[str], code: int) -> str:
+    result = invoke(args)
+    assert result.code == code, result
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("losscli: error: "), result.err
+    return lines[0].removeprefix("losscli: error: ")
+
+
+# -- ambiguity -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args", [[], ["-p", "pred"], ["-p", "p*"]])
+def test_duplicate_csv_column(tmp_path: Path, args: list[str]) -> None:
+    path = _csv(tmp_path, "pred,target,pred\n1,2,3\n")
+    message = _one_error(["mse", path, *args], 2)
+    assert message == (
+        f"column name 'pred' appears 2 times in {path} (positions 1 and 3): rename the "
+        "duplicates so the choice is not ambiguous"
+    )
+
+
+def test_duplicate_parquet_field(tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array([1.0]), pa.array([2.0]), pa.array([3.0]), pa.array([5.0])],
+        names=["x", "pred", "target", "pred"],
+    )
+    pq.write_table(table, path)
+    message = _one_error(["mse", str(path), "-p", "pred", "-t", "target"], 2)
+    assert "column name 'pred' appears 2 times" in message and "(positions 2 and 4)" in message
+
+
+def test_unused_duplicate_is_not_an_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target,id,id\n1,3,a,b\n")
+    assert invoke(["mse", path]).json["value"] == 4.0
+
+
+@pytest.mark.parametrize(
+    "option", [["--pred", ""], ["--target", " "], ["-p", "pred,,x"], ["-w", ""], ["-g", ""]]
+)
+def test_empty_column_name(tmp_path: Path, option: list[str]) -> None:
+    path = _csv(tmp_path, "pred,target,w\n1,2,1\n")
+    assert "empty column name" in _one_error(["mse", path, *option], 2)
+
+
+def test_empty_column_name_in_eval(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1,2\n")
+    assert "empty column name" in _one_error(["eval", path, "-m", "mse", "-p", ""], 2)
+    assert "empty column name" in _one_error(["eval", path, "-m", "mse:target="], 2)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-p", "y", "-t", "y"], "column 'y' is selected as both pred and target"),
+        (["-p", "y", "-t", "t", "-w", "y"], "column 'y' is selected as both pred and weight"),
+    ],
+)
+def test_one_column_in_two_roles(tmp_path: Path, args: list[str], message: str) -> None:
+    path = _csv(tmp_path, "y,t\n1,2\n")
+    assert _one_error(["mse", path, *args], 2).startswith(message)
+
+
+def test_grouping_by_the_target_is_allowed(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1,0\n3,1\n")
+    groups = invoke(["mse", path, "-g", "target"]).json["groups"]
+    assert [(g["key"]["target"], g["value"]) for g in groups] == [(0, 1.0), (1, 4.0)]
+
+
+# -- weights, overflow, domain ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        (
+            "nan",
+            "column 'w', row 2: missing weight (empty cell or NaN); use --nan skip to drop such rows",
+        ),
+        (
+            "",
+            "column 'w', row 2: missing weight (empty cell or NaN); use --nan skip to drop such rows",
+        ),
+        ("inf", "column 'w', row 2: infinite weight (inf)"),
+        ("-inf", "column 'w', row 2: infinite weight (-inf)"),
+        ("-0.5", "column 'w', row 2: negative weight (-0.5): weights must be ≥ 0"),
+    ],
+)
+@pytest.mark.parametrize("extra", [[], ["-g", "g"], ["-r", "sum"], ["-r", "none"]])
+def test_bad_weights(tmp_path: Path, weight: str, message: str, extra: list[str]) -> None:
+    path = _csv(tmp_path, f"pred,target,w,g\n1,2,1,a\n3,1,{weight},b\n")
+    assert _one_error(["mse", path, "-w", "w", *extra], 3) == f"{path}, {message}"
+
+
+def test_weights_summing_to_zero(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target,w,g\n1,2,0,a\n3,1,0,a\n1,1,1,b\n")
+    assert _one_error(["mse", path, "-w", "w", "-g", "g"], 3) == (
+        f"{path}, column 'w': the weights sum to 0 in group g=a: the weighted mean is undefined"
+    )
+    path = _csv(tmp_path, "pred,target,w\n1,2,0\n", "z.csv")
+    assert _one_error(["mse", path, "-w", "w"], 3) == (
+        f"{path}, column 'w': the weights sum to 0: the weighted mean is undefined"
+    )
+
+
+@pytest.mark.parametrize("extra", [[], ["-g", "g"], ["-r", "none"], ["--chunk-size", "1"]])
+def test_overflow_in_the_loss_names_the_inputs(tmp_path: Path, extra: list[str]) -> None:
+    path = _csv(tmp_path, "pred,target,g\n1,2,a\n1e308,-1e308,a\n")
+    assert _one_error(["mse", path, *extra], 3) == (
+        f"{path}, column 'pred', row 2: the loss overflows float64 for finite inputs "
+        "(pred=1e+308, target=-1e+308)"
+    )
+
+
+def test_overflow_of_loss_times_weight(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target,w\n1,2,1\n1e150,0,1e10\n")
+    assert _one_error(["mse", path, "-w", "w"], 3) == (
+        f"{path}, column 'w', row 2: loss × weight overflows float64 "
+        "(loss 9.999999999999999e+299, weight 10000000000.0)"
+    )
+
+
+def test_overflow_of_the_exact_sum(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1.7e308,0\n1.7e308,0\n")
+    for reduction in ("sum", "mean"):
+        assert _one_error(["l1", path, "-r", reduction], 3) == (
+            f"{path}, column 'pred': the sum of the l1 losses overflows float64"
+        )
+
+
+def test_domain_error_names_the_value(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1,2\n-1.5,1\n")
+    message = _one_error(["msle", path], 3)
+    assert message.startswith(f"{path}, column 'pred', row 2: ") and "-1.5" in message
+
+
+def test_missing_and_infinite_inputs(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1,2\n1,\n")
+    assert _one_error(["mse", path], 3) == (
+        f"{path}, column 'target', row 2: missing value (empty cell or NaN); "
+        "use --nan skip to drop such rows"
+    )
+    path = _csv(tmp_path, "pred,target\n1,2\n-inf,1\n", "i.csv")
+    assert _one_error(["mse", path], 3) == f"{path}, column 'pred', row 2: infinite value (-inf)"
