@@ -668,7 +668,7 @@ class Pass:
             ):
                 _raise_non_finite(chunk, all_numeric, None, weight=weight_col)
             weights = chunk.numeric[weight_col] if weight_col else None
-            if weights is not None:
+            if weight_col and weights is not None:
                 _check_weights(chunk, weight_col, weights)
             self.rows += chunk.n
             if sink is not None:
