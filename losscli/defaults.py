@@ -10,3 +10,7 @@ OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
 #: ``--engine dask``: rows per unit of work (Parquet row-group runs are gathered up to this).
 #: A unit costs the scheduler a few milliseconds; at this size that is under 5% of its work.
 DEFAULT_UNIT_ROWS = 1 << 22
+#: What ``--show`` draws: the error histogram, the worst groups, the calibration curve.
+CHART_KINDS = ("hist", "groups", "calibration")
+#: What ``--report FILE`` writes, by the file's suffix.
+REPORT_SUFFIXES = (".png", ".svg", ".html")

@@ -219,3 +219,15 @@ def test_a_worker_killed_mid_run_changes_nothing(dataset: Path, tmp_path: Path) 
         on_dask = _values(engine.run(requests, options))
     assert marker.exists()  # a worker did die during the run
     assert on_dask == local
+
+
+def test_charts_on_dask_equal_local(dataset: Path, cluster: str, small_runs: None) -> None:
+    # chart states come back per chunk and merge exactly: the same bins, counts and grid
+    data = str(dataset / "part-1.parquet")
+    args = ["eval", data, "-m", "mse", "-m", "bce:with_logits=true", "-p", "p0", "-t", "t0"]
+    args += ["-g", "g", "--show", "hist", "--show", "calibration", "--chunk-size", "700"]
+    local = invoke(args)
+    on_dask = invoke([*args, "--engine", "dask", "--scheduler", cluster])
+    assert on_dask.code == local.code == 0, on_dask.err
+    assert on_dask.json == local.json
+    assert "histograms" in on_dask.json["results"][0]

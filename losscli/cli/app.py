@@ -16,7 +16,13 @@ import click
 
 from losscli.catalogue import LOSSES, lookup
 from losscli.catalogue.spec import LossSpec, Param
-from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_UNIT_ROWS, INPUT_FORMATS, OUTPUT_FORMATS
+from losscli.defaults import (
+    CHART_KINDS,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_UNIT_ROWS,
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+)
 from losscli.errors import ExitCode, LossCliError, UsageError
 from losscli.report.terminal import Environment
 
@@ -193,6 +199,28 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="--engine dask: rows per unit of work (Parquet row-group runs up to this).",
         ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
+        click.option(
+            "--show",
+            multiple=True,
+            type=click.Choice(CHART_KINDS),
+            help="Charts from the same pass: hist (error histogram), groups (worst groups "
+            "against the gate), calibration (probability losses). Drawn under the table; "
+            'Mermaid charts in Markdown and the GitHub step summary; "histograms" in JSON. '
+            "Repeatable.",
+        ),
+        click.option(
+            "--bins",
+            metavar="EDGES|LO:HI:N",
+            help="The error histogram's bins: increasing edges 'a,b,c' or N equal bins "
+            "'LO:HI:N' [default: ±2^k·(1, 1.25, 1.5, 1.75), 2^-30 ≤ |e| < 2^50].",
+        ),
+        click.option(
+            "--report",
+            metavar="FILE",
+            help="Write a one-page report (.png, .svg or .html): error histogram, groups "
+            "against the gate, prediction vs target, calibration, the table. Needs the "
+            "'plot' extra (matplotlib).",
+        ),
     ]
     from losscli.cli.gating import gate_options
 
@@ -333,6 +361,9 @@ def _execute(
     scheduler: str | None,
     unit_rows: int,
     quiet: bool,
+    show: tuple[str, ...] = (),
+    bins: str | None = None,
+    report: str | None = None,
 ) -> None:
     from losscli import engine
 
@@ -346,6 +377,7 @@ def _execute(
         raise UsageError("--output writes per-row values: use it with --reduction none")
     if keep and reduction != "none":
         raise UsageError("--keep copies columns into per-row output: use it with --reduction none")
+    charts = _chart_request(show, bins, report, reduction)
     options = engine.RunOptions(
         files=list(files),
         reduction=reduction,  # type: ignore[arg-type]
@@ -361,6 +393,7 @@ def _execute(
         engine=engine_name,
         scheduler=scheduler,
         unit_rows=unit_rows,
+        charts=charts,
     )
     if reduction == "none":
         _execute_rows(env, requests, options, fmt, output, quiet)
@@ -370,7 +403,43 @@ def _execute(
     from losscli.cli.gating import run_and_render
 
     # engine.run with a progress bar, then gates, render and reports; exit 1 on a failed gate
-    run_and_render(env, requests, options, fmt=fmt, many=many, quiet=quiet)
+    run_and_render(
+        env, requests, options, fmt=fmt, many=many, quiet=quiet, show=show, report=report
+    )
+
+
+def _chart_request(
+    show: tuple[str, ...], bins: str | None, report: str | None, reduction: str
+) -> Any:
+    """The histograms to collect for ``--show``/``--report`` (None: none asked, and nothing
+    chart-related is imported)."""
+    if not show and report is None:
+        if bins is not None:
+            raise UsageError("--bins sets the histogram's bins: use it with --show or --report")
+        return None
+    if reduction == "none":
+        raise UsageError("--show and --report draw reduced results: use --reduction mean or sum")
+    if report is not None:
+        import importlib.util
+        from pathlib import PurePath
+
+        from losscli.defaults import REPORT_SUFFIXES
+
+        if PurePath(report).suffix.lower() not in REPORT_SUFFIXES:
+            raise UsageError(f"--report needs a .png, .svg or .html file name, got {report!r}")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--report needs matplotlib: pip install 'losscli[plot]'")
+    from losscli.engine.request import ChartRequest
+
+    edges = None
+    if bins is not None:
+        from losscli.stats.histograms import parse_bins
+
+        try:
+            edges = tuple(parse_bins(bins).tolist())
+        except ValueError as exc:
+            raise UsageError(f"--bins {bins!r}: {exc}") from None
+    return ChartRequest(bins=edges)
 
 
 def _execute_rows(

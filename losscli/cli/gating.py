@@ -222,9 +222,12 @@ def run_and_render(
     fmt: str,
     many: bool,
     quiet: bool,
+    show: Sequence[str] = (),
+    report: str | None = None,
 ) -> None:
-    """Run ``requests`` (one pass, plus baseline passes), render results with their verdicts,
-    write the reports; on a failed gate print one line per failure and exit 1."""
+    """Run ``requests`` (one pass, plus baseline passes), render results with their verdicts
+    and ``--show`` charts, write the reports; on a failed gate print one line per failure and
+    exit 1."""
     from losscli.cli.progress import progress_for
     from losscli.report import render
 
@@ -237,6 +240,12 @@ def run_and_render(
             results = engine.run(requests, options, stdin=env.stdin, progress=progress)
         _note_skipped(env, results, quiet)
         render.render(results, fmt, env, many=many)
+        if show or report:
+            summary = _charts(env, results, fmt, show, report, None, None)
+            if settings.ci_report:
+                from losscli.report.charts import append_step_summary
+
+                append_step_summary(env, summary)
         return
 
     from losscli.gates.rules import GateSpec, check_direction
@@ -254,13 +263,53 @@ def run_and_render(
         outcomes = run_gated(items, options, stdin=env.stdin, progress=progress)
     results = [o.result for o in outcomes]
     _note_skipped(env, results, quiet)
-    render.render(
-        results, fmt, env, many=many, gates=[o.gates for o in outcomes] if settings.gated else None
-    )
+    verdicts = [o.gates for o in outcomes] if settings.gated else None
+    render.render(results, fmt, env, many=many, gates=verdicts)
+    summary = _charts(env, results, fmt, show, report, settings.spec, verdicts)
     if settings.gated or settings.junit:
         name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
         check = Check(name, outcomes, seconds=time.monotonic() - started, named=False)
-        finish(env, [check], junit=settings.junit, ci_report=settings.ci_report and settings.gated)
+        finish(
+            env,
+            [check],
+            junit=settings.junit,
+            ci_report=settings.ci_report and settings.gated,
+            summary_charts=summary if settings.ci_report else "",
+        )
+    elif settings.ci_report and summary:
+        from losscli.report.charts import append_step_summary
+
+        append_step_summary(env, summary)
+
+
+def _charts(
+    env: Environment,
+    results: Sequence[Any],
+    fmt: str,
+    show: Sequence[str],
+    report: str | None,
+    gate: GateSpec | None,
+    verdicts: Any,
+) -> str:
+    """Draw the ``--show`` charts for ``fmt`` (under the table, or as Mermaid after the
+    Markdown table), write ``--report``; returns the Mermaid charts for the step summary."""
+    if not show and report is None:
+        return ""
+    from losscli.report import charts
+
+    if report is not None:
+        from losscli.report import image
+
+        image.write_report(report, image.report_data(results, gate, verdicts))
+    if not show:
+        return ""
+    markdown = charts.markdown_charts(results, show, gate)
+    if fmt == "table":
+        charts.print_charts(results, show, env, gate)
+    elif fmt == "markdown" and markdown:
+        env.stdout.write("\n" + markdown + "\n")
+        env.stdout.flush()
+    return markdown
 
 
 def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None:
@@ -273,9 +322,17 @@ def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None
         )
 
 
-def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_report: bool) -> None:
-    """Write the JUnit file and the CI reports, print one line per failure on stderr, and exit
-    with the first error's code (a check that could not run) or 1 (a gate failed)."""
+def finish(
+    env: Environment,
+    checks: Sequence[Any],
+    *,
+    junit: str | None,
+    ci_report: bool,
+    summary_charts: str = "",
+) -> None:
+    """Write the JUnit file and the CI reports (with ``summary_charts`` after the step
+    summary's table), print one line per failure on stderr, and exit with the first error's
+    code (a check that could not run) or 1 (a gate failed)."""
     from losscli.report import sanitize
     from losscli.report.ci import ci_report as write_ci_report
     from losscli.report.ci import error_lines, failure_lines, write_junit
@@ -285,6 +342,10 @@ def finish(env: Environment, checks: Sequence[Any], *, junit: str | None, ci_rep
         write_junit(junit, checks)
     if ci_report:
         write_ci_report(env, checks)
+    if summary_charts:
+        from losscli.report.charts import append_step_summary
+
+        append_step_summary(env, summary_charts)
     errors = error_lines(checks)
     failures = failure_lines(checks)
     for line in errors:

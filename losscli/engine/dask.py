@@ -94,11 +94,12 @@ class Job(NamedTuple):
 
 
 class Done(NamedTuple):
-    """A unit's states, one piece per chunk: (rows, skipped, states, group states by key)."""
+    """A unit's states, one piece per chunk: (rows, skipped, states, group states by key,
+    chart states)."""
 
     position: int
     rows: int
-    pieces: list[tuple[int, int, list[Any], list[dict[tuple[Any, ...], Any]]]]
+    pieces: list[tuple[int, int, list[Any], list[dict[tuple[Any, ...], Any]], list[Any]]]
 
 
 class Failed(NamedTuple):

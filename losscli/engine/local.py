@@ -37,6 +37,8 @@ from losscli.stats.labels import LabelCodes, LabelContext
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
 
+    from losscli.engine.charts import ChartStates
+
     Array = NDArray[np.float64]
 else:
     Array = np.ndarray
@@ -158,6 +160,7 @@ class _Plan:
         self.outputs = 1 if self.spec.reduces_axis else len(selection.roles[first_role])
         self.state = self.spec.new_state(self.outputs, self.params)
         self.groups: dict[int, LossState] = {}
+        self.charts: ChartStates | None = None  # --show / --report: see _chart_states
         self.input_columns = [c for cols in selection.roles.values() for c in cols]
         # --confidence: per-row features for interval states (this plan's or a paired one's)
         self.features: Features | None = None
@@ -620,6 +623,11 @@ class Pass:
         ]
         self.requests = requests
         self.featured = _attach_trackers(requests, self.plans, options)
+        self.charted = (  # the plans feeding chart states (--show, --report)
+            _chart_states(self.plans, options)
+            if options.charts is not None and options.reduction != "none"
+            else []
+        )
         self.keys = GroupKeys(union.group_by) if union.group_by else None
         self.rows = self.skipped = 0
 
@@ -679,6 +687,9 @@ class Pass:
                 sink.write(kept, values)
                 continue
             group_ids = keys.chunk_ids(chunk) if keys is not None else None
+            for plan in self.charted:  # the histograms, from the same chunk (no second read)
+                assert plan.charts is not None
+                plan.charts.update(chunk, plan.inputs(chunk), weights, group_ids)
             if self.featured:  # --confidence: rows self.rows − n … of the input
                 start = self.rows - chunk.n
                 _consume_with_intervals(
@@ -698,14 +709,22 @@ class Pass:
         for plan in self.plans:
             plan.state = plan.spec.new_state(plan.outputs, plan.params)
             plan.groups = {}
+        for plan in self.charted:
+            assert plan.charts is not None
+            plan.charts.reset()
         self.rows = self.skipped = 0
 
-    def states(self) -> tuple[int, int, list[LossState], list[dict[tuple[Any, ...], LossState]]]:
-        """(rows, skipped rows, each plan's state, each plan's group states by key): what a
-        Dask unit sends back."""
+    def states(
+        self,
+    ) -> tuple[
+        int, int, list[LossState], list[dict[tuple[Any, ...], LossState]], list[tuple[Any, ...]]
+    ]:
+        """(rows, skipped rows, each plan's state, each plan's group states by key, the chart
+        states as plain values): what a Dask unit sends back."""
         keys = self.keys.keys if self.keys is not None else []
         grouped = [{keys[gid]: state for gid, state in plan.groups.items()} for plan in self.plans]
-        return self.rows, self.skipped, [plan.state for plan in self.plans], grouped
+        charts = [plan.charts.payload(keys) for plan in self.charted if plan.charts is not None]
+        return self.rows, self.skipped, [plan.state for plan in self.plans], grouped, charts
 
     def absorb(
         self,
@@ -713,6 +732,7 @@ class Pass:
         skipped: int,
         states: Sequence[LossState],
         grouped: Sequence[dict[tuple[Any, ...], LossState]],
+        charts: Sequence[tuple[Any, ...]] = (),
     ) -> None:
         """Merge another pass's :meth:`states` into this one (exact sums: the digits do not
         depend on how the rows were split)."""
@@ -720,21 +740,29 @@ class Pass:
         self.skipped += skipped
         if rows == 0:
             return
+        for plan, payload in zip(self.charted, charts, strict=True):
+            assert plan.charts is not None
+            plan.charts.absorb(payload, self._gid)
         for plan, state, by_key in zip(self.plans, states, grouped, strict=True):
             plan.state.merge(state)
             if not by_key:
                 continue
-            assert self.keys is not None
             for key, group_state in by_key.items():
-                gid = self.keys.ids.get(key)
-                if gid is None:
-                    gid = self.keys.ids[key] = len(self.keys.keys)
-                    self.keys.keys.append(key)
+                gid = self._gid(key)
                 mine = plan.groups.get(gid)
                 if mine is None:
                     plan.groups[gid] = group_state
                 else:
                     mine.merge(group_state)
+
+    def _gid(self, key: tuple[Any, ...]) -> int:
+        """The group id of ``key`` here (a new one for a key not seen yet)."""
+        assert self.keys is not None
+        gid = self.keys.ids.get(key)
+        if gid is None:
+            gid = self.keys.ids[key] = len(self.keys.keys)
+            self.keys.keys.append(key)
+        return gid
 
     def results(self) -> list[LossResult]:
         if self.rows == 0:
@@ -824,6 +852,31 @@ def _attach_intervals(
         group.intervals = tracker.intervals(gid, group.value, other and other.value)
 
 
+def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
+    """Give each plan its chart states; plans reading the same inputs the same way share one
+    (``eval -m mse -m mae`` counts the errors once). Returns the plans that feed them."""
+    from losscli.engine.charts import ChartStates, subject_of  # only runs that draw pay for it
+
+    assert options.charts is not None
+    shared: dict[tuple[Any, ...], ChartStates] = {}
+    feeding = []
+    for plan in plans:
+        spec = plan.spec
+        roles = tuple((r, tuple(c)) for r, c in plan.selection.roles.items())
+        params = tuple(sorted(plan.params.items()))
+        key: tuple[Any, ...] = (roles, spec.calibration, params if spec.calibration else ())
+        if subject_of(spec) == "loss":
+            key = (spec.name, roles, params)  # loss values: one per loss and parameters
+        states = shared.get(key)
+        if states is None:
+            states = shared[key] = ChartStates(
+                spec, plan.params, options.charts, options.weight is not None, plan.elementwise
+            )
+            feeding.append(plan)
+        plan.charts = states
+    return feeding
+
+
 def _row_names(plan: _Plan) -> list[str]:
     name = plan.spec.name
     if plan.options.per == "row" or plan.outputs == 1:
@@ -875,6 +928,7 @@ def _result_of(
     reduction, per = options.reduction, options.per
     value: Value = float("nan")
     groups: list[GroupResult] = []
+    shown: list[int] = []  # the group ids of ``groups``, in order
     if reduction != "none":
         weight = plan.selection.weight
         value = _compute(plan.state, reduction, per, sources, weight)
@@ -893,6 +947,7 @@ def _result_of(
                         key, state.rows, _compute(state, reduction, per, sources, weight, where)
                     )
                 )
+                shown.append(gid)
     return LossResult(
         loss=plan.spec.name,
         params={k: v for k, v in plan.params.items() if k != "label_context"},
@@ -907,6 +962,7 @@ def _result_of(
         group_by=plan.selection.group_by,
         groups=groups,
         higher_is_better=plan.spec.higher_is_better,
+        charts=None if plan.charts is None else plan.charts.compute(shown),
     )
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
 
     from losscli.engine.intervals import IntervalRequest, Intervals
+    from losscli.stats.histograms import CalibrationResult, HistogramResult
 
     Array = NDArray[np.float64]
 else:
@@ -40,6 +41,23 @@ class LossRequest:
         self.interval = interval  # confidence intervals asked for (``--confidence``)
 
 
+class ChartRequest(NamedTuple):
+    """What to collect: ``bins`` are the error histogram's edges (None: the default grid)."""
+
+    bins: tuple[float, ...] | None = None
+    calibration_bins: int = 10
+
+
+class ChartData(NamedTuple):
+    """The computed charts of one result; ``group_histograms`` lines up with its groups."""
+
+    subject: str  # "error" (prediction − target) or "loss" (per-element loss values)
+    histogram: HistogramResult | None
+    group_histograms: list[HistogramResult]
+    density: tuple[Array, NDArray[np.int64]] | None  # (edges, counts[target cell, prediction cell])
+    calibration: CalibrationResult | None
+
+
 class RunOptions(NamedTuple):
     """How to read and reduce (shared by every loss of one pass)."""
 
@@ -57,6 +75,7 @@ class RunOptions(NamedTuple):
     engine: str = "local"  # local | dask
     scheduler: str | None = None  # a Dask scheduler address; None: DASK_SCHEDULER_ADDRESS
     unit_rows: int = DEFAULT_UNIT_ROWS  # --engine dask: rows per unit of work
+    charts: ChartRequest | None = None  # collect histograms in the same pass (--show, --report)
 
 
 class GroupResult:
@@ -88,6 +107,7 @@ class LossResult:
     methods costs ~1 ms of start-up each, on every run."""
 
     __slots__ = (
+        "charts",
         "columns",
         "files",
         "group_by",
@@ -120,6 +140,7 @@ class LossResult:
         groups: list[GroupResult] | None = None,
         higher_is_better: bool = False,
         intervals: Intervals | None = None,
+        charts: ChartData | None = None,
     ) -> None:
         self.loss = loss
         self.params = params
@@ -135,6 +156,7 @@ class LossResult:
         self.groups: list[GroupResult] = [] if groups is None else groups
         self.higher_is_better = higher_is_better
         self.intervals = intervals  # with ``--confidence``: the value's interval estimates
+        self.charts = charts
 
 
 class Progress(Protocol):

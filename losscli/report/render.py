@@ -75,6 +75,10 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
             }
             for g in result.groups
         ]
+    if result.charts is not None:  # --show / --report: the bins and counts
+        from losscli.report.charts import histograms_json
+
+        out["histograms"] = histograms_json(result)
     if gates is not None:
         out["gates"] = [g.to_dict() for g in gates]
         out["passed"] = all(g.passed for g in gates)

@@ -360,6 +360,20 @@ class ErrorHistogram:
         if self.weights is not None and other.weights is not None:
             self.weights.merge(other.weights)
 
+    def parts(self) -> tuple[Array, int, list[list[float]] | None]:
+        """The state as plain values (counts, NaN count, weight partials), to ship elsewhere;
+        :meth:`add_parts` merges them into a histogram over the same bins."""
+        return self.counts, self.nan, None if self.weights is None else self.weights.partials
+
+    def add_parts(self, parts: tuple[Array, int, list[list[float]] | None]) -> None:
+        counts, nan, partials = parts
+        self.counts += counts
+        self.nan += nan
+        if self.weights is not None and partials is not None:
+            other = ExactSums(0)
+            other.partials = partials
+            self.weights.merge(other)
+
     def compute(self) -> HistogramResult:
         counts = self.counts
         weights = self.weights.values() if self.weights is not None else None

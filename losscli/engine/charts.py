@@ -1,0 +1,138 @@
+"""Chart states fed in the same pass as the losses (``--show``, ``--report``, JSON histograms).
+
+For a loss whose inputs are a prediction and a target of the same shape the histogram is of the
+errors ``prediction − target`` (per group too), with the predicted-vs-target 2-D counts; for
+other elementwise losses (class axes, embeddings) it is of the per-element loss values. A loss
+that names its positive-class probabilities (``LossSpec.calibration``) also gets calibration
+bins. Every state merges exactly, so nothing here needs a second read of the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from losscli.catalogue.spec import LossSpec, Params
+from losscli.engine.request import ChartData, ChartRequest
+from losscli.stats.histograms import Calibration, Density2D, ErrorHistogram, update_groups
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    Array = NDArray[np.float64]
+else:
+    Array = np.ndarray
+
+
+def subject_of(spec: LossSpec) -> str | None:
+    """What the histogram of ``spec`` counts: errors, loss values, or nothing (metrics
+    without elementwise losses and without a prediction/target pair)."""
+    roles = [r.name for r in spec.roles]
+    if roles[:2] == ["pred", "target"] and spec.paired and not spec.reduces_axis:
+        return "error"
+    if spec.elementwise is not None:
+        return "loss"
+    return None
+
+
+class ChartStates:
+    """The histogram states of one loss (or of several sharing the same inputs)."""
+
+    def __init__(
+        self,
+        spec: LossSpec,
+        params: Params,
+        request: ChartRequest,
+        weighted: bool,
+        losses: Callable[[Any], Array],
+    ) -> None:
+        self.subject = subject_of(spec)
+        self.params = params
+        self.losses = losses  # chunk → (k, n) elementwise losses (for subject "loss")
+        edges = None if request.bins is None else np.array(request.bins, dtype=np.float64)
+        self.template = ErrorHistogram(edges, weighted=weighted)
+        self.histogram = self.template.empty_like() if self.subject else None
+        self.groups: dict[int, ErrorHistogram] = {}
+        self.density = Density2D() if self.subject == "error" else None
+        self.probabilities = spec.calibration
+        self.calibration = (
+            Calibration(request.calibration_bins) if spec.calibration is not None else None
+        )
+
+    def update(
+        self,
+        chunk: Any,
+        inputs: dict[str, Array],
+        weights: Array | None,
+        group_ids: NDArray[np.int64] | None,
+    ) -> None:
+        """Add one chunk: ``inputs`` are the loss's role arrays, (k, n) each."""
+        if self.histogram is not None:
+            if self.subject == "error":
+                pred, target = inputs["pred"], inputs["target"]
+                if group_ids is None:
+                    self.histogram.update_pairs(pred, target, weights)
+                else:
+                    values = np.subtract(pred, target)
+                    self.histogram.update(values, weights)
+                    update_groups(self.groups, self.template, values, group_ids, weights)
+            else:
+                values = self.losses(chunk)
+                self.histogram.update(values, weights)
+                if group_ids is not None:
+                    update_groups(self.groups, self.template, values, group_ids, weights)
+        if self.density is not None:
+            self.density.update(inputs["pred"], inputs["target"])
+        if self.calibration is not None and self.probabilities is not None:
+            probs = self.probabilities(inputs, self.params)
+            self.calibration.update(probs, inputs["target"], weights)
+
+    def reset(self) -> None:
+        """Empty states (a Dask unit ships one set per chunk)."""
+        if self.histogram is not None:
+            self.histogram = self.template.empty_like()
+        self.groups = {}
+        if self.density is not None:
+            self.density = Density2D()
+        if self.calibration is not None:
+            self.calibration = Calibration(self.calibration.n_bins)
+
+    def payload(self, keys: Sequence[Any]) -> tuple[Any, ...]:
+        """The states as plain values, groups by key (``keys[gid]``), to merge elsewhere."""
+        return (
+            None if self.histogram is None else self.histogram.parts(),
+            {keys[gid]: state.parts() for gid, state in self.groups.items()},
+            self.density,
+            self.calibration,
+        )
+
+    def absorb(self, payload: tuple[Any, ...], gid_of: Callable[[Any], int]) -> None:
+        """Merge a :meth:`payload` (exact: counts add, the grid coarsens exactly)."""
+        histogram, groups, density, calibration = payload
+        if self.histogram is not None and histogram is not None:
+            self.histogram.add_parts(histogram)
+        for key, parts in groups.items():
+            gid = gid_of(key)
+            state = self.groups.get(gid)
+            if state is None:
+                state = self.groups[gid] = self.template.empty_like()
+            state.add_parts(parts)
+        if self.density is not None and density is not None:
+            self.density.merge(density)
+        if self.calibration is not None and calibration is not None:
+            self.calibration.merge(calibration)
+
+    def compute(self, group_order: Sequence[int]) -> ChartData:
+        """The charts, with one histogram per group id of ``group_order`` (empty for a group
+        never seen)."""
+        return ChartData(
+            subject=self.subject or "",
+            histogram=None if self.histogram is None else self.histogram.compute(),
+            group_histograms=[self.groups.get(gid, self.template).compute() for gid in group_order]
+            if self.histogram is not None
+            else [],
+            density=None if self.density is None else self.density.compute(),
+            calibration=None if self.calibration is None else self.calibration.compute(),
+        )
