@@ -1,18 +1,15 @@
-"""The Python API: ``mlx.nn.losses`` and scikit-learn regression metrics on NumPy float64.
+"""The Python API: ``mlx.nn.losses``, and the PyTorch, Keras and scikit-learn losses under their
+own names, on NumPy float64.
 
 The fourteen MLX losses keep MLX 0.32's names, argument names, order and defaults (so
-``huber_loss`` defaults to ``reduction='none'`` and ``mse_loss`` to ``'mean'``); the regression
-metrics keep scikit-learn's signatures and results. Inputs may be NumPy arrays, sequences,
-pandas Series/DataFrames or pyarrow Arrays/ChunkedArrays/Tables; everything is computed in
-float64 by the kernels of :mod:`losscli.catalogue`. ``mean``/``sum`` results are ``np.float64``
-scalars, ``none`` gives an array.
-
-Validation differs by family, as in the libraries followed: the MLX-named losses let NaN and
-±inf propagate into the result (``mse_loss([nan], [0])`` is NaN), while the scikit-learn-named
-metrics raise ``ValueError`` naming the argument, as scikit-learn does ("Input y_true contains
-NaN.", "Input sample_weight contains infinity or a value too large for dtype('float64').").
-A metric undefined for its input (R² of one sample) returns NaN with an
-:class:`UndefinedMetricWarning`.
+``huber_loss`` defaults to ``reduction='none'`` and ``mse_loss`` to ``'mean'``); PyTorch's
+functional losses (``poisson_nll_loss``, ``soft_margin_loss``, ``multi_margin_loss``, ...),
+Keras's (``binary_crossentropy``, ``squared_hinge``, ...) and scikit-learn's metrics
+(``r2_score``, ``d2_pinball_score``, ``log_loss``, ``accuracy_score``, ...) keep their library's
+signatures, defaults and results. Inputs may be NumPy arrays, sequences, pandas
+Series/DataFrames or pyarrow Arrays/ChunkedArrays/Tables; everything is computed in float64 by
+the kernels of :mod:`losscli.catalogue`. ``mean``/``sum`` results are ``np.float64`` scalars,
+``none`` gives an array.
 
 >>> float(mse_loss([1.0, 2.0], [0.0, 0.0]))
 2.5

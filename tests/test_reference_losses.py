@@ -361,3 +361,272 @@ def test_hand_worked_keras_values(tmp_path: Path) -> None:
     path = write_table(tmp_path / "f.csv", {"pred": [0.5], "target": [1.0]})
     out = invoke(["binary_focal_crossentropy", str(path), "-f", "value"])
     assert float(out.out) == pytest.approx(0.25 * math.log(2), rel=1e-15)
+
+
+# -- the Python API against the same recorded values ------------------------------------------------
+def _api_rows(case: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(none, mean, sum) from ``losscli.losses`` under the library's own function name."""
+    from losscli import losses
+
+    p = case["params"]
+    name = case["loss"]
+    if "input" in case["inputs"]:
+        x = np.array(case["inputs"]["input"])
+        y = np.array(case["inputs"]["target"])
+        if name == "poisson_nll_loss":
+            fn: Any = lambda r: losses.poisson_nll_loss(x, y, **p, reduction=r)  # noqa: E731
+        elif name == "soft_margin_loss":
+            fn = lambda r: losses.soft_margin_loss(x, y, reduction=r)  # noqa: E731
+        elif name == "multilabel_soft_margin_loss":
+            fn = lambda r: losses.multilabel_soft_margin_loss(x, y, p["weight"], reduction=r)  # noqa: E731
+        elif name == "multi_margin_loss":
+            fn = lambda r: losses.multi_margin_loss(  # noqa: E731
+                x, y, p=p["p"], margin=p["margin"], weight=p["weight"], reduction=r
+            )
+        elif name == "binary_cross_entropy_with_logits":
+            fn = lambda r: losses.binary_cross_entropy_with_logits(  # noqa: E731
+                x, y, reduction=r, pos_weight=p["pos_weight"]
+            )
+        elif name == "cross_entropy":
+            fn = lambda r: losses.weighted_cross_entropy(  # noqa: E731
+                x, y, p["weight"], reduction=r, label_smoothing=p["label_smoothing"]
+            )
+        else:
+            raise AssertionError(name)
+        return fn("none"), fn("mean"), fn("sum")
+    y = np.array(case["inputs"]["y_true"])
+    x = np.array(case["inputs"]["y_pred"])
+    kwargs = {k: v for k, v in p.items() if k != "labels"}
+    rows = getattr(losses, name if name != "poisson" else "poisson_loss")(y, x, **kwargs)
+    return rows, float(np.mean(rows)), float(np.sum(rows))
+
+
+# kl_div(log_target=False) is a CLI flag (--prob-target) of MLX's kl_div / kl_div_loss
+API_CASES = [c for c in TORCH["cases"] + KERAS["cases"] if c["loss"] != "kl_div"]
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=_id)
+def test_python_api_matches_the_recorded_values(case: dict[str, Any]) -> None:
+    rows, mean, total = _api_rows(case)
+    want = np.array(case["none"], dtype=np.float64)
+    cancels = np.zeros(want.shape, dtype=bool)
+    if case["loss"] in ("binary_cross_entropy_with_logits", "cross_entropy"):
+        x = np.array(case["inputs"]["input"])
+        scale = np.max(np.abs(x), axis=-1, keepdims=True) if x.ndim == 2 else np.abs(x)
+        if want.ndim == 1:
+            scale = scale[:, 0]
+        cancels = np.abs(want) < 1e-10 * scale  # PyTorch cancels there (see above)
+    _close(np.where(cancels, 1.0, rows), np.where(cancels, 1.0, want))
+    _close(total, case["sum"])
+    _close(mean, case["mean"])
+
+
+# -- an independent NumPy formula on more data ------------------------------------------------------
+def _sigmoid_log(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)  # log σ(x)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    return x - np.logaddexp.reduce(x, axis=1, keepdims=True)
+
+
+IND_N, IND_K = 500, 3
+IND_RNG = np.random.default_rng(5)
+X = IND_RNG.normal(0, 2, size=(IND_N, IND_K))
+PR = IND_RNG.uniform(0.001, 0.999, size=(IND_N, IND_K))
+Y01 = IND_RNG.integers(0, 2, size=(IND_N, IND_K)).astype(float)
+YPM = 2 * Y01 - 1
+CLS = IND_RNG.integers(0, IND_K, size=IND_N)
+ONEHOT = np.eye(IND_K)[CLS]
+DIST = IND_RNG.dirichlet(np.ones(IND_K), size=IND_N)
+COUNTS = IND_RNG.poisson(3.0, size=(IND_N, IND_K)).astype(float)
+RATES = IND_RNG.gamma(2.0, 1.5, size=(IND_N, IND_K))
+CW = np.array([0.5, 2.0, 1.5])
+IND_W = IND_RNG.uniform(0.1, 3.0, size=IND_N)
+
+
+def _q(p: np.ndarray) -> np.ndarray:
+    """Keras: rows renormalised, then clipped to [1e-7, 1 − 1e-7]."""
+    return np.clip(p / p.sum(axis=1, keepdims=True), 1e-7, 1 - 1e-7)
+
+
+def _kbce(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+# (name, params, pred, target, per-row reference (n,) and the per-row mean denominators)
+INDEPENDENT: list[tuple[str, dict[str, Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = [
+    (
+        "poisson_nll",
+        {"full": True},
+        X,
+        COUNTS,
+        (
+            np.exp(X)
+            - COUNTS * X
+            + np.where(
+                COUNTS > 1,
+                COUNTS * np.log(np.maximum(COUNTS, 1))
+                - COUNTS
+                + 0.5 * np.log(2 * np.pi * np.maximum(COUNTS, 1)),
+                0,
+            )
+        ).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "poisson_nll",
+        {"log_input": False, "eps": 1e-8},
+        RATES,
+        COUNTS,
+        (RATES - COUNTS * np.log(RATES + 1e-8)).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    ("soft_margin", {}, X, YPM, np.logaddexp(0, -YPM * X).mean(axis=1), np.ones(IND_N)),
+    (
+        "multilabel_soft_margin",
+        {"class_weight": list(CW)},
+        X,
+        Y01,
+        (-(Y01 * _sigmoid_log(X) + (1 - Y01) * _sigmoid_log(-X)) * CW).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "multi_margin",
+        {"p": 2, "margin": 0.7, "class_weight": list(CW)},
+        X,
+        CLS.astype(float),
+        np.array(
+            [
+                sum(CW[c] * max(0.0, 0.7 - X[i, c] + X[i, j]) ** 2 for j in range(IND_K) if j != c)
+                / IND_K
+                for i, c in enumerate(CLS)
+            ]
+        ),
+        np.ones(IND_N),
+    ),
+    (
+        "binary_cross_entropy",
+        {"pos_weight": [2.5, 1.0, 0.5]},
+        X,
+        PR,
+        (-(np.array([2.5, 1.0, 0.5]) * PR * _sigmoid_log(X) + (1 - PR) * _sigmoid_log(-X))).mean(
+            axis=1
+        ),
+        np.ones(IND_N),
+    ),
+    (
+        "cross_entropy",
+        {"class_weight": list(CW), "label_smoothing": 0.2},
+        X,
+        CLS.astype(float),
+        0.8 * CW[CLS] * -_log_softmax(X)[np.arange(IND_N), CLS]
+        + 0.2 / IND_K * -(_log_softmax(X) * CW).sum(axis=1),
+        CW[CLS],
+    ),
+    (
+        "kl_div",
+        {"log_target": False},
+        _log_softmax(X),
+        DIST,
+        (DIST * (np.log(DIST) - _log_softmax(X))).sum(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "squared_hinge",
+        {},
+        X,
+        Y01,
+        (np.maximum(1 - (2 * Y01 - 1) * X, 0) ** 2).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "categorical_hinge",
+        {},
+        X,
+        ONEHOT,
+        np.maximum(((1 - ONEHOT) * X).max(axis=1) - (ONEHOT * X).sum(axis=1) + 1, 0),
+        np.ones(IND_N),
+    ),
+    ("binary_crossentropy", {}, PR, Y01, _kbce(Y01, PR).mean(axis=1), np.ones(IND_N)),
+    (
+        "binary_crossentropy",
+        {"from_logits": True, "label_smoothing": 0.1},
+        X,
+        Y01,
+        (
+            -((Y01 * 0.9 + 0.05) * _sigmoid_log(X) + (1 - (Y01 * 0.9 + 0.05)) * _sigmoid_log(-X))
+        ).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "binary_focal_crossentropy",
+        {"apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5},
+        PR,
+        Y01,
+        (
+            (Y01 * 0.3 + (1 - Y01) * 0.7)
+            * (1 - (Y01 * PR + (1 - Y01) * (1 - PR))) ** 1.5
+            * _kbce(Y01, PR)
+        ).mean(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "categorical_crossentropy",
+        {},
+        PR,
+        DIST,
+        -(DIST * np.log(_q(PR))).sum(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "sparse_categorical_crossentropy",
+        {"from_logits": True},
+        X,
+        CLS.astype(float),
+        -_log_softmax(X)[np.arange(IND_N), CLS],
+        np.ones(IND_N),
+    ),
+    (
+        "categorical_focal_crossentropy",
+        {"alpha": 0.4, "gamma": 2.0},
+        PR,
+        ONEHOT,
+        (0.4 * (1 - _q(PR)) ** 2 * -ONEHOT * np.log(_q(PR))).sum(axis=1),
+        np.ones(IND_N),
+    ),
+    (
+        "kl_divergence",
+        {},
+        PR / PR.sum(axis=1, keepdims=True),
+        DIST,
+        (DIST * np.log(DIST / np.clip(PR / PR.sum(axis=1, keepdims=True), 1e-7, 1))).sum(axis=1),
+        np.ones(IND_N),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "pred", "target", "rows", "denominator"),
+    INDEPENDENT,
+    ids=[f"{c[0]}{c[1]}" for c in INDEPENDENT],
+)
+def test_an_independent_numpy_formula_on_more_data(
+    tmp_path: Path,
+    name: str,
+    params: dict[str, Any],
+    pred: np.ndarray,
+    target: np.ndarray,
+    rows: np.ndarray,
+    denominator: np.ndarray,
+) -> None:
+    px, pcols = _columns("x", pred)
+    ty, tcols = _columns("y", target if target.ndim == 2 else target)
+    path = write_table(tmp_path / "ind.parquet", {**px, **ty, "w": IND_W}, row_group_size=97)
+    m = Mapped(name, params, {"pred": pcols, "target": tcols}, {}, rows[:, None], denominator, 0, 0)
+    _close(
+        _run(path, m, per="row").value, math.fsum(rows.tolist()) / math.fsum(denominator.tolist())
+    )
+    weighted = math.fsum((rows * IND_W).tolist()) / math.fsum((denominator * IND_W).tolist())
+    _close(_run(path, m, per="row", weight="w", chunk_size=64).value, weighted)
