@@ -622,7 +622,7 @@ def test_an_independent_numpy_formula_on_more_data(
     denominator: np.ndarray,
 ) -> None:
     px, pcols = _columns("x", pred)
-    ty, tcols = _columns("y", target if target.ndim == 2 else target)
+    ty, tcols = _columns("y", target)
     path = write_table(tmp_path / "ind.parquet", {**px, **ty, "w": IND_W}, row_group_size=97)
     m = Mapped(name, params, {"pred": pcols, "target": tcols}, {}, rows[:, None], denominator, 0, 0)
     _close(
