@@ -133,7 +133,19 @@ CASES = [
     Case("csv10m-huber", "csv10m", "huber", False),
     Case("pq50m-mse", "pq50m", "mse", False),
     Case("pq50m-huber", "pq50m", "huber", False),
+    # --confidence (issue 14): the same gated run plain, with a t interval, with a B=200 bootstrap
+    Case("pq10m-mse-gate-ci", "pq10m", "mse", False),
+    Case("csv10m-mse-gate-ci", "csv10m", "mse", False),
 ]
+
+# Extra arguments of the gated-run variants compared in the ``*-gate-ci`` cases.
+GATE_CI_TOOLS = {
+    "losscli": ["--max", "1e300"],
+    "losscli-confidence": ["--max", "1e300", "--confidence", "0.95"],
+    "losscli-bootstrap200": ["--max", "1e300", "--confidence", "0.95", "--bootstrap", "200"],
+}
+# Budgets of issue 14: time of each variant over the plain gated run.
+GATE_CI_BUDGETS = {"losscli-confidence": 1.2, "losscli-bootstrap200": 4.0}
 
 
 @dataclass
@@ -241,6 +253,8 @@ def build_command(tool: str, case: Case, entry: dict | None, args: argparse.Name
         return [py, "-c", STARTUP_FLOORS[tool]]
     assert entry is not None and case.metric is not None
     path, fmt = entry["path"], entry["fmt"]
+    if case.name.endswith("-gate-ci"):
+        return [*args.losscli, case.metric, path, "--format", "json", *GATE_CI_TOOLS[tool]]
     if tool == "losscli":
         extra = ["--delta", HUBER_DELTA] if case.metric == "huber" else []
         return [*args.losscli, case.metric, path, "--format", "json", *extra]
@@ -256,6 +270,8 @@ def tools_for(case: Case) -> list[str]:
         return ["losscli", "python-pass"]
     if case.dataset is None:
         return ["losscli", *STARTUP_FLOORS]
+    if case.name.endswith("-gate-ci"):
+        return list(GATE_CI_TOOLS)
     if case.dataset == "tiny":
         return ["losscli", "duckdb", "polars", "pandas", "import-numpy+pyarrow.csv"]
     return DATA_TOOLS
@@ -263,7 +279,7 @@ def tools_for(case: Case) -> list[str]:
 
 def parse_value(tool: str, stdout: str) -> float:
     """Extract the loss value a tool printed (losscli: JSON with a top-level ``value``)."""
-    if tool == "losscli":
+    if tool.startswith("losscli"):
         return float(json.loads(stdout)["value"])
     return float(stdout.strip().splitlines()[-1])
 
@@ -274,7 +290,8 @@ def check(res: Result, sample: Sample, case: Case, entry: dict | None) -> None:
     if err:
         res.status, res.error = "error", err
         return
-    if entry is None or res.tool not in ("losscli", "duckdb", "polars", "pandas"):
+    compared = ("losscli", "duckdb", "polars", "pandas", *GATE_CI_TOOLS)
+    if entry is None or res.tool not in compared:
         res.status = "ok" if res.tool == "losscli" else "floor"  # nothing to compare
         if (
             res.tool == "pyarrow-read"
@@ -326,6 +343,18 @@ def run_case(case: Case, tools: list[str], entry: dict | None, args: argparse.Na
             res.rss_kib.append(sample.maxrss_kib)
         line = "  ".join(f"{r.tool}={r.walls[-1]:.2f}s" for r in active if r.timed)
         print(f"  rep {rep + 1}/{args.repeat}: {line}", flush=True)
+    plain = next((r for r in results if r.tool == "losscli" and r.timed), None)
+    for res in results:
+        budget = GATE_CI_BUDGETS.get(res.tool)
+        if budget is not None and plain is not None and res.timed:
+            ratio = res.median() / plain.median()
+            verdict = "within" if ratio <= budget else "OVER"
+            print(
+                f"  {res.tool}: {ratio:.2f}x the plain gated run (median), "
+                f"peak RSS {res.rss_mib():.0f} vs {plain.rss_mib():.0f} MiB: {verdict} the "
+                f"{budget}x budget",
+                flush=True,
+            )
     return {
         "case": case.name,
         "dataset": case.dataset,

@@ -166,7 +166,7 @@ class _Plan:
         self.features: Features | None = None
         self.tracker: IntervalTracker | None = None
 
-    def feature_rows(self, chunk: Chunk) -> tuple[Array, Array | None]:
+    def feature_rows(self, chunk: Chunk, weighted: bool) -> tuple[Array, Array | None]:
         """(features, elementwise losses or None) of a chunk for the interval states; the
         losses are handed to :meth:`consume` so the kernel runs once."""
         assert self.features is not None
@@ -174,7 +174,7 @@ class _Plan:
             return self.features.rows(None, self.inputs(chunk)), None
         losses = self.elementwise(chunk)
         rows = self.features.rows(losses, None)
-        if np.shares_memory(rows, losses):  # consume scales the losses by the weights in place
+        if weighted and np.shares_memory(rows, losses):  # consume scales losses in place
             rows = rows.copy()
         return rows, losses
 
@@ -822,7 +822,7 @@ def _consume_with_intervals(
     for i, plan in enumerate(plans):
         losses = None
         if i in featured:
-            rows[i], losses = plan.feature_rows(chunk)
+            rows[i], losses = plan.feature_rows(chunk, weights is not None)
         plan.consume(chunk, weights, group_ids, strict, losses)
     groups = list(group_rows(group_ids)) if group_ids is not None else None
     for i, plan in enumerate(plans):
