@@ -307,3 +307,14 @@ def test_python_api_equals_scikit_learn() -> None:
     assert losses.multiclass_hinge_loss(TEXT, SCORES) == pytest.approx(
         skm.hinge_loss(TEXT, SCORES), rel=REL
     )
+
+
+def test_grouping_by_the_label_keeps_the_class_columns(path: Path) -> None:
+    """Column j means the j-th class of all rows in every group (a group of one class too);
+    group keys show the labels as written."""
+    result = _run(path, "log_loss", P, "text", {}, group_by="text")
+    assert [g.key for g in result.groups] == [("cat",), ("dog",), ("emu",)]
+    for g in result.groups:
+        rows = g.key[0] == TEXT
+        expected = skm.log_loss(TEXT[rows], PROBS[rows], labels=["cat", "dog", "emu"])
+        _close(g.value, expected)

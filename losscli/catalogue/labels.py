@@ -139,6 +139,8 @@ class LabelMetricState:
         self.params = params
         self.context: LabelContext = params["label_context"]
         self.sums = LabelSums()
+        #: a group's classes are those of all rows (set by the engine before ``compute``)
+        self.overall_classes: list[Label] | None = None
 
     @property
     def rows(self) -> int:
@@ -176,6 +178,8 @@ class LabelMetricState:
         from losscli.stats.labels import sorted_labels
 
         given = self.params.get("labels")
+        if given is None and self.overall_classes is not None:
+            return self.overall_classes
         keys = self.context.keys(given).tolist() if given is not None else self.sums.keys()
         return sorted_labels([self.context.label(k) for k in keys])
 

@@ -85,6 +85,9 @@ def _chunks(
                 else:
                     numeric_cols[c] = to_float64(column, file=source.label, column=c)
             other_cols = {c: batch.column(names.index(c)) for c in other}
+            for c in labels.intersection(numeric):
+                # a label column as written, for group keys and --keep (its codes are numeric)
+                other_cols[c] = batch.column(names.index(c))
             origin = dict.fromkeys(columns, (source.label, first))
             yield Chunk(n, numeric_cols, other_cols, origin)
             # Drop this batch before the reader is asked for the next one (decoded ahead).
@@ -933,11 +936,16 @@ def _result_of(
         weight = plan.selection.weight
         value = _compute(plan.state, reduction, per, sources, weight)
         if keys is not None:
+            # A class-label metric's columns mean the same classes in every group: its groups
+            # use the classes of all rows (a group need not hold every class).
+            classes = getattr(plan.state, "classes", None)
             order = sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
             for gid in order:
                 state = plan.groups.get(gid)
                 if state is None or state.rows == 0:
                     continue
+                if classes is not None:
+                    state.overall_classes = classes()  # type: ignore[attr-defined]
                 key = tuple(numeric_text(k) for k in keys.keys[gid])
                 where = ", ".join(
                     f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True)
