@@ -159,3 +159,75 @@ def test_missing_and_infinite_inputs(tmp_path: Path) -> None:
     )
     path = _csv(tmp_path, "pred,target\n1,2\n-inf,1\n", "i.csv")
     assert _one_error(["mse", path], 3) == f"{path}, column 'pred', row 2: infinite value (-inf)"
+
+
+# -- delimiters and decimal commas -------------------------------------------------------------
+EUROPEAN = "pred;target;w\n1,5;2,5;1\n3;1;0,5\n-0,25;0,75;2\n"
+
+
+def _expected_european() -> float:
+    import math
+
+    losses = [(1.5 - 2.5) ** 2, (3.0 - 1.0) ** 2, (-0.25 - 0.75) ** 2]
+    weights = [1.0, 0.5, 2.0]
+    return math.fsum(w * x for w, x in zip(weights, losses, strict=True)) / math.fsum(weights)
+
+
+@pytest.mark.parametrize("delimiter", [[], ["--delimiter", ";"]])
+def test_semicolons_and_decimal_commas(tmp_path: Path, delimiter: list[str]) -> None:
+    path = _csv(tmp_path, EUROPEAN)
+    result = invoke(["mse", path, "-w", "w", "--decimal-comma", *delimiter])
+    assert result.code == 0, result.err
+    assert result.json["value"] == _expected_european()
+    piped = invoke(["mse", "-w", "w", "--decimal-comma", "-f", "value"], stdin=EUROPEAN.encode())
+    assert float(piped.out) == _expected_european()
+
+
+def test_without_decimal_comma_the_text_is_named(tmp_path: Path) -> None:
+    path = _csv(tmp_path, EUROPEAN)
+    assert _one_error(["mse", path], 3) == f"{path}, column 'pred', row 1: non-numeric value '1,5'"
+
+
+@pytest.mark.parametrize("delimiter, expected", [("|", "|"), ("tab", "\t"), ("\\t", "\t")])
+def test_explicit_delimiter(tmp_path: Path, delimiter: str, expected: str) -> None:
+    path = _csv(tmp_path, f"pred{expected}target{expected}note\n1{expected}3{expected}a;b,c\n")
+    assert invoke(["mse", path, "--delimiter", delimiter]).json["value"] == 4.0
+
+
+def test_ambiguous_header_is_an_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred;target;a,b\n1;2;3\n")
+    assert _one_error(["mse", path], 2) == (
+        f"{path}: cannot tell the delimiter: the header holds ',' and ';'; give --delimiter"
+    )
+    assert invoke(["mse", path, "--delimiter", ";"]).json["value"] == 1.0
+    quoted = _csv(tmp_path, 'pred;target;"a,b"\n1;2;3\n', "q.csv")  # a quoted comma is no delimiter
+    assert invoke(["mse", quoted]).json["value"] == 1.0
+
+
+@pytest.mark.parametrize("bad", [";;", "", '"', "."])
+def test_bad_delimiter_option(tmp_path: Path, bad: str) -> None:
+    path = _csv(tmp_path, "pred,target\n1,2\n")
+    assert "--delimiter must be one character" in _one_error(["mse", path, "--delimiter", bad], 2)
+
+
+def test_decimal_comma_with_comma_delimiter(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "pred,target\n1,2\n")
+    assert "--decimal-comma needs a delimiter other than ','" in _one_error(
+        ["mse", path, "--decimal-comma"], 2
+    )
+
+
+def test_check_file_delimiter_and_decimal_comma(tmp_path: Path) -> None:
+    _csv(tmp_path, EUROPEAN)
+    gates = tmp_path / "gates.toml"
+    gates.write_text(
+        '[[check]]\nloss = "mse"\nfile = "d.csv"\nweight = "w"\ndelimiter = ";"\n'
+        "decimal_comma = true\nmax = 100\n",
+        encoding="utf-8",
+    )
+    result = invoke(["check", str(gates), "--format", "json"])
+    assert result.code == 0, result.err
+    assert result.json["checks"][0]["value"] == _expected_european()
+    gates.write_text('[[check]]\nloss = "mse"\nfile = "d.csv"\ndelimiter = "ab"\n', "utf-8")
+    result = invoke(["check", str(gates)])
+    assert result.code == 2 and "'delimiter': --delimiter must be one character" in result.err

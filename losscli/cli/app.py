@@ -159,6 +159,18 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Read targets (and weights) from this second, row-aligned file.",
         ),
         click.option(
+            "--delimiter",
+            metavar="CHAR",
+            help="CSV field delimiter (e.g. ';', '|', tab) [default: found in the header; an "
+            "ambiguous header is an error].",
+        ),
+        click.option(
+            "--decimal-comma",
+            is_flag=True,
+            help="CSV numbers use a decimal comma (1,5), as European spreadsheets write them; "
+            "needs a delimiter other than ','.",
+        ),
+        click.option(
             "--input-format",
             type=click.Choice(INPUT_FORMATS),
             help="Input format when the name or bytes do not tell (e.g. stdin).",
@@ -364,6 +376,8 @@ def _execute(
     show: tuple[str, ...] = (),
     bins: str | None = None,
     report: str | None = None,
+    delimiter: str | None = None,
+    decimal_comma: bool = False,
 ) -> None:
     from losscli import engine
 
@@ -389,6 +403,8 @@ def _execute(
         chunk_size=chunk_size,
         input_format=input_format,
         targets_from=targets_from,
+        delimiter=_delimiter(delimiter),
+        decimal_comma=decimal_comma,
         anon=anon,
         engine=engine_name,
         scheduler=scheduler,
@@ -440,6 +456,14 @@ def _chart_request(
         except ValueError as exc:
             raise UsageError(f"--bins {bins!r}: {exc}") from None
     return ChartRequest(bins=edges)
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from losscli.io.csv import parse_delimiter
+
+    return parse_delimiter(text)
 
 
 def _execute_rows(

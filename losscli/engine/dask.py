@@ -47,6 +47,8 @@ class SourceSpec(NamedTuple):
     compression: str | None
     delimiter: str
     size_bytes: int | None
+    decimal_comma: bool = False
+    sniff: bool = True
 
     @classmethod
     def of(cls, source: Source) -> SourceSpec:
@@ -59,6 +61,8 @@ class SourceSpec(NamedTuple):
             source.compression,
             source.delimiter,
             source.size_bytes,
+            source.decimal_comma,
+            source.sniff,
         )
 
     def open(self) -> Source:
@@ -70,6 +74,8 @@ class SourceSpec(NamedTuple):
             delimiter=self.delimiter,
             size_bytes=self.size_bytes,
             location=self.location,
+            decimal_comma=self.decimal_comma,
+            sniff=self.sniff,
         )
 
 

@@ -579,6 +579,8 @@ def open_inputs(options: RunOptions, stdin: Any = None) -> tuple[list[Source], l
         if options.targets_from
         else None
     )
+    for source in [*sources, *(target_sources or [])]:
+        source.set_dialect(options.delimiter, options.decimal_comma)
     return sources, target_sources
 
 

@@ -71,6 +71,8 @@ class RunOptions(NamedTuple):
     chunk_size: int = DEFAULT_CHUNK_SIZE
     input_format: str | None = None
     targets_from: str | None = None
+    delimiter: str | None = None  # CSV: --delimiter (None: from the header)
+    decimal_comma: bool = False  # CSV: --decimal-comma
     anon: bool = False  # object storage without credentials (public buckets)
     engine: str = "local"  # local | dask
     scheduler: str | None = None  # a Dask scheduler address; None: DASK_SCHEDULER_ADDRESS

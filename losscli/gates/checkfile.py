@@ -41,6 +41,8 @@ _KEYS: dict[str, str] = {
     "nan": "string",
     "targets_from": "string",
     "input_format": "string",
+    "delimiter": "string",
+    "decimal_comma": "boolean",
     "chunk_size": "integer",
     "anon": "boolean",
     "engine": "string",
@@ -85,6 +87,8 @@ class CheckSpec:
     nan: str
     targets_from: str | None
     input_format: str | None
+    delimiter: str | None
+    decimal_comma: bool
     chunk_size: int
     anon: bool
     engine: str
@@ -97,7 +101,8 @@ class CheckSpec:
         """Checks with equal keys read the same rows the same way: one pass serves them all."""
         return (
             self.files, self.weight, self.group_by, self.reduction, self.per, self.nan,
-            self.targets_from, self.input_format, self.chunk_size, self.anon,
+            self.targets_from, self.input_format, self.delimiter, self.decimal_comma,
+            self.chunk_size, self.anon,
             self.engine, self.scheduler,
         )  # fmt: skip
 
@@ -113,6 +118,8 @@ class CheckSpec:
             group_by=self.group_by,
             chunk_size=self.chunk_size,
             input_format=self.input_format,
+            delimiter=self.delimiter,
+            decimal_comma=self.decimal_comma,
             targets_from=self.targets_from,
             anon=self.anon,
             engine=self.engine,
@@ -303,6 +310,8 @@ def _parse_check(
         nan=get("nan", str, "error"),
         targets_from=_relative(get("targets_from", str), base_dir),
         input_format=get("input_format", str),
+        delimiter=_delimiter(label, path, get("delimiter", str)),
+        decimal_comma=get("decimal_comma", bool, False),
         chunk_size=chunk_size,
         anon=get("anon", bool, False),
         engine=get("engine", str, "local"),
@@ -311,6 +320,18 @@ def _parse_check(
         baseline=_relative(get("baseline", str), base_dir),
         baseline_pred=get("baseline_pred", str),
     )
+
+
+def _delimiter(label: str, path: str, text: str | None) -> str | None:
+    if text is None:
+        return None
+    from losscli.errors import UsageError
+    from losscli.io.csv import parse_delimiter
+
+    try:
+        return parse_delimiter(text)
+    except UsageError as exc:
+        raise CheckFileError(f"{label}: 'delimiter': {exc.message}", file=path) from None
 
 
 def _gates(label: str, path: str, get: Any) -> GateSpec:

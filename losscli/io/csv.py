@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from losscli.errors import DataError, EmptyInputError, InputError
+from losscli.errors import DataError, EmptyInputError, InputError, UsageError
 from losscli.io.streams import (
     arrow_input,
     check_unchanged,
@@ -35,15 +35,50 @@ def column_names(source: Source) -> list[str]:
     if not more:
         raise EmptyInputError("no rows (only a header line)", file=source.label)
     first = first_bytes.decode("utf-8-sig", errors="replace")
-    if source.format == "csv" and "," not in first:
-        for candidate in ("\t", ";", "|"):
-            if candidate in first:
-                source.delimiter = candidate
-                break
+    if source.format == "csv" and source.sniff:
+        source.delimiter = sniff_delimiter(first, source.label)
+    if source.decimal_comma and source.delimiter == ",":
+        raise UsageError(
+            "--decimal-comma needs a delimiter other than ',' (e.g. --delimiter ';')",
+            file=source.label,
+        )
     import csv
 
     names = next(csv.reader([first], delimiter=source.delimiter))
     return [name.strip() for name in names]
+
+
+#: Delimiters the header is searched for when none is given.
+SNIFFED_DELIMITERS = (",", "\t", ";", "|")
+
+
+def sniff_delimiter(header: str, label: str) -> str:
+    """The one candidate delimiter the header holds outside quotes (``,`` when none: one
+    column). Two or more is ambiguous (``a;b,c``): an error asking for ``--delimiter``, never a
+    guess."""
+    import re
+
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    found = [c for c in SNIFFED_DELIMITERS if c in unquoted]
+    if len(found) > 1:
+        shown = " and ".join(repr(c) for c in found)
+        raise UsageError(
+            f"cannot tell the delimiter: the header holds {shown}; give --delimiter",
+            file=label,
+        )
+    return found[0] if found else ","
+
+
+def parse_delimiter(text: str) -> str:
+    """``--delimiter`` / ``delimiter =``: one character (``\\t`` or ``tab`` for a tab), not a
+    quote, a line break or a decimal separator's ``.``."""
+    value = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(text, text)
+    if len(value) != 1 or value in ('"', "\n", "\r", "."):
+        raise UsageError(
+            f"--delimiter must be one character other than a quote, '.' or a line break "
+            f"(got {text!r}); e.g. ';', '|', 'tab'"
+        )
+    return value
 
 
 def batches(
@@ -58,10 +93,12 @@ def batches(
     from losscli.io.parallel import cores, ordered_map
 
     names = source.column_names()  # reads the header first: it settles the delimiter
+    decimal = {"decimal_point": ","} if source.decimal_comma else {}
     convert = pacsv.ConvertOptions(
         include_columns=list(columns),
         column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
         strings_can_be_null=True,
+        **decimal,
     )
     parse = pacsv.ParseOptions(delimiter=source.delimiter)
     read_options = pacsv.ReadOptions(
@@ -82,6 +119,7 @@ def batches(
             include_columns=list(columns),
             column_types=convert.column_types,
             null_values=[""],
+            **decimal,
         )
 
     def parse_block(block: Any, quoted: bool) -> list[pa.RecordBatch]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from losscli.errors import DataError, InputError
+from losscli.errors import InputError, LossCliError
 from losscli.io.streams import clean_arrow_message
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class Source:
         "_names",
         "_stream",
         "compression",
+        "decimal_comma",
         "delimiter",
         "first_row",
         "format",
@@ -35,6 +36,7 @@ class Source:
         "path",
         "row_groups",
         "size_bytes",
+        "sniff",
     )
 
     def __init__(
@@ -47,12 +49,18 @@ class Source:
         size_bytes: int | None = None,
         _stream: IO[bytes] | None = None,
         location: Location | None = None,
+        decimal_comma: bool = False,
+        sniff: bool | None = None,
     ) -> None:
         self.label = label
         self.path = path
         self.format = format
         self.compression = compression
         self.delimiter = delimiter
+        #: CSV: numbers written with a decimal comma (``1,5``), as European spreadsheets do.
+        self.decimal_comma = decimal_comma
+        #: CSV: the delimiter is found from the header (no --delimiter, not a .tsv).
+        self.sniff = format == "csv" and delimiter == "," if sniff is None else sniff
         self.size_bytes = size_bytes
         self._stream = _stream
         self._names: list[str] | None = None
@@ -65,6 +73,15 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.label!r}, format={self.format!r})"
+
+    def set_dialect(self, delimiter: str | None, decimal_comma: bool) -> None:
+        """Apply ``--delimiter`` / ``--decimal-comma`` (CSV only; other formats ignore them)."""
+        if self.format != "csv":
+            return
+        if delimiter is not None:
+            self.delimiter = delimiter
+            self.sniff = False
+        self.decimal_comma = decimal_comma
 
     # -- schema -------------------------------------------------------------------------------
     def column_names(self) -> list[str]:
@@ -101,7 +118,7 @@ def _reader(format: str) -> Any:
 def _column_names(source: Source) -> list[str]:
     try:
         return list(_reader(source.format).column_names(source))
-    except (InputError, DataError):
+    except LossCliError:
         raise
     except Exception as exc:  # corrupt or unreadable input of any kind
         raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=source.label) from None
