@@ -312,3 +312,24 @@ def test_check_file_confidence_keys(data: dict, tmp_path) -> None:
     gate_file.write_text(f'[[check]]\nfile = "{data["path"]}"\nloss = "mse"\nseed = 3\nmax = 1\n')
     r = invoke(["check", str(gate_file)])
     assert r.code == 2 and "'seed' needs 'confidence'" in r.err
+
+
+def test_cli_baseline_predictions_file_is_paired_row_by_row(data: dict, tmp_path) -> None:
+    candidate, baseline = tmp_path / "candidate.parquet", tmp_path / "baseline.parquet"
+    pq.write_table(pa.table({k: data[k] for k in ("pred", "target", "g")}), candidate)
+    pq.write_table(pa.table({"pred": data["base"], "target": data["target"]}), baseline)
+    common = ["-g", "g", "-f", "json", "--confidence", "0.9", "--max-increase", "0"]
+    from_file = invoke(["rmse", str(candidate), "--baseline", str(baseline), *common])
+    from_column = invoke(["rmse", str(data["path"]), "--baseline-pred", "base", *common])
+    assert from_file.code == from_column.code
+    for a, b in zip(from_file.json["gates"], from_column.json["gates"], strict=True):
+        assert a["method"] == "bootstrap-percentile paired"
+        assert (a["interval"], a["verdict"], a["baseline"]) == (
+            b["interval"],
+            b["verdict"],
+            b["baseline"],
+        )
+    short = tmp_path / "short.parquet"
+    pq.write_table(pa.table({"pred": data["base"][:-1], "target": data["target"][:-1]}), short)
+    r = invoke(["mse", str(candidate), "--baseline", str(short), *common])
+    assert r.code == 3 and "row counts differ" in r.err and "pairs them row by row" in r.err

@@ -100,7 +100,10 @@ def _chunks(
 
 
 def _aligned(
-    left: Iterator[Chunk], right: Iterator[Chunk], labels: tuple[str, str]
+    left: Iterator[Chunk],
+    right: Iterator[Chunk],
+    labels: tuple[str, str],
+    option: str = "--targets-from",
 ) -> Iterator[Chunk]:
     """Zip two row-aligned chunk streams (``--targets-from``), re-slicing to common lengths."""
     a = next(left, None)
@@ -123,7 +126,8 @@ def _aligned(
         right_rows = rows + (sum(c.n for c in _rest(b, right)) if b is not None else 0)
         raise DataError(
             f"row counts differ: {labels[0]} has {left_rows} rows, "
-            f"--targets-from {labels[1]} has {right_rows}"
+            f"{option} {labels[1]} has {right_rows}"
+            + ("; --confidence pairs them row by row" if option == "--baseline" else "")
         )
 
 
@@ -331,7 +335,9 @@ class _Plan:
             if context is not None and column in context.codes.columns:
                 value = context.codes.label(column, value)  # the label as written
             label, row = chunk.where(column, index)
-            raise DataError(f"{check.message} (got {value!r})", file=label, column=column, row=row)
+            raise DataError(
+                f"{check.message} (got {value!r})", file=label, column=_shown(column), row=row
+            )
 
     def _split_update(
         self, chunk: Chunk, weights: Array | None, group_ids: NDArray[np.int64]
@@ -422,7 +428,7 @@ def _raise_non_finite(
             message = f"missing {what} (empty cell or NaN); use --nan skip to drop such rows"
         else:
             message = f"infinite {what} ({value})"
-        raise DataError(message, file=label, column=col, row=row)
+        raise DataError(message, file=label, column=_shown(col), row=row)
     if losses is None:
         return
     finite = np.isfinite(losses)
@@ -442,7 +448,7 @@ def _raise_non_finite(
         raise DataError(
             f"the loss overflows float64 for finite inputs ({shown})",
             file=label,
-            column=column,
+            column=_shown(column),
             row=row,
         )
     if weight is not None:
@@ -491,6 +497,58 @@ def _resolve(
         )
         selections.append(selection)
     return selections
+
+
+#: Prefix of the columns read from ``RunOptions.paired_file`` (a baseline's predictions read
+#: row-aligned with the input, for paired confidence intervals): they never clash with the
+#: input's own columns.
+PAIRED = "\x00baseline:"
+
+
+def _resolve_paired(
+    requests: Sequence[LossRequest],
+    options: RunOptions,
+    selections: list[Selection],
+    paired_sources: Sequence[Source],
+) -> None:
+    """Re-select the ``options.paired_requests`` against the paired file (their roles only;
+    weights and groups come from the input), under the :data:`PAIRED` prefix."""
+    names = paired_sources[0].column_names()
+    for i in options.paired_requests:
+        request = requests[i]
+        own = select(
+            request.spec.roles,
+            request.columns,
+            names,
+            file=paired_sources[0].label,
+            paired=request.spec.paired,
+        )
+        roles = {role: [PAIRED + c for c in cols] for role, cols in own.roles.items()}
+        main = selections[i]
+        selections[i] = Selection(roles, main.weight, main.group_by, main.keep)
+
+
+def _shown(column: str) -> str:
+    """A column's name as the user wrote it (without the :data:`PAIRED` prefix)."""
+    return column.removeprefix(PAIRED)
+
+
+def _unpaired(union: Selection) -> Selection:
+    roles = {k: [c for c in v if not c.startswith(PAIRED)] for k, v in union.roles.items()}
+    return Selection(roles, union.weight, union.group_by, union.keep)
+
+
+def _paired_columns(union: Selection) -> list[str]:
+    return [c[len(PAIRED) :] for c in union.numeric if c.startswith(PAIRED)]
+
+
+def _prefixed(chunk: Chunk) -> Chunk:
+    return Chunk(
+        chunk.n,
+        {PAIRED + k: v for k, v in chunk.numeric.items()},
+        {},
+        {PAIRED + k: v for k, v in chunk.origin.items()},
+    )
 
 
 def _validate(requests: Sequence[LossRequest], options: RunOptions) -> None:
@@ -564,7 +622,10 @@ def _run(
     sink: RowSink | None,
 ) -> list[LossResult]:
     sources, target_sources = open_inputs(options, stdin)
-    one = Pass(requests, options, sources, target_sources)
+    paired_sources = None
+    if options.paired_file:
+        paired_sources = open_sources([options.paired_file], input_format=None, stdin=stdin)
+    one = Pass(requests, options, sources, target_sources, paired_sources=paired_sources)
     one.feed(one.chunks(progress), sink)
     return one.results()
 
@@ -599,12 +660,16 @@ class Pass:
         selections: list[Selection] | None = None,
         *,
         check_columns: bool = True,
+        paired_sources: list[Source] | None = None,
     ) -> None:
         self.options = options
         self.sources = sources
         self.target_sources = target_sources
+        self.paired_sources = paired_sources
         if selections is None:
             selections = _resolve(requests, options, sources, target_sources)
+            if paired_sources:
+                _resolve_paired(requests, options, selections, paired_sources)
         self.selections = selections
         self.union = union = Selection(
             roles={
@@ -616,7 +681,9 @@ class Pass:
             group_by=selections[0].group_by,
             keep=selections[0].keep,
         )
-        self.columns = _split_sources(sources, union, target_sources)
+        self.columns = _split_sources(sources, _unpaired(union), target_sources)
+        if check_columns and paired_sources:
+            check_same_columns(paired_sources, _paired_columns(union))
         if check_columns:
             numeric, other, t_numeric, t_other = self.columns
             check_same_columns(sources, numeric + other)
@@ -646,6 +713,12 @@ class Pass:
                 _chunks(self.target_sources, t_numeric, t_other, size, None, self.codes),
                 (self.sources[0].label, self.target_sources[0].label),
             )
+        if self.paired_sources:
+            paired = _chunks(
+                self.paired_sources, _paired_columns(self.union), [], size, None, self.codes
+            )
+            labels = (self.sources[0].label, self.paired_sources[0].label)
+            chunks = _aligned(chunks, map(_prefixed, paired), labels, "--baseline")
         return chunks
 
     def feed(self, chunks: Iterator[Chunk], sink: RowSink | None = None) -> None:

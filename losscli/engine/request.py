@@ -78,6 +78,10 @@ class RunOptions(NamedTuple):
     scheduler: str | None = None  # a Dask scheduler address; None: DASK_SCHEDULER_ADDRESS
     unit_rows: int = DEFAULT_UNIT_ROWS  # --engine dask: rows per unit of work
     charts: ChartRequest | None = None  # collect histograms in the same pass (--show, --report)
+    # --confidence against a baseline predictions file: read it row-aligned in the same pass;
+    # the requests at these indices take their columns from it (see engine.local.PAIRED)
+    paired_file: str | None = None
+    paired_requests: tuple[int, ...] = ()
 
 
 class GroupResult:

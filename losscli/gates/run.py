@@ -135,14 +135,27 @@ def run_gated(
             requests.append(_with_pred(item.request, item.baseline.pred))
             # --confidence: the interval is on the per-row difference with this request
             requests[i] = _with_pred(item.request, None, _interval(item, same_input[i]))
+    paired_file = _paired_file(items, json_paths)
+    paired: list[int] = []
+    for i, item in enumerate(items):
+        if paired_file is not None and item.baseline and item.baseline.path == paired_file:
+            # --confidence against a predictions file: read it row-aligned in this pass, so
+            # the interval is on the per-row difference
+            same_input[i] = len(requests)
+            paired.append(len(requests))
+            requests.append(_with_pred(item.request, item.baseline.pred))
+            requests[i] = _with_pred(item.request, None, _interval(item, same_input[i]))
+    if paired:
+        options = options._replace(paired_file=paired_file, paired_requests=tuple(paired))
     results = engine.run(requests, options, stdin=stdin, progress=progress)
+    options = options._replace(paired_file=None, paired_requests=())
 
     baselines: dict[int, Baseline] = {}
     for i, j in same_input.items():
         baselines[i] = baseline_from_result(results[j], _source(items[i]))
     by_file: dict[str, dict[int, LossRequest]] = {}  # baseline predictions file → its requests
     for i, item in enumerate(items):
-        if item.baseline is None or item.baseline.path is None:
+        if item.baseline is None or item.baseline.path is None or i in baselines:
             continue
         path = item.baseline.path
         if path in json_paths:
@@ -170,6 +183,16 @@ def run_gated(
         Outcome(results[i], evaluate(results[i], item.gates, baselines.get(i)), baselines.get(i))
         for i, item in enumerate(items)
     ]
+
+
+def _paired_file(items: Sequence[GatedRequest], json_paths: set[str]) -> str | None:
+    """The baseline predictions file to read row-aligned with the input (the first one of an
+    item with ``--confidence``; stdin cannot be read twice)."""
+    for item in items:
+        path = item.baseline.path if item.baseline else None
+        if item.gates.confidence and path and path != "-" and path not in json_paths:
+            return path
+    return None
 
 
 def _source(item: GatedRequest) -> str:
