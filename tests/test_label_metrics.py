@@ -318,3 +318,67 @@ def test_grouping_by_the_label_keeps_the_class_columns(path: Path) -> None:
         rows = g.key[0] == TEXT
         expected = skm.log_loss(TEXT[rows], PROBS[rows], labels=["cat", "dog", "emu"])
         _close(g.value, expected)
+
+
+def test_a_check_file_takes_list_and_text_parameters(tmp_path: Path) -> None:
+    data = write_table(
+        tmp_path / "c.csv",
+        {
+            "a": [0.9, 0.2, 0.6],
+            "b": [0.1, 0.8, 0.4],
+            "y": ["no", "yes", "yes"],
+            "pb": [0.1, 0.8, 0.4],
+        },
+    )
+    gate = tmp_path / "gate.toml"
+    gate.write_text(
+        f"""
+[defaults]
+file = "{data.name}"
+target = "y"
+
+[[check]]
+loss = "log_loss"
+pred = "a,b"
+params = {{ labels = ["no", "yes"] }}
+max = 1.0
+
+[[check]]
+loss = "brier_score_loss"
+pred = "pb"
+params = {{ pos_label = "yes" }}
+max = 1.0
+
+[[check]]
+loss = "cross_entropy"
+pred = "a,b"
+target = "k"
+params = {{ class_weight = [1, 2.5] }}
+max = 10.0
+"""
+    )
+    write_table(
+        data,
+        {
+            "a": [0.9, 0.2, 0.6],
+            "b": [0.1, 0.8, 0.4],
+            "y": ["no", "yes", "yes"],
+            "pb": [0.1, 0.8, 0.4],
+            "k": [0, 1, 1],
+        },
+    )
+    out = invoke(["check", str(gate), "-f", "json", "--no-ci-report"])
+    assert out.code == 0, out.err
+    values = [r["value"] for r in out.json["checks"]]
+    assert values[0] == pytest.approx(
+        skm.log_loss(["no", "yes", "yes"], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), rel=REL
+    )
+    assert values[1] == pytest.approx(
+        skm.brier_score_loss(["no", "yes", "yes"], [0.1, 0.8, 0.4], pos_label="yes"), rel=REL
+    )
+    logp = np.log(
+        np.exp([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+        / np.exp([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]).sum(1, keepdims=True)
+    )
+    w = np.array([1.0, 2.5, 2.5])
+    assert values[2] == pytest.approx(-(w * logp[np.arange(3), [0, 1, 1]]).sum() / w.sum(), rel=REL)
