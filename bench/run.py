@@ -109,7 +109,7 @@ STARTUP_FLOORS = {
 }
 TINY_FLOOR = "import numpy, pyarrow.csv"
 DATA_TOOLS = ["losscli", "duckdb", "polars", "pandas", "pyarrow-read"]
-ALL_TOOLS = [*DATA_TOOLS, "import-numpy+pyarrow.csv", *STARTUP_FLOORS]
+ALL_TOOLS = [*DATA_TOOLS, "losscli-plain", "import-numpy+pyarrow.csv", *STARTUP_FLOORS]
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,13 @@ class Case:
     dataset: str | None
     metric: str | None
     quick: bool
+    extra: tuple[str, ...] = ()  # losscli options of the case (timed against a plain run)
 
 
+#: The cost of charts: every histogram state fed in the same pass (--show hist, JSON
+#: "histograms": error histogram, predicted-vs-target grid), and a whole --report PNG.
+REPORT_PATH = str(Path(tempfile.gettempdir()) / "losscli-bench-report.png")
+SHOW = ("--show", "hist")
 CASES = [
     Case("startup", None, None, True),
     Case("version", None, None, True),
@@ -136,6 +141,9 @@ CASES = [
     # --confidence (issue 14): the same gated run plain, with a t interval, with a B=200 bootstrap
     Case("pq10m-mse-gate-ci", "pq10m", "mse", False),
     Case("csv10m-mse-gate-ci", "csv10m", "mse", False),
+    Case("pq10m-mse-show", "pq10m", "mse", False, SHOW),
+    Case("csv10m-mse-show", "csv10m", "mse", False, SHOW),
+    Case("pq10m-mse-report", "pq10m", "mse", False, ("--report", REPORT_PATH)),
 ]
 
 # Extra arguments of the gated-run variants compared in the ``*-gate-ci`` cases.
@@ -255,8 +263,10 @@ def build_command(tool: str, case: Case, entry: dict | None, args: argparse.Name
     path, fmt = entry["path"], entry["fmt"]
     if case.name.endswith("-gate-ci"):
         return [*args.losscli, case.metric, path, "--format", "json", *GATE_CI_TOOLS[tool]]
-    if tool == "losscli":
+    if tool in ("losscli", "losscli-plain"):
         extra = ["--delta", HUBER_DELTA] if case.metric == "huber" else []
+        if tool == "losscli":
+            extra += case.extra
         return [*args.losscli, case.metric, path, "--format", "json", *extra]
     if tool == "import-numpy+pyarrow.csv":
         return [py, "-c", TINY_FLOOR]
@@ -274,6 +284,8 @@ def tools_for(case: Case) -> list[str]:
         return list(GATE_CI_TOOLS)
     if case.dataset == "tiny":
         return ["losscli", "duckdb", "polars", "pandas", "import-numpy+pyarrow.csv"]
+    if case.extra:  # losscli with the case's options against losscli without them
+        return ["losscli", "losscli-plain"]
     return DATA_TOOLS
 
 
@@ -290,7 +302,7 @@ def check(res: Result, sample: Sample, case: Case, entry: dict | None) -> None:
     if err:
         res.status, res.error = "error", err
         return
-    compared = ("losscli", "duckdb", "polars", "pandas", *GATE_CI_TOOLS)
+    compared = ("losscli", "losscli-plain", "duckdb", "polars", "pandas", *GATE_CI_TOOLS)
     if entry is None or res.tool not in compared:
         res.status = "ok" if res.tool == "losscli" else "floor"  # nothing to compare
         if (

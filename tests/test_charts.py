@@ -182,9 +182,23 @@ def test_json_histograms_equal_numpy_grouped_and_not(scored, chunk: str) -> None
     for entry in hist["groups"]:
         mask = cols["g"] == entry["key"]["g"]
         _expected({**entry, "edges": hist["error"]["edges"]}, e[mask])
-    edges = np.array(hist["pred_vs_target"]["edges"])
+    assert "pred_vs_target" not in hist  # the grid only for --report (two values a row)
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_engine_density_equals_histogram2d(scored, chunk: int) -> None:
+    from losscli import engine
+    from losscli.catalogue import lookup
+    from losscli.engine.request import ChartRequest
+
+    path, cols = scored
+    options = engine.RunOptions(files=[str(path)], chunk_size=chunk, charts=ChartRequest())
+    (result,) = engine.run([engine.LossRequest(lookup("mse"), {})], options)
+    assert result.charts is not None and result.charts.density is not None
+    edges, counts = result.charts.density
     want, _, _ = np.histogram2d(cols["target"], cols["pred"], bins=[edges, edges])
-    assert hist["pred_vs_target"]["counts"] == want.astype(int).tolist()
+    np.testing.assert_array_equal(counts, want.astype(np.int64))
+    assert 16 < edges.size - 1 <= 64  # the data span more than a quarter of the window
 
 
 def test_json_user_bins_and_exact_weights(scored) -> None:
@@ -286,7 +300,7 @@ def test_report_files(scored, tmp_path, suffix: str) -> None:
     out = invoke(
         ["mse", str(path), "-g", "g", "--max", "8.5", "--report", str(target), "-f", "json"]
     )
-    assert out.code == 1 and "histograms" in out.json
+    assert out.code == 1 and "pred_vs_target" in out.json["histograms"]
     raw = target.read_bytes()
     if suffix == ".svg":
         assert ET.fromstring(raw).tag == "{http://www.w3.org/2000/svg}svg"

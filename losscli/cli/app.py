@@ -455,7 +455,17 @@ def _chart_request(
             edges = tuple(parse_bins(bins).tolist())
         except ValueError as exc:
             raise UsageError(f"--bins {bins!r}: {exc}") from None
-    return ChartRequest(bins=edges)
+    # --show groups draws from the results; the density grid (two values a row) only for the
+    # report: --show hist costs one value a row.
+    wanted = set(show)
+    if not ({"hist", "calibration"} & wanted or report is not None):
+        return None
+    return ChartRequest(
+        bins=edges,
+        histogram="hist" in wanted or report is not None,
+        density=report is not None,
+        calibration="calibration" in wanted or report is not None,
+    )
 
 
 def _delimiter(text: str | None) -> str | None:

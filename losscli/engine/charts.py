@@ -53,12 +53,14 @@ class ChartStates:
         self.losses = losses  # chunk → (k, n) elementwise losses (for subject "loss")
         edges = None if request.bins is None else np.array(request.bins, dtype=np.float64)
         self.template = ErrorHistogram(edges, weighted=weighted)
-        self.histogram = self.template.empty_like() if self.subject else None
+        self.histogram = self.template.empty_like() if self.subject and request.histogram else None
         self.groups: dict[int, ErrorHistogram] = {}
-        self.density = Density2D() if self.subject == "error" else None
+        self.density = Density2D() if self.subject == "error" and request.density else None
         self.probabilities = spec.calibration
         self.calibration = (
-            Calibration(request.calibration_bins) if spec.calibration is not None else None
+            Calibration(request.calibration_bins)
+            if spec.calibration is not None and request.calibration
+            else None
         )
 
     def update(
@@ -88,6 +90,11 @@ class ChartStates:
         if self.calibration is not None and self.probabilities is not None:
             probs = self.probabilities(inputs, self.params)
             self.calibration.update(probs, inputs["target"], weights)
+
+    @property
+    def active(self) -> bool:
+        """Whether any state is collected."""
+        return any(s is not None for s in (self.histogram, self.density, self.calibration))
 
     def reset(self) -> None:
         """Empty states (a Dask unit ships one set per chunk)."""

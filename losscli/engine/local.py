@@ -950,8 +950,10 @@ def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
             states = shared[key] = ChartStates(
                 spec, plan.params, options.charts, options.weight is not None, plan.elementwise
             )
-            feeding.append(plan)
-        plan.charts = states
+            if states.active:
+                feeding.append(plan)
+        if states.active:
+            plan.charts = states
     return feeding
 
 

@@ -42,10 +42,14 @@ class LossRequest:
 
 
 class ChartRequest(NamedTuple):
-    """What to collect: ``bins`` are the error histogram's edges (None: the default grid)."""
+    """What to collect: the error histogram (over ``bins``, None: the default grid), the
+    predicted-vs-target grid, the calibration bins (probability losses only)."""
 
     bins: tuple[float, ...] | None = None
     calibration_bins: int = 10
+    histogram: bool = True  # --show hist, --report
+    density: bool = True  # --report (the costliest state: two values per row)
+    calibration: bool = True  # --show calibration, --report
 
 
 class ChartData(NamedTuple):

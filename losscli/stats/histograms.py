@@ -45,7 +45,7 @@ _SIGN_KEYS = 1 << (11 + SUB_BITS)  # keys of one sign: 2048 exponents × 4 sub-b
 _KEYS = 2 * _SIGN_KEYS
 _SPECIAL = 2047 * SUBS  # keys from here on (per sign) hold inf and NaN
 _TOP_KEY = (1023 + HIGH_OCTAVE) * SUBS  # the key of 2^HIGH_OCTAVE, the default top edge
-BLOCK = 1 << 16  # values per block: the temporaries stay in cache
+BLOCK = 1 << 15  # values per block: the temporaries stay in cache
 
 
 # -- exact sums ---------------------------------------------------------------------------------
