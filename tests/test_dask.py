@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +217,9 @@ def test_a_worker_killed_mid_run_changes_nothing(dataset: Path, tmp_path: Path) 
         options = engine.RunOptions(
             files=files, engine="dask", scheduler=procs.scheduler_address, unit_rows=2000, **kw
         )
-        on_dask = _values(engine.run(requests, options))
+        # A guard: a cluster that never finishes fails this test instead of hanging the suite.
+        with ThreadPoolExecutor(1) as pool:
+            on_dask = _values(pool.submit(engine.run, requests, options).result(timeout=240))
     assert marker.exists()  # a worker did die during the run
     assert on_dask == local
 
@@ -231,3 +234,27 @@ def test_charts_on_dask_equal_local(dataset: Path, cluster: str, small_runs: Non
     assert on_dask.code == local.code == 0, on_dask.err
     assert on_dask.json == local.json
     assert "histograms" in on_dask.json["results"][0]
+
+
+def test_per_row_output_is_a_parquet_dataset_in_input_order(
+    dataset: Path, cluster: str, tmp_path: Path, s3_server: Any, small_runs: None
+) -> None:
+    import pyarrow.parquet as pq
+
+    files = [str(dataset / "part-0.parquet"), str(dataset / "part-1.parquet")]
+    args = ["huber", *files, "-p", "p0,p1", "-t", "t0,t1", "-r", "none", "--keep", "g,label"]
+    assert invoke([*args, "-o", str(tmp_path / "local.parquet")]).code == 0
+    want = pq.read_table(tmp_path / "local.parquet")
+    on_dask = [*args, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "3000"]
+    out = invoke([*on_dask, "-o", str(tmp_path / "rows")])
+    assert out.code == 0, out.err
+    parts = sorted(p.name for p in (tmp_path / "rows").iterdir())
+    assert parts == [f"part-{i:05d}.parquet" for i in range(4)]  # two units per file
+    assert pq.read_table(tmp_path / "rows").equals(want)
+    s3_filesystem(s3_server).create_dir("rows-bkt")
+    out = invoke([*on_dask, "-o", "s3://rows-bkt/out/"])
+    assert out.code == 0, out.err
+    got = pq.read_table("rows-bkt/out", filesystem=s3_filesystem(s3_server))
+    assert got.equals(want)
+    again = invoke([*on_dask, "-o", str(tmp_path / "rows")])
+    assert again.code == 2 and "give a new or empty directory" in again.err

@@ -488,6 +488,14 @@ def _execute_rows(
     from losscli.cli.progress import progress_for
     from losscli.io.writers import FileSink, StreamSink
 
+    if options.engine == "dask":  # one Parquet part per unit of work, written by the workers
+        if not output:
+            raise UsageError(
+                "--engine dask writes per-row values as a Parquet dataset: give -o DIR/"
+            )
+        with progress_for(env, options.files, quiet=quiet) as progress:
+            engine.run(requests, options, progress=progress, dataset=output)
+        return
     sink: Any
     if output:
         sink = FileSink(output)

@@ -25,6 +25,7 @@ def run(
     stdin: Any = None,
     progress: Progress | None = None,
     sink: RowSink | None = None,
+    dataset: str | None = None,
 ) -> list[LossResult]:
     """Every requested loss over the input in one pass, on the engine ``options`` names:
     :mod:`~losscli.engine.local` (this process) or :mod:`~losscli.engine.dask` (a cluster; the
@@ -32,7 +33,9 @@ def run(
     if options.engine == "dask":
         from losscli.engine import dask  # distributed loads only for --engine dask
 
-        return dask.run(requests, options, stdin=stdin, progress=progress, sink=sink)
+        return dask.run(
+            requests, options, stdin=stdin, progress=progress, sink=sink, dataset=dataset
+        )
     return local.run(requests, options, stdin=stdin, progress=progress, sink=sink)
 
 

@@ -97,6 +97,7 @@ class Job(NamedTuple):
     losses: tuple[tuple[str, dict[str, Any], dict[str, str | None]], ...]
     options: RunOptions
     selections: list[Selection]
+    dataset: str | None = None  # --reduction none: each unit writes its part here
 
 
 class Done(NamedTuple):
@@ -161,6 +162,8 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
         sources[0].first_row = unit.first_row
         targets = [s.open() for s in unit.targets] if unit.targets else None
         one = Pass(requests, job.options, sources, targets, job.selections, check_columns=False)
+        if job.dataset is not None:
+            return _write_part(job.dataset, unit, one)
         # One piece per chunk, merged by the client in order: the very fold a local run makes,
         # so even states whose merge rounds (Chan's moments for R²) keep every digit.
         pieces = []
@@ -175,6 +178,20 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
         return Done(unit.position, rows, pieces)
     except LossCliError as exc:
         return Failed(unit.position, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
+
+
+def _write_part(dataset: str, unit: Unit, one: Pass) -> Done:
+    """``--reduction none``: the unit's per-row values as one part of the Parquet dataset."""
+    from losscli.io.writers import dataset_part
+
+    sink = dataset_part(dataset, unit.position)
+    try:
+        with np.errstate(all="ignore"):
+            one.feed(one.chunks(), sink)
+    except BaseException:
+        sink.abort()
+        raise
+    return Done(unit.position, one.rows, [one.states()])
 
 
 # -- client side --------------------------------------------------------------------------------
@@ -222,17 +239,26 @@ def run(
     stdin: Any = None,
     progress: Progress | None = None,
     sink: RowSink | None = None,
+    dataset: str | None = None,
 ) -> list[LossResult]:
-    """The results of :func:`losscli.engine.local.run`, to the last digit, computed on Dask."""
+    """The results of :func:`losscli.engine.local.run`, to the last digit, computed on Dask.
+
+    Per-row output (``--reduction none``) goes to ``dataset``, a directory or bucket prefix
+    that receives one Parquet part per unit (``part-00000.parquet``, ... in input order)."""
     _validate(requests, options)
-    if sink is not None:
-        raise UsageError("--engine dask writes per-row output with -o DIR/ (a Parquet dataset)")
+    if sink is not None or (options.reduction == "none" and dataset is None):
+        raise UsageError(
+            "--engine dask writes per-row values as a Parquet dataset: give -o DIR/ "
+            "(a directory or an s3:// or gs:// prefix)"
+        )
     if "-" in options.files or options.targets_from == "-":
         raise UsageError("--engine dask reads files or URIs, not stdin")
     sources, target_sources = open_inputs(options)
+    if dataset is not None:
+        dataset = _prepare_dataset(dataset)
     client, cluster = connect(options.scheduler)
     try:
-        return _run(client, requests, options, sources, target_sources, progress)
+        return _run(client, requests, options, sources, target_sources, progress, dataset)
     finally:
         client.close()
         if cluster is not None:
@@ -246,6 +272,7 @@ def _run(
     sources: list[Source],
     target_sources: list[Source] | None,
     progress: Progress | None,
+    dataset: str | None = None,
 ) -> list[LossResult]:
     shapes = _shapes(client, [SourceSpec.of(s) for s in sources])
     for source, shape in zip(sources, shapes, strict=True):
@@ -257,13 +284,55 @@ def _run(
         tuple((r.spec.name, dict(r.params), dict(r.columns)) for r in requests),
         options,
         selections,
+        dataset,
     )
-    outcomes = _gather(client, job, units, progress)
+    try:
+        outcomes = _gather(client, job, units, progress)
+    except BaseException:
+        if dataset is not None:
+            _remove_parts(dataset, len(units))
+        raise
     for done in outcomes:
         for piece in done.pieces:
             merged.absorb(*piece)
     with np.errstate(all="ignore"):
         return merged.results()
+
+
+def _prepare_dataset(dataset: str) -> str:
+    """The per-row output dataset: a new or empty directory (made here), or an empty prefix."""
+    from losscli.io.sources import is_remote
+
+    if is_remote(dataset):
+        from losscli.io import remote
+
+        if remote.listing(dataset):
+            raise UsageError(f"--output {dataset}: the prefix is not empty")
+        return dataset.rstrip("/") + "/"
+    if os.path.isfile(dataset) or (os.path.isdir(dataset) and os.listdir(dataset)):
+        raise UsageError(f"--output {dataset}: with --engine dask, give a new or empty directory")
+    try:
+        os.makedirs(dataset, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write --output {dataset}: {exc.strerror}") from None
+    return os.path.abspath(dataset)
+
+
+def _remove_parts(dataset: str, count: int) -> None:
+    """After a failure: no partial dataset is left behind (best effort)."""
+    from losscli.io.sources import is_remote
+
+    names = {f"part-{i:05d}.parquet" for i in range(count)}
+    if is_remote(dataset):
+        from losscli.io import remote
+
+        for uri in remote.listing(dataset):
+            if uri.rsplit("/", 1)[-1] in names:
+                remote.delete(uri)
+        return
+    for name in os.listdir(dataset):
+        if name in names:
+            os.unlink(os.path.join(dataset, name))
 
 
 def _shapes(client: Any, specs: list[SourceSpec]) -> list[FileShape]:

@@ -398,3 +398,42 @@ def read_all(uri: str, anonymous: bool = False) -> bytes:
         raise
     except Exception as exc:
         raise explain(exc, location) from None
+
+
+# -- writing (``--reduction none -o s3://bucket/out/`` on Dask) -----------------------------------
+def upload(local_path: str, uri: str) -> None:
+    """Copy a finished local file to ``uri`` in one piece."""
+    import shutil
+
+    location = parse(uri)
+    try:
+        fs = filesystem_of(location)
+        with (
+            open(local_path, "rb") as src,
+            fs.open_output_stream(location.fs_path, compression=None) as dst,
+        ):
+            shutil.copyfileobj(src, dst, 1 << 22)
+    except Exception as exc:
+        raise explain(exc, location) from None
+
+
+def listing(uri: str) -> list[str]:
+    """The URIs of the objects under a prefix (empty if none, or no such prefix)."""
+    import pyarrow.fs as pafs
+
+    location = parse(uri)
+    try:
+        fs = filesystem_of(location)
+        root = location.fs_path.rstrip("/")
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    except Exception as exc:
+        raise explain(exc, location) from None
+    return [f"{location.scheme}://{i.path}" for i in infos if i.type == pafs.FileType.File]
+
+
+def delete(uri: str) -> None:
+    location = parse(uri)
+    try:
+        filesystem_of(location).delete_file(location.fs_path)
+    except Exception as exc:
+        raise explain(exc, location) from None

@@ -257,3 +257,43 @@ class FileSink:
         finally:
             if os.path.exists(self.temporary):
                 os.unlink(self.temporary)
+
+
+def dataset_part(directory: str, position: int) -> Any:
+    """A sink writing one part of a partitioned Parquet dataset, ``part-NNNNN.parquet`` under
+    ``directory`` (a local directory or an ``s3://``/``gs://`` prefix); parts sort in input
+    order by name. Each part appears whole or not at all."""
+    name = f"part-{position:05d}.parquet"
+    from losscli.io.sources import is_remote
+
+    if is_remote(directory):
+        return _UploadedPart(directory.rstrip("/") + "/" + name)
+    return FileSink(os.path.join(directory, name))
+
+
+class _UploadedPart(FileSink):
+    """A Parquet part written to a local temporary file, then uploaded in one piece (an
+    interrupted part never appears in the bucket)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.folder = tempfile.mkdtemp(prefix="losscli-part-")
+        super().__init__(os.path.join(self.folder, "part.parquet"))
+
+    def close(self) -> None:
+        super().close()  # renames the temporary file to self.path
+        from losscli.io import remote
+
+        try:
+            remote.upload(self.path, self.uri)
+        finally:
+            os.unlink(self.path)
+            os.rmdir(self.folder)
+
+    def abort(self) -> None:
+        try:
+            super().abort()
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+            os.rmdir(self.folder)
