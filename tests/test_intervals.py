@@ -333,3 +333,39 @@ def test_cli_baseline_predictions_file_is_paired_row_by_row(data: dict, tmp_path
     pq.write_table(pa.table({"pred": data["base"][:-1], "target": data["target"][:-1]}), short)
     r = invoke(["mse", str(candidate), "--baseline", str(short), *common])
     assert r.code == 3 and "row counts differ" in r.err and "pairs them row by row" in r.err
+
+
+def test_cross_entropy_interval_and_class_weights(tmp_path) -> None:
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(21)
+    z, y = rng.normal(size=(500, 3)), rng.integers(0, 3, size=500)
+    path = tmp_path / "ce.parquet"
+    pq.write_table(pa.table({"a": z[:, 0], "b": z[:, 1], "c": z[:, 2], "y": y * 1.0}), path)
+    args = ["cross_entropy", str(path), "-p", "a,b,c", "-t", "y", "--max", "9", "-f", "json"]
+    r = invoke([*args, "--confidence", "0.95"])
+    ce = logsumexp(z, axis=1) - z[np.arange(500), y]
+    ref = st.t.interval(0.95, 499, loc=np.mean(ce), scale=st.sem(ce))
+    assert r.code == 0 and r.json["interval"] == pytest.approx(list(ref), rel=1e-12)
+    r = invoke([*args, "--confidence", "0.95", "--class-weight", "1,2,3"])
+    assert r.code == 2 and "class-weight" in r.err
+
+
+def test_junit_and_summary_report_inconclusive(data: dict, tmp_path) -> None:
+    path = str(data["path"])
+    limit = str(float(np.mean((data["pred"] - data["target"]) ** 2)))
+    junit = tmp_path / "junit.xml"
+    summary = tmp_path / "summary.md"
+    args = ["mse", path, "--max", limit, "--confidence", "0.95", "--junit", str(junit)]
+    r = invoke([*args, "-f", "json"], env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert r.code == 0
+    import xml.etree.ElementTree as ET
+
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    assert case.find("failure") is None
+    assert case.find("system-out").text.startswith("[INCONCLUSIVE] max: mse = ")
+    text = summary.read_text()
+    assert "⚠️ inconclusive" in text and "1 comparison at 0.95 confidence" in text
+    r = invoke([*args, "-f", "json", "--inconclusive", "fail"])
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    assert r.code == 1 and case.find("failure") is not None

@@ -61,11 +61,14 @@ class Intervals(NamedTuple):
     paired: bool = False
 
 
-def _kind(spec: LossSpec, reduction: str) -> str:
+def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
     """``mean``/``root``/``r2``/``ev``, or a usage error for metrics with no interval."""
     state: object = spec.new_state(1, spec.defaults())
-    if getattr(spec, "denominator", None) is not None:  # Σw[y]·l / Σw[y]: not a row mean
-        state = None
+    if getattr(spec, "denominator", None) is not None and params.get("class_weight") is not None:
+        raise UsageError(
+            f"--confidence: {spec.name} with --class-weight is a ratio Σw[y]·l / Σw[y], not a "
+            "plain mean; intervals cover it without class weights"
+        )
     if isinstance(state, RootMeanState) and spec.elementwise is not None:
         return "root"
     if isinstance(state, MeanState) and spec.elementwise is not None:
@@ -83,8 +86,10 @@ def _kind(spec: LossSpec, reduction: str) -> str:
 class Features:
     """Turns a chunk of a plan into per-row features (m, n) and replicate sums into values."""
 
-    def __init__(self, spec: LossSpec, reduction: str, per: str, outputs: int) -> None:
-        self.kind = _kind(spec, reduction)
+    def __init__(
+        self, spec: LossSpec, reduction: str, per: str, outputs: int, params: dict[str, Any]
+    ) -> None:
+        self.kind = _kind(spec, reduction, params)
         self.reduction = reduction
         self.per = per
         self.outputs = outputs

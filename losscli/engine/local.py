@@ -874,7 +874,7 @@ def _attach_trackers(
         for j in (i, request.interval.paired):
             if j is not None and plans[j].features is None:
                 plans[j].features = Features(
-                    plans[j].spec, options.reduction, options.per, plans[j].outputs
+                    plans[j].spec, options.reduction, options.per, plans[j].outputs, plans[j].params
                 )
             if j is not None:
                 featured.add(j)
