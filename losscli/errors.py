@@ -66,5 +66,21 @@ class DataError(LossCliError):
     """Readable input whose values are unusable: non-numeric text, NaN, a domain error (exit 3)."""
 
 
+class OutputError(LossCliError):
+    """Output that cannot be written: a full disk, a read-only directory, an I/O error (exit 3).
+    No partial file is left behind."""
+
+
+def io_error_text(exc: OSError, what: str | None = None) -> str:
+    """``cannot write --junit r.xml: No space left on device`` (or ``I/O error: ...``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if "[errno " in reason:  # Arrow: "Error writing bytes to file. Detail: [errno 28] No space..."
+        reason = reason.rsplit("] ", 1)[-1]
+    if what is None:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"I/O error: {reason}{where}"
+    return f"cannot write {what}: {reason}"
+
+
 class EmptyInputError(DataError):
     """No rows to score."""

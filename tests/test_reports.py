@@ -194,11 +194,13 @@ def test_check_file_under_github(tmp_path: Path) -> None:
     assert "| mse, 50% worse | mse | 4 | 3.5 | max 1 | ❌ FAIL |" in summary.read_text()
 
 
-def test_unwritable_step_summary_is_a_warning(tmp_path: Path, data: Path) -> None:
-    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "missing-dir" / "summary.md")}
-    result = invoke(["mse", str(data), "--max", "4"], env=env)
-    assert result.code == 0
-    assert result.err.startswith("losscli: warning: cannot append to GITHUB_STEP_SUMMARY")
+def test_unwritable_step_summary_is_an_output_error(tmp_path: Path, data: Path) -> None:
+    path = tmp_path / "missing-dir" / "summary.md"
+    result = invoke(["mse", str(data), "--max", "4"], env={"GITHUB_STEP_SUMMARY": str(path)})
+    assert result.code == 3
+    assert result.err == (
+        f"losscli: error: cannot write GITHUB_STEP_SUMMARY {path}: No such file or directory\n"
+    )
 
 
 def test_error_line_escaping() -> None:

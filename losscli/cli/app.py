@@ -522,9 +522,13 @@ def _execute_rows(
     try:
         with progress_for(env, options.files, quiet=quiet) as progress:
             engine.run(requests, options, stdin=env.stdin, sink=sink, progress=progress)
-    except BaseException:
+    except BaseException as exc:
         if isinstance(sink, FileSink):
             sink.abort()
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+                from losscli.errors import OutputError, io_error_text
+
+                raise OutputError(io_error_text(exc, f"--output {output}")) from None
         raise
 
 

@@ -264,9 +264,12 @@ def run_and_render(
     results = [o.result for o in outcomes]
     _note_skipped(env, results, quiet)
     verdicts = [o.gates for o in outcomes] if settings.gated else None
-    render.render(results, fmt, env, many=many, gates=verdicts)
+    reports_follow = settings.gated or bool(settings.junit)
+    faults = _stdout_faults(
+        lambda: render.render(results, fmt, env, many=many, gates=verdicts), keep=reports_follow
+    )
     summary = _charts(env, results, fmt, show, report, settings.spec, verdicts)
-    if settings.gated or settings.junit:
+    if reports_follow:
         name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
         check = Check(name, outcomes, seconds=time.monotonic() - started, named=False)
         finish(
@@ -275,11 +278,28 @@ def run_and_render(
             junit=settings.junit,
             ci_report=settings.ci_report and settings.gated,
             summary_charts=summary if settings.ci_report else "",
+            output_faults=faults,
         )
     elif settings.ci_report and summary:
         from losscli.report.charts import append_step_summary
 
         append_step_summary(env, summary)
+
+
+def _stdout_faults(write: Callable[[], None], *, keep: bool) -> list[str]:
+    """Run ``write`` (results to stdout); with ``keep``, a write fault (a full disk) becomes a
+    line for :func:`finish`, so the reports are still written and a failed gate still exits 1."""
+    try:
+        write()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        if not keep:
+            raise
+        from losscli.errors import io_error_text
+
+        return [io_error_text(exc, "stdout")]
+    return []
 
 
 def _charts(
@@ -329,19 +349,35 @@ def finish(
     junit: str | None,
     ci_report: bool,
     summary_charts: str = "",
+    output_faults: Sequence[str] = (),
 ) -> None:
     """Write the JUnit file and the CI reports (with ``summary_charts`` after the step
     summary's table), print one line per failure on stderr, and exit with the first error's
     code (a check that could not run) or 1 (a gate failed)."""
+    from losscli.errors import OutputError, io_error_text
     from losscli.report import sanitize
     from losscli.report.ci import ci_report as write_ci_report
     from losscli.report.ci import error_lines, failure_lines, write_junit
 
-    env.stdout.flush()
+    # Every report is attempted even when one cannot be written; the exit status is then, in
+    # this order: a check that could not run (2 or 3), a failed gate (1), a write fault (3).
+    write_faults = list(output_faults)
+    try:
+        env.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        write_faults.append(io_error_text(exc, "stdout"))
     if junit:
-        write_junit(junit, checks)
+        try:
+            write_junit(junit, checks)
+        except OutputError as exc:
+            write_faults.append(exc.message)
     if ci_report:
-        write_ci_report(env, checks)
+        try:
+            write_ci_report(env, checks)
+        except OutputError as exc:
+            write_faults.append(exc.message)
     if summary_charts:
         from losscli.report.charts import append_step_summary
 
@@ -352,12 +388,16 @@ def finish(
         env.stderr.write(f"losscli: error: {sanitize.line(line)}\n")
     for line in failures:
         env.stderr.write(f"losscli: gate failed: {sanitize.line(line)}\n")
+    for line in write_faults:
+        env.stderr.write(f"losscli: error: {sanitize.line(line)}\n")
     env.stderr.flush()
     codes = [c.error_code for c in checks if c.error is not None]
     if codes:
         raise click.exceptions.Exit(codes[0])
     if failures:
         raise click.exceptions.Exit(int(ExitCode.GATE_FAILED))
+    if write_faults:
+        raise click.exceptions.Exit(int(ExitCode.DATA))
 
 
 # -- losscli check ------------------------------------------------------------------------------
@@ -423,10 +463,15 @@ def check_command(
         progress=lambda files: progress_for(env, files, quiet=quiet),
     )
     fmt = fmt or ("table" if env.stdout_isatty else "json")
-    if fmt == "table":
-        reports.print_summary_table(checks, env)
-    elif fmt == "markdown":
-        env.stdout.write(reports.markdown_summary(checks))
-    else:
-        env.stdout.write(reports.checks_json(checks) + "\n")
-    finish(env, checks, junit=junit, ci_report=not no_ci_report)
+
+    def write() -> None:
+        if fmt == "table":
+            reports.print_summary_table(checks, env)
+        elif fmt == "markdown":
+            env.stdout.write(reports.markdown_summary(checks))
+        else:
+            env.stdout.write(reports.checks_json(checks) + "\n")
+        env.stdout.flush()
+
+    faults = _stdout_faults(write, keep=True)
+    finish(env, checks, junit=junit, ci_report=not no_ci_report, output_faults=faults)

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from losscli.errors import UsageError
+from losscli.errors import OutputError, UsageError, io_error_text
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     import pyarrow as pa
@@ -216,7 +216,7 @@ class FileSink:
                 prefix=".losscli-", suffix=".part", dir=directory
             )
         except OSError as exc:
-            raise UsageError(f"cannot write --output {path}: {exc.strerror}") from None
+            raise OutputError(io_error_text(exc, f"--output {path}")) from None
         os.close(handle)
         self._writer: Any = None
         self.names: list[str] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from losscli import __version__
+from losscli.errors import OutputError, io_error_text
 from losscli.gates.rules import GateResult, num, subject
 from losscli.gates.run import Check
 from losscli.report import sanitize
@@ -128,11 +129,17 @@ def _x(text: str) -> str:
 
 
 def write_junit(path: str, checks: Sequence[Check]) -> None:
-    """Write the JUnit file atomically (temporary name, then rename)."""
-    _write_atomically(path, junit_xml(checks))
+    """Write the JUnit file atomically (temporary name, then rename); a failure is an
+    :class:`OutputError` and leaves no file (an earlier file at ``path`` stays as it was)."""
+    try:
+        _write_atomically(path, junit_xml(checks))
+    except OSError as exc:
+        raise OutputError(io_error_text(exc, f"--junit {path}")) from None
 
 
 def _write_atomically(path: str, content: str) -> None:
+    """Write under a temporary name in the same directory, flushed to disk, then rename: a
+    reader (or a second losscli writing the same path) sees the old file or the whole new one."""
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
@@ -140,6 +147,11 @@ def _write_atomically(path: str, content: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as fh:
             fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())  # a full disk shows here at the latest, not after the rename
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; use the usual mode
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -344,12 +356,38 @@ def ci_report(env: Environment, checks: Sequence[Check]) -> None:
     summary_path = env.env.get("GITHUB_STEP_SUMMARY")
     if not summary_path:
         return
+    failed: OutputError | None = None
     try:
-        with open(summary_path, "a", encoding="utf-8") as fh:
-            fh.write(markdown_summary(checks) + "\n")
+        append_whole(summary_path, markdown_summary(checks) + "\n")
     except OSError as exc:
-        warning = sanitize.line(f"cannot append to GITHUB_STEP_SUMMARY: {exc}")
-        env.stderr.write(f"losscli: warning: {warning}\n")
+        failed = OutputError(io_error_text(exc, f"GITHUB_STEP_SUMMARY {summary_path}"))
     for line in github_error_lines(checks):
         env.stderr.write(line + "\n")
     env.stderr.flush()
+    if failed is not None:
+        raise failed
+
+
+def append_whole(path: str, text: str) -> None:
+    """Append ``text`` to ``path`` completely or not at all: after a failed write (a full
+    disk) the file is cut back to its old length, so no half summary is left."""
+    data = text.encode("utf-8")
+    existed = os.path.exists(path)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            try:
+                if existed:
+                    os.ftruncate(fd, size)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
