@@ -630,3 +630,14 @@ def test_an_independent_numpy_formula_on_more_data(
     )
     weighted = math.fsum((rows * IND_W).tolist()) / math.fsum((denominator * IND_W).tolist())
     _close(_run(path, m, per="row", weight="w", chunk_size=64).value, weighted)
+
+
+def test_poisson_eps_is_keras_by_default_and_settable(tmp_path: Path) -> None:
+    # a zero rate with one event: 0 − 1·log(0 + eps)
+    path = write_table(tmp_path / "p.csv", {"pred": [0.0], "target": [1.0]})
+    out = invoke(["poisson", str(path), "-f", "value"])
+    assert float(out.out) == pytest.approx(-math.log(1e-7), rel=1e-15)
+    out = invoke(["poisson", str(path), "--eps", "1e-8", "-f", "value"])
+    assert float(out.out) == pytest.approx(-math.log(1e-8), rel=1e-15)
+    out = invoke(["eval", str(path), "-m", "poisson:eps=1e-8", "-f", "json"])
+    assert out.json["results"][0]["value"] == pytest.approx(-math.log(1e-8), rel=1e-15)
