@@ -425,14 +425,24 @@ def test_chunked_equals_one_pass(data_file: Path, case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_groups_equal_filtering_the_file(data_file: Path, case: Case, tmp_path: Path) -> None:
-    grouped = run_loss(data_file, case, group_by="g", chunk_size=50)
-    assert [g.key for g in grouped.groups] == [("a",), ("b",), ("c",)]
-    for g in grouped.groups:
-        mask = DATA["g"] == g.key[0]
-        part = write_table(tmp_path / f"{g.key[0]}.parquet", {k: v[mask] for k, v in DATA.items()})
-        alone = run_loss(part, case)
-        assert g.rows == alone.rows == int(mask.sum())
-        close(g.value, alone.value, rel=1e-13)
+    """Every loss grouped (weighted where it takes weights, per output where it has outputs,
+    in chunks that split groups) equals the loss over the file filtered to each key."""
+    spec = lookup(case.name)
+    assert spec is not None
+    kw: dict[str, Any] = {"weight": "w" if spec.weighted else None}
+    if "output" in spec.pers:
+        kw["per"] = "output"
+    for chunk_size in (50, 7):
+        grouped = run_loss(data_file, case, group_by="g", chunk_size=chunk_size, **kw)
+        assert [g.key for g in grouped.groups] == [("a",), ("b",), ("c",)]
+        for g in grouped.groups:
+            mask = DATA["g"] == g.key[0]
+            part = tmp_path / f"{g.key[0]}.parquet"
+            if not part.exists():
+                write_table(part, {k: v[mask] for k, v in DATA.items()})
+            alone = run_loss(part, case, **kw)
+            assert g.rows == alone.rows == int(mask.sum())
+            close(g.value, alone.value, rel=1e-13)
 
 
 def test_eval_equals_separate_runs(data_file: Path) -> None:

@@ -101,12 +101,12 @@ class Job(NamedTuple):
 
 
 class Done(NamedTuple):
-    """A unit's states, one piece per chunk: (rows, skipped, states, group states by key,
+    """A unit's states, one piece per chunk: (rows, skipped, states, group keys with grouped states,
     chart states)."""
 
     position: int
     rows: int
-    pieces: list[tuple[int, int, list[Any], list[dict[tuple[Any, ...], Any]], list[Any]]]
+    pieces: list[tuple[int, int, list[Any], tuple[Any, list[Any]] | None, list[Any]]]
 
 
 class Failed(NamedTuple):

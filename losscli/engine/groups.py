@@ -1,83 +1,540 @@
-"""Group keys (``--group-by``): key columns to dense group codes, and keys in a stable order."""
+"""Group keys (``--group-by``): key columns to dense group codes through Arrow, and keys in a
+stable order.
+
+Each key column keeps its distinct values once (an Arrow array in code order). Integer-like
+columns (ints, bool, dates, times, timestamps) map values to codes through a lookup table over
+their range (or a sorted search when the range is sparse); other types (strings, dictionaries,
+floats, decimals) are dictionary-encoded by Arrow per chunk and only the chunk's distinct
+values are looked up in the column's dictionary. Several key columns combine pairwise into
+dense codes the same way. Null is a key of its own. No Python object per row or per group is
+made until the result is built.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from losscli.io.convert import to_keys
+from losscli.errors import DataError
+from losscli.io.convert import valid_mask
 
 if TYPE_CHECKING:
     # numpy.typing costs ~15 ms of start-up; annotations only
+    import pyarrow as pa
     from numpy.typing import NDArray
 
     from losscli.engine.chunk import Chunk
 
-    Array = NDArray[np.float64]
+    Codes = NDArray[np.int64]
 else:
-    Array = np.ndarray
+    Codes = np.ndarray
+
+#: A lookup table spans at most this many values (8 bytes each) beyond 8 per known key.
+_LUT_SPAN = 1 << 22
 
 
-def group_rows(group_ids: NDArray[np.int64]) -> Iterator[tuple[int, NDArray[np.intp]]]:
-    """(group id, row indices in input order) for each group present in a chunk."""
-    order = np.argsort(group_ids, kind="stable")
-    sorted_ids = group_ids[order]
-    bounds = np.flatnonzero(np.diff(sorted_ids)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(order)]))
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        yield int(sorted_ids[s]), order[s:e]
+class _IntCodes:
+    """int64 values → dense codes (0, 1, ...), new values numbered in sorted order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lo = 0
+        self.lut: Codes | None = None  # code of value lo + i, or −1
+        self.keys = np.zeros(0, dtype=np.int64)  # the value of each code
+        self._sorted: tuple[Codes, Codes] | None = None  # (values, codes) once sparse
+
+    def encode(self, values: Codes) -> tuple[Codes, Codes]:
+        """(code per value, positions in ``values`` of the first row of each new code)."""
+        if not len(values):
+            return values.astype(np.int64), np.zeros(0, dtype=np.int64)
+        if self._sorted is None and self._fits(values):
+            return self._encode_lut(values)
+        return self._encode_sorted(values)
+
+    def _fits(self, values: Codes) -> bool:
+        vmin, vmax = int(values.min()), int(values.max())
+        lo = vmin if self.lut is None else min(vmin, self.lo)
+        hi = vmax if self.lut is None else max(vmax, self.lo + len(self.lut) - 1)
+        if hi - lo + 1 > _LUT_SPAN + 8 * (self.count + len(values)):
+            if self.lut is not None:  # from now on: sorted search
+                known = np.flatnonzero(self.lut >= 0)
+                self._sorted = (known + self.lo, self.lut[known])
+                self.lut = None
+            return False
+        if self.lut is None or lo < self.lo or hi >= self.lo + len(self.lut):
+            lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+            if self.lut is not None:
+                lut[self.lo - lo : self.lo - lo + len(self.lut)] = self.lut
+            self.lut, self.lo = lut, lo
+        return True
+
+    def _encode_lut(self, values: Codes) -> tuple[Codes, Codes]:
+        assert self.lut is not None
+        offsets = values - self.lo
+        codes = self.lut[offsets]
+        fresh = codes < 0
+        if not fresh.any():
+            return codes, np.zeros(0, dtype=np.int64)
+        rows = np.flatnonzero(fresh)
+        new, first = np.unique(values[rows], return_index=True)
+        self.lut[new - self.lo] = np.arange(self.count, self.count + len(new))
+        self._added(new)
+        return self.lut[offsets], rows[first]
+
+    def _encode_sorted(self, values: Codes) -> tuple[Codes, Codes]:
+        if self._sorted is None:
+            self._sorted = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        known, known_codes = self._sorted
+        pos = np.searchsorted(known, values)
+        np.minimum(pos, max(len(known) - 1, 0), out=pos)
+        found = known[pos] == values if len(known) else np.zeros(len(values), dtype=bool)
+        codes = np.where(found, known_codes[pos] if len(known) else 0, -1)
+        if found.all():
+            return codes, np.zeros(0, dtype=np.int64)
+        rows = np.flatnonzero(~found)
+        new, first, inverse = np.unique(values[rows], return_index=True, return_inverse=True)
+        new_codes = np.arange(self.count, self.count + len(new))
+        codes[rows] = new_codes[inverse]
+        merged = np.concatenate([known, new])
+        order = np.argsort(merged, kind="stable")
+        self._sorted = (merged[order], np.concatenate([known_codes, new_codes])[order])
+        self._added(new)
+        return codes, rows[first]
+
+    def _added(self, new: Codes) -> None:
+        self.keys = np.concatenate([self.keys, new])
+        self.count += len(new)
+
+
+_INTEGER_VIEW = {8: "int8", 16: "int16", 32: "int32", 64: "int64"}
+
+
+def _integer_values(arr: pa.Array) -> Codes | None:
+    """An integer-like Arrow array's values as int64 (nulls arbitrary), else None."""
+    import pyarrow as pa
+
+    typ = arr.type
+    if pa.types.is_boolean(typ):
+        arr = arr.cast(pa.int8())
+        typ = arr.type
+    elif not (
+        pa.types.is_integer(typ)
+        or pa.types.is_date(typ)
+        or pa.types.is_timestamp(typ)
+        or pa.types.is_time(typ)
+        or pa.types.is_duration(typ)
+    ):
+        return None
+    width = typ.bit_width
+    if pa.types.is_unsigned_integer(typ):
+        dtype: Any = np.dtype(f"uint{width}")
+    else:
+        dtype = np.dtype(_INTEGER_VIEW[width])
+    buffer = arr.buffers()[1]
+    values = np.frombuffer(buffer, dtype=dtype, count=arr.offset + len(arr))[arr.offset :]
+    if dtype == np.uint64 and len(values) and int(values.max()) > np.iinfo(np.int64).max:
+        return None  # beyond int64: hashed like text
+    return values.astype(np.int64)
+
+
+class _ColumnCodes:
+    """One key column: its distinct values (Arrow, in code order) and a value → code map."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.parts: list[pa.Array] = []  # new distinct values, in code order
+        self.null_code = -1
+        self.ints = _IntCodes()
+        self.kind: str | None = None  # "int" or "hash", fixed by the first chunk
+        self._lookup: pa.Array | None = None
+        self._last_dictionary: tuple[tuple[int, ...], Codes, Any] | None = None
+
+    def encode(self, arr: Any) -> Codes:
+        """A code per row (null rows share the column's null code)."""
+        import pyarrow as pa
+
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        if not isinstance(arr, pa.Array):  # a numeric column used as a key
+            arr = pa.array(arr)
+        if self.kind is None:
+            self.kind = "int" if _integer_values(arr.slice(0, 0)) is not None else "hash"
+        typ = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+        known = self._type()
+        if known is not None and typ != known and not pa.types.is_null(typ):
+            arr = _cast_like(arr, known)
+        if self.kind == "hash":
+            return self._encode_hashed(arr)
+        values = _integer_values(arr)
+        if values is None:  # beyond int64
+            raise DataError(f"key values of type {arr.type} beyond the int64 range")
+        if not arr.null_count:
+            codes, first = self.ints.encode(values)
+            if len(first):
+                self._append(arr.take(pa.array(first)))
+            return codes
+        valid = valid_mask(arr)
+        rows = np.flatnonzero(valid)
+        codes = np.empty(len(arr), dtype=np.int64)
+        codes[rows], first = self.ints.encode(values[rows])
+        if len(first):
+            self._append(arr.take(pa.array(rows[first])))
+        codes[~valid] = self._null()
+        return codes
+
+    def _encode_hashed(self, arr: Any) -> Codes:
+        import pyarrow as pa
+
+        if not pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_encode()
+        dictionary = arr.dictionary
+        indices = arr.indices
+        mapping = self._dictionary_codes(dictionary)
+        raw = np.frombuffer(
+            indices.buffers()[1],
+            dtype=np.dtype(_INTEGER_VIEW[indices.type.bit_width]),
+            count=indices.offset + len(indices),
+        )[indices.offset :]
+        if not indices.null_count:
+            return mapping[raw]
+        valid = valid_mask(indices)
+        codes = np.full(len(raw), self._null(), dtype=np.int64)
+        codes[valid] = mapping[raw[valid]]
+        return codes
+
+    def _dictionary_codes(self, dictionary: Any) -> Codes:
+        """The column code of each entry of a chunk's dictionary (the same dictionary as the
+        previous chunk's, e.g. one Parquet row group read in slices, is looked up once)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # Buffer addresses identify the dictionary while the previous one is held (kept
+        # alive, its memory cannot be reused by another).
+        ident = (
+            len(dictionary),
+            dictionary.offset,
+            *(b.address if b else 0 for b in dictionary.buffers()),
+        )
+        if self._last_dictionary is not None and ident == self._last_dictionary[0]:
+            return self._last_dictionary[1]
+        mapping = np.full(len(dictionary), -1, dtype=np.int64)
+        if self.parts:
+            found = pc.index_in(dictionary, value_set=self._values())
+            mapping = _codes_or(found, -1)
+        missing = mapping < 0
+        if dictionary.null_count:
+            nulls = ~valid_mask(dictionary)
+            mapping[nulls] = self._null()
+            missing &= ~nulls
+        if missing.any():
+            fresh = pc.unique(dictionary.filter(pa.array(missing)))
+            mapping[missing] = self.count + _codes_or(
+                pc.index_in(dictionary.filter(pa.array(missing)), value_set=fresh), -1
+            )
+            self._append(fresh)
+        self._last_dictionary = (ident, mapping, dictionary)
+        return mapping
+
+    def _type(self) -> Any:
+        """The column's value type (None until a value that is not null arrived)."""
+        import pyarrow as pa
+
+        for part in self.parts:
+            if not pa.types.is_null(part.type):
+                return part.type
+        return None
+
+    def _values(self) -> Any:
+        import pyarrow as pa
+
+        if self._lookup is None or len(self._lookup) != self.count:
+            typ = self._type()
+            parts = [
+                p.cast(typ) if typ is not None and pa.types.is_null(p.type) else p
+                for p in self.parts
+            ]
+            self._lookup = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+            self.parts = [self._lookup]
+        return self._lookup
+
+    def _append(self, values: Any) -> None:
+        self.parts.append(values)
+        self.count += len(values)
+        self._lookup = None
+
+    def _null(self) -> int:
+        import pyarrow as pa
+
+        if self.null_code < 0:
+            self.null_code = self.count
+            self._append(pa.nulls(1, self._type() or pa.null()))
+            if self.kind == "int":  # keep the integer map's count in step
+                self.ints.count += 1
+                self.ints.keys = np.concatenate([self.ints.keys, [0]])
+        return self.null_code
+
+    def values(self) -> Any:
+        """All distinct values, in code order (an Arrow array)."""
+        import pyarrow as pa
+
+        if not self.parts:
+            return pa.array([])
+        return self._values()
+
+
+def _cast_like(arr: Any, typ: Any) -> Any:
+    """A later chunk's key column in the first chunk's type (sources may differ)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    try:
+        return arr.cast(typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise DataError(f"key column changes type between inputs ({typ} and {arr.type})") from None
+
+
+def _codes_or(found: Any, missing: int) -> Codes:
+    """An Arrow int32 result of ``index_in`` as int64 codes, ``missing`` where null."""
+    raw = np.frombuffer(found.buffers()[1], dtype=np.int32, count=found.offset + len(found))
+    codes = raw[found.offset :].astype(np.int64)
+    if found.null_count:
+        codes[~valid_mask(found)] = missing
+    return codes
 
 
 class GroupKeys:
-    """Maps key tuples to dense global ids across chunks."""
+    """Maps rows to dense group codes across chunks; keeps each group's key once."""
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
-        self.ids: dict[tuple[Any, ...], int] = {}
-        self.keys: list[tuple[Any, ...]] = []
+        self.per_column = [_ColumnCodes() for _ in columns]
+        self.pairs = [_IntCodes() for _ in columns[1:]]  # (codes so far, next column) → code
 
-    def chunk_ids(self, chunk: Chunk) -> NDArray[np.int64]:
-        per_column = []
-        dictionaries = []
-        for col in self.columns:
+    @property
+    def size(self) -> int:
+        """The number of groups seen so far (codes are below it)."""
+        return self.pairs[-1].count if self.pairs else self.per_column[0].count
+
+    def chunk_codes(self, chunk: Chunk) -> NDArray[np.intp]:
+        """The group code of each row of ``chunk``."""
+        codes: Codes | None = None
+        for j, col in enumerate(self.columns):
             raw = chunk.other.get(col)
-            if raw is None:  # a numeric column used as a key
-                values = chunk.numeric[col]
-                uniq, codes = np.unique(values, return_inverse=True)
-                per_column.append(codes.astype(np.int64))
-                dictionaries.append([_plain(v) for v in uniq.tolist()])
+            column_codes = self.per_column[j].encode(chunk.numeric[col] if raw is None else raw)
+            if codes is None:
+                codes = column_codes
             else:
-                codes, dictionary = to_keys(raw)
-                codes = codes.copy()
-                codes[codes < 0] = len(dictionary)
-                per_column.append(codes)
-                dictionaries.append([*dictionary, None])
-        if len(per_column) == 1:
-            local_codes, combos = per_column[0], None
-        else:
-            stacked = np.stack(per_column, axis=1)
-            combos, local_codes = np.unique(stacked, axis=0, return_inverse=True)
-            local_codes = local_codes.reshape(-1)
-        present = np.unique(local_codes)
-        lookup = np.empty(int(present.max()) + 1 if present.size else 0, dtype=np.int64)
-        for code in present.tolist():
-            if combos is None:
-                key: tuple[Any, ...] = (dictionaries[0][code],)
-            else:
-                key = tuple(dictionaries[j][c] for j, c in enumerate(combos[code].tolist()))
-            gid = self.ids.get(key)
-            if gid is None:
-                gid = self.ids[key] = len(self.keys)
-                self.keys.append(key)
-            lookup[code] = gid
-        return lookup[local_codes]
+                codes, _ = self.pairs[j - 1].encode((codes << 32) | column_codes)
+        assert codes is not None
+        return codes.astype(np.intp, copy=False)
+
+    def column_codes(self) -> list[Codes]:
+        """For each key column, the column code of every group (in group-code order)."""
+        if not self.pairs:
+            return [np.arange(self.per_column[0].count)]
+        out: list[Codes] = []
+        combined = np.arange(self.size)
+        for pair in reversed(self.pairs):
+            packed = pair.keys[combined]
+            out.append(packed & 0xFFFFFFFF)
+            combined = packed >> 32
+        out.append(combined)
+        return out[::-1]
+
+    def key_tuples(self, groups: NDArray[np.intp], *, raw: bool = False) -> list[tuple[Any, ...]]:
+        """The key tuple of each of ``groups`` (Python values; unless ``raw``, text that reads
+        as a number becomes that number, as CSV keys always did)."""
+        import pyarrow as pa
+
+        columns = []
+        for column, codes in zip(self.per_column, self.column_codes(), strict=True):
+            values = column.values().take(pa.array(codes[groups]))
+            plain = values.to_pylist()
+            if raw:
+                pass
+            elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                plain = [numeric_text(v) for v in plain]
+            elif pa.types.is_floating(values.type):
+                plain = [_plain(v) for v in plain]
+            columns.append(plain)
+        return list(zip(*columns, strict=True))
+
+    def raw_keys(self) -> list[tuple[Any, ...]]:
+        """Every group's key as read, in code order."""
+        return self.key_tuples(np.arange(self.size, dtype=np.intp), raw=True)
+
+    def code_of(self, key: tuple[Any, ...]) -> int:
+        """The code of one key (as :meth:`raw_keys` gives it), a new one if not seen yet."""
+        import pyarrow as pa
+
+        from losscli.engine.chunk import Chunk
+
+        columns = {}
+        for column, value in zip(self.columns, key, strict=True):
+            typ = self.per_column[self.columns.index(column)]._type()
+            columns[column] = pa.array([value], type=typ)
+        return int(self.chunk_codes(Chunk(1, {}, columns, {}))[0])
+
+    def order(self) -> NDArray[np.intp]:
+        """Group codes sorted by key: numbers (and text that reads as a number) by value,
+        then text, then null; the first key column first."""
+        ranks = [
+            _column_ranks(column.values())[codes]
+            for column, codes in zip(self.per_column, self.column_codes(), strict=True)
+        ]
+        return np.lexsort(ranks[::-1]).astype(np.intp)
+
+    def merge(self, other: GroupKeys) -> NDArray[np.intp]:
+        """Add ``other``'s groups; returns, for each of its codes, this table's code."""
+        import pyarrow as pa
+
+        if other.size == 0:
+            return np.zeros(0, dtype=np.intp)
+        names = [f"k{j}" for j in range(len(self.columns))]
+        values = [
+            column.values().take(pa.array(codes))
+            for column, codes in zip(other.per_column, other.column_codes(), strict=True)
+        ]
+        from losscli.engine.chunk import Chunk
+
+        batch = Chunk(other.size, {}, dict(zip(self.columns, values, strict=True)), {})
+        del names
+        return self.chunk_codes(batch)
 
 
-def _plain(value: float) -> Any:
-    return int(value) if float(value).is_integer() else value
+def _column_ranks(values: Any) -> NDArray[np.intp]:
+    """The rank of each distinct value under :func:`sort_key` (ties share no rank)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(values)
+    typ = values.type
+    nulls = ~valid_mask(values) if values.null_count else np.zeros(n, dtype=bool)
+    ints = _integer_values(values) if n else None
+    if ints is not None and not pa.types.is_boolean(typ):
+        order = np.lexsort((ints, nulls))
+    elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        order = _text_order(values, nulls)
+    else:
+        plain = values.to_pylist()
+        order = np.array(
+            sorted(range(n), key=lambda i: sort_key((plain[i],))), dtype=np.intp
+        ).reshape(-1)
+    del pc
+    ranks = np.empty(n, dtype=np.intp)
+    ranks[order] = np.arange(n)
+    return ranks
+
+
+_NUMBER_LIKE = r"(?i)^\s*[-+]?([0-9_.]+(e[-+]?[0-9_]+)?|inf(inity)?|nan)\s*$"
+
+
+def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """Text keys: those that read as numbers first (by value), then the rest (by code point),
+    then null — :func:`sort_key` without a Python call per key unless it looks numeric."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    looks = pc.fill_null(pc.match_substring_regex(values, _NUMBER_LIKE), False)
+    numeric_rows = np.flatnonzero(np.asarray(looks.to_numpy(zero_copy_only=False), dtype=bool))
+    numbers: list[int] = []
+    texts = np.flatnonzero(~nulls)
+    if len(numeric_rows):
+        candidates = values.take(pa.array(numeric_rows)).to_pylist()
+        keyed = []
+        for i, text in zip(numeric_rows.tolist(), candidates, strict=True):
+            try:
+                keyed.append((float(text), text, i))
+            except ValueError:
+                continue
+        keyed.sort()
+        numbers = [i for _, _, i in keyed]
+        texts = np.setdiff1d(texts, np.array(numbers, dtype=np.intp))
+    if len(texts):
+        ranked = pc.sort_indices(values.take(pa.array(texts)))
+        texts = texts[np.asarray(ranked.to_numpy(zero_copy_only=False), dtype=np.intp)]
+    return np.concatenate(
+        [np.array(numbers, dtype=np.intp), texts.astype(np.intp), np.flatnonzero(nulls)]
+    )
+
+
+def group_rows(codes: NDArray[np.intp]) -> Iterator[tuple[int, NDArray[np.intp]]]:
+    """(group code, row indices in input order) for each group present in a chunk."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    bounds = np.flatnonzero(np.diff(ordered)) + 1
+    starts = np.concatenate(([0], bounds)).tolist()
+    ends = np.concatenate((bounds, [len(order)])).tolist()
+    for start, end in zip(starts, ends, strict=True):
+        if end > start:
+            yield int(ordered[start]), order[start:end]
+
+
+class PerGroupStates:
+    """The grouped contract over one ungrouped state object per group, for a statistic that
+    has no array form in :mod:`losscli.stats.grouped` (e.g. one that keeps its values): each
+    chunk's rows are sorted by group once and each present group's state gets its rows."""
+
+    def __init__(self, new_state: Callable[[], Any]) -> None:
+        self.new_state = new_state
+        self.states: dict[int, Any] = {}
+        self.size = 0
+
+    @property
+    def rows(self) -> NDArray[np.int64]:
+        out = np.zeros(self.size, dtype=np.int64)
+        for gid, state in self.states.items():
+            out[gid] = state.rows
+        return out
+
+    def _split(self, codes: NDArray[np.intp], size: int) -> Iterator[tuple[Any, Any]]:
+        self.size = max(self.size, size)
+        for gid, rows in group_rows(codes):
+            state = self.states.get(gid)
+            if state is None:
+                state = self.states[gid] = self.new_state()
+            yield state, rows
+
+    def update(
+        self, inputs: dict[str, Any], weights: Any, codes: NDArray[np.intp], size: int
+    ) -> None:
+        for state, rows in self._split(codes, size):
+            part = {k: np.ascontiguousarray(v[:, rows]) for k, v in inputs.items()}
+            state.update(part, None if weights is None else weights[rows])
+
+    def add_chunk(self, losses: Any, weights: Any, codes: NDArray[np.intp], size: int) -> None:
+        for state, rows in self._split(codes, size):
+            part = np.ascontiguousarray(losses[:, rows])
+            state.add_chunk(part, None if weights is None else weights[rows])
+
+    def merge(self, other: PerGroupStates, remap: NDArray[np.intp], size: int) -> None:
+        self.size = max(self.size, size)
+        for gid, state in other.states.items():
+            mine = self.states.get(int(remap[gid]))
+            if mine is None:
+                self.states[int(remap[gid])] = state
+            else:
+                mine.merge(state)
+
+    def compute(self, reduction: Any, per: Any) -> NDArray[np.float64]:
+        values = {gid: state.compute(reduction, per) for gid, state in self.states.items()}
+        width = max((len(v) for v in values.values() if isinstance(v, list)), default=0)
+        out = np.full((width, self.size) if width else self.size, np.nan)
+        for gid, value in values.items():
+            if width:
+                out[:, gid] = value
+            else:
+                out[gid] = value
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:

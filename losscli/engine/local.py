@@ -1,7 +1,8 @@
 """The driver: one pass over the sources, feeding every requested loss's streaming state.
 
 Readers yield bounded Arrow batches; each becomes float64 column views; each loss plan runs its
-kernel into reused buffers and adds the partials to its state (one per group when grouped).
+kernel into reused buffers and adds the partials to its state (and, with ``--group-by``, to
+its grouped state: arrays indexed by group code, see :mod:`losscli.stats.grouped`).
 Nothing here prints: results are returned, per-row output goes to a sink."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from losscli.catalogue.workspace import Workspace
 from losscli.defaults import NAN_POLICIES
 from losscli.engine.chunk import Chunk
 from losscli.engine.columns import Selection, select
-from losscli.engine.groups import GroupKeys, group_rows, numeric_text, sort_key
+from losscli.engine.groups import GroupKeys, PerGroupStates, group_rows
 from losscli.engine.intervals import Features, IntervalTracker
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.io.convert import to_float64, to_labels
@@ -32,6 +33,7 @@ from losscli.stats import (
     accurate_row_sums,
     blocked_loss_sums,
 )
+from losscli.stats.grouped import GROUPED_STATES, GroupedMeanState
 from losscli.stats.labels import LabelCodes, LabelContext
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -166,7 +168,9 @@ class _Plan:
         first_role = self.spec.roles[0].name
         self.outputs = 1 if self.spec.reduces_axis else len(selection.roles[first_role])
         self.state = self.spec.new_state(self.outputs, self.params)
-        self.groups: dict[int, LossState] = {}
+        self.grouped: Any = None  # the grouped counterpart of ``state``, with --group-by
+        if options.group_by:
+            self.grouped = self.new_grouped()
         self.charts: ChartStates | None = None  # --show / --report: see _chart_states
         self.input_columns = [c for cols in selection.roles.values() for c in cols]
         # --confidence: per-row features for interval states (this plan's or a paired one's)
@@ -223,43 +227,52 @@ class _Plan:
         assert self.spec.elementwise is not None
         return self.spec.elementwise(self.inputs(chunk), self.params, self.workspace)
 
+    def new_grouped(self) -> Any:
+        """An empty grouped state: arrays by group code, or one state per group for a
+        statistic without an array form."""
+        kind = GROUPED_STATES.get(type(self.state).__name__)
+        if kind is not None:
+            return kind(self.outputs)
+        return PerGroupStates(lambda: self.spec.new_state(self.outputs, self.params))
+
     def consume(
         self,
         chunk: Chunk,
         weights: Array | None,
-        group_ids: NDArray[np.int64] | None,
+        groups: tuple[NDArray[np.intp], int] | None,
         strict: bool,
         losses: Array | None = None,
     ) -> None:
-        """Add the chunk to the state(s); with ``strict``, a non-finite partial is located.
+        """Add the chunk to the state (and, with ``groups`` = (code per row, number of
+        groups), to the grouped state); with ``strict``, a non-finite partial is located.
         ``losses``: the chunk's elementwise losses when already computed."""
         spec = self.spec
         if spec.checks:
             self.check_domain(chunk)
         if spec.elementwise is None:
-            _update_statistic(self.state, self.inputs(chunk), weights)
-            if group_ids is not None:
-                self._split_update(chunk, weights, group_ids)
+            inputs = self.inputs(chunk)
+            _update_statistic(self.state, inputs, weights)
+            if groups is not None:
+                self.grouped.update(inputs, weights, *groups)
             return
         if spec.denominator is not None:
-            self.consume_with_denominator(chunk, weights, group_ids, strict)
+            self.consume_with_denominator(chunk, weights, groups, strict)
             return
         if losses is None:
-            if group_ids is None and self.consume_blocked(chunk, weights, strict):
+            if groups is None and self.consume_blocked(chunk, weights, strict):
                 return
             losses = self.elementwise(chunk)
-        if strict and group_ids is not None and not np.isfinite(losses).all():
-            self.raise_non_finite(chunk, losses)
-        if group_ids is not None:
-            for gid, rows in group_rows(group_ids):
-                state = self.groups.get(gid)
-                if state is None:
-                    state = self.groups[gid] = spec.new_state(self.outputs, self.params)
-                _add_losses(
-                    state,
-                    np.ascontiguousarray(losses[:, rows]),
-                    None if weights is None else weights[rows],
-                )
+        if groups is not None:
+            if strict and not np.isfinite(np.sum(losses)) and not np.isfinite(losses).all():
+                self.raise_non_finite(chunk, losses)
+            if isinstance(self.grouped, GroupedMeanState):
+                assert isinstance(self.state, MeanState)
+                self.grouped.add_chunk(losses, weights, *groups)  # weighs ``losses`` in place
+                self.state.add_sums(accurate_row_sums(losses), weights, chunk.n)
+            else:
+                _add_losses(self.state, losses, weights)
+                self.grouped.add_chunk(losses, weights, *groups)
+            return
         partial = _add_losses(self.state, losses, weights)
         if strict and not (np.isfinite(partial).all()):
             self.raise_non_finite(chunk, losses)
@@ -268,7 +281,7 @@ class _Plan:
         self,
         chunk: Chunk,
         weights: Array | None,
-        group_ids: NDArray[np.int64] | None,
+        groups: tuple[NDArray[np.intp], int] | None,
         strict: bool,
     ) -> None:
         """A loss with its own per-row weight in the mean's denominator (PyTorch's class-weighted
@@ -281,17 +294,11 @@ class _Plan:
         if weights is not None:
             np.multiply(losses, weights, out=losses)
             denominator = np.multiply(denominator, weights)
-        parts: list[tuple[LossState, Any]] = [(self.state, slice(None))]
-        if group_ids is not None:
-            for gid, rows in group_rows(group_ids):
-                state = self.groups.get(gid)
-                if state is None:
-                    state = self.groups[gid] = self.spec.new_state(self.outputs, self.params)
-                parts.append((state, rows))
-        for state, rows in parts:
-            assert isinstance(state, MeanState)
-            part = np.ascontiguousarray(losses[:, rows])
-            state.add_sums(accurate_row_sums(part), denominator[rows], part.shape[1])
+        if groups is not None:
+            assert isinstance(self.grouped, GroupedMeanState)
+            self.grouped.add_sums(losses, denominator, *groups)
+        assert isinstance(self.state, MeanState)
+        self.state.add_sums(accurate_row_sums(losses), denominator, chunk.n)
 
     def consume_blocked(self, chunk: Chunk, weights: Array | None, strict: bool) -> bool:
         """The fast path for an ungrouped (weighted) mean: kernel and sums run block by block
@@ -338,17 +345,6 @@ class _Plan:
             raise DataError(
                 f"{check.message} (got {value!r})", file=label, column=_shown(column), row=row
             )
-
-    def _split_update(
-        self, chunk: Chunk, weights: Array | None, group_ids: NDArray[np.int64]
-    ) -> None:
-        inputs = self.inputs(chunk)
-        for gid, rows in group_rows(group_ids):
-            state = self.groups.get(gid)
-            if state is None:
-                state = self.groups[gid] = self.spec.new_state(self.outputs, self.params)
-            part = {k: np.ascontiguousarray(v[:, rows]) for k, v in inputs.items()}
-            _update_statistic(state, part, None if weights is None else weights[rows])
 
     def row_values(self, chunk: Chunk, weights: Array | None, strict: bool) -> dict[str, Array]:
         """Per-row output for ``--reduction none`` (one column per output) or ``--per row``;
@@ -764,19 +760,18 @@ class Pass:
                 kept = {c: chunk.other.get(c, chunk.numeric.get(c)) for c in union.keep}
                 sink.write(kept, values)
                 continue
-            group_ids = keys.chunk_ids(chunk) if keys is not None else None
+            groups = None if keys is None else (keys.chunk_codes(chunk), keys.size)
+            codes = None if groups is None else groups[0]
             for plan in self.charted:  # the histograms, from the same chunk (no second read)
                 assert plan.charts is not None
-                plan.charts.update(chunk, plan.inputs(chunk), weights, group_ids)
+                plan.charts.update(chunk, plan.inputs(chunk), weights, codes)
             if self.featured:  # --confidence: rows self.rows − n … of the input
                 start = self.rows - chunk.n
-                _consume_with_intervals(
-                    plans, self.featured, chunk, weights, group_ids, strict, start
-                )
+                _consume_with_intervals(plans, self.featured, chunk, weights, groups, strict, start)
                 continue
             for plan in plans:
                 try:
-                    plan.consume(chunk, weights, group_ids, strict)
+                    plan.consume(chunk, weights, groups, strict)
                 except OverflowError:
                     raise plan.sum_overflow(chunk.where(plan.input_columns[0], 0)[0]) from None
         if sink is not None:
@@ -786,7 +781,8 @@ class Pass:
         """Fresh, empty states (the group keys seen so far are kept)."""
         for plan in self.plans:
             plan.state = plan.spec.new_state(plan.outputs, plan.params)
-            plan.groups = {}
+            if plan.grouped is not None:
+                plan.grouped = plan.new_grouped()
         for plan in self.charted:
             assert plan.charts is not None
             plan.charts.reset()
@@ -794,13 +790,13 @@ class Pass:
 
     def states(
         self,
-    ) -> tuple[
-        int, int, list[LossState], list[dict[tuple[Any, ...], LossState]], list[tuple[Any, ...]]
-    ]:
-        """(rows, skipped rows, each plan's state, each plan's group states by key, the chart
-        states as plain values): what a Dask unit sends back."""
-        keys = self.keys.keys if self.keys is not None else []
-        grouped = [{keys[gid]: state for gid, state in plan.groups.items()} for plan in self.plans]
+    ) -> tuple[int, int, list[LossState], tuple[GroupKeys, list[Any]] | None, list[Any]]:
+        """(rows, skipped rows, each plan's state, the group keys with each plan's grouped
+        state, the chart states as plain values): what a Dask unit sends back."""
+        grouped = None
+        if self.keys is not None:
+            grouped = (self.keys, [plan.grouped for plan in self.plans])
+        keys = self.keys.raw_keys() if self.keys is not None else []
         charts = [plan.charts.payload(keys) for plan in self.charted if plan.charts is not None]
         return self.rows, self.skipped, [plan.state for plan in self.plans], grouped, charts
 
@@ -809,11 +805,12 @@ class Pass:
         rows: int,
         skipped: int,
         states: Sequence[LossState],
-        grouped: Sequence[dict[tuple[Any, ...], LossState]],
+        grouped: tuple[GroupKeys, list[Any]] | None,
         charts: Sequence[tuple[Any, ...]] = (),
     ) -> None:
         """Merge another pass's :meth:`states` into this one (exact sums: the digits do not
-        depend on how the rows were split)."""
+        depend on how the rows were split). Group codes differ between passes: theirs are
+        mapped onto ours through the keys."""
         self.rows += rows
         self.skipped += skipped
         if rows == 0:
@@ -821,26 +818,20 @@ class Pass:
         for plan, payload in zip(self.charted, charts, strict=True):
             assert plan.charts is not None
             plan.charts.absorb(payload, self._gid)
-        for plan, state, by_key in zip(self.plans, states, grouped, strict=True):
+        for plan, state in zip(self.plans, states, strict=True):
             plan.state.merge(state)
-            if not by_key:
-                continue
-            for key, group_state in by_key.items():
-                gid = self._gid(key)
-                mine = plan.groups.get(gid)
-                if mine is None:
-                    plan.groups[gid] = group_state
-                else:
-                    mine.merge(group_state)
+        if grouped is None:
+            return
+        assert self.keys is not None
+        keys, theirs = grouped
+        remap = self.keys.merge(keys)
+        for plan, other in zip(self.plans, theirs, strict=True):
+            plan.grouped.merge(other, remap, self.keys.size)
 
     def _gid(self, key: tuple[Any, ...]) -> int:
-        """The group id of ``key`` here (a new one for a key not seen yet)."""
+        """The group code of ``key`` here (a new one for a key not seen yet)."""
         assert self.keys is not None
-        gid = self.keys.ids.get(key)
-        if gid is None:
-            gid = self.keys.ids[key] = len(self.keys.keys)
-            self.keys.keys.append(key)
-        return gid
+        return self.keys.code_of(key)
 
     def results(self) -> list[LossResult]:
         if self.rows == 0:
@@ -891,7 +882,7 @@ def _consume_with_intervals(
     featured: Sequence[int],
     chunk: Chunk,
     weights: Array | None,
-    group_ids: NDArray[np.int64] | None,
+    groups: tuple[NDArray[np.intp], int] | None,
     strict: bool,
     start: int,
 ) -> None:
@@ -901,15 +892,15 @@ def _consume_with_intervals(
         losses = None
         if i in featured:
             rows[i], losses = plan.feature_rows(chunk, weights is not None)
-        plan.consume(chunk, weights, group_ids, strict, losses)
-    groups = list(group_rows(group_ids)) if group_ids is not None else None
+        plan.consume(chunk, weights, groups, strict, losses)
+    rows_of = list(group_rows(groups[0])) if groups is not None else None
     for i, plan in enumerate(plans):
         tracker = plan.tracker
         if tracker is None:
             continue
         paired = tracker.request.paired
         other = None if paired is None else rows[paired]
-        tracker.add(rows[i], other, weights, start, groups)
+        tracker.add(rows[i], other, weights, start, rows_of)
 
 
 def _attach_intervals(
@@ -920,11 +911,7 @@ def _attach_intervals(
     result.intervals = tracker.intervals(None, result.value, partner and partner.value)
     if keys is None or not result.groups:
         return
-    gids = [
-        gid
-        for gid in sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
-        if gid in plan.groups and plan.groups[gid].rows
-    ]
+    gids = _present_groups(plan, keys).tolist()
     partner_groups = partner.groups if partner is not None else [None] * len(gids)
     for gid, group, other in zip(gids, result.groups, partner_groups, strict=True):
         group.intervals = tracker.intervals(gid, group.value, other and other.value)
@@ -1016,23 +1003,12 @@ def _result_of(
             # A class-label metric's columns mean the same classes in every group: its groups
             # use the classes of all rows (a group need not hold every class).
             classes = getattr(plan.state, "classes", None)
-            order = sorted(range(len(keys.keys)), key=lambda gid: sort_key(keys.keys[gid]))
-            for gid in order:
-                state = plan.groups.get(gid)
-                if state is None or state.rows == 0:
-                    continue
-                if classes is not None:
-                    state.overall_classes = classes()  # type: ignore[attr-defined]
-                key = tuple(numeric_text(k) for k in keys.keys[gid])
-                where = ", ".join(
-                    f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True)
-                )
-                groups.append(
-                    GroupResult(
-                        key, state.rows, _compute(state, reduction, per, sources, weight, where)
-                    )
-                )
-                shown.append(gid)
+            if classes is not None and isinstance(plan.grouped, PerGroupStates):
+                for state in plan.grouped.states.values():
+                    state.overall_classes = classes()
+            shown_codes = _present_groups(plan, keys)
+            groups = _group_results(plan, keys, shown_codes, reduction, per, sources, weight)
+            shown = shown_codes.tolist()
     return LossResult(
         loss=plan.spec.name,
         params={k: v for k, v in plan.params.items() if k != "label_context"},
@@ -1049,6 +1025,50 @@ def _result_of(
         higher_is_better=plan.spec.higher_is_better,
         charts=None if plan.charts is None else plan.charts.compute(shown),
     )
+
+
+def _present_groups(plan: _Plan, keys: GroupKeys) -> NDArray[np.intp]:
+    """The codes of the groups that have rows, in key order (see :meth:`GroupKeys.order`)."""
+    rows = plan.grouped.rows
+    order = keys.order()
+    order = order[order < len(rows)]
+    return order[rows[order] > 0]
+
+
+def _group_results(
+    plan: _Plan,
+    keys: GroupKeys,
+    order: NDArray[np.intp],
+    reduction: Reduction,
+    per: Per,
+    sources: Sequence[Source],
+    weight_column: str | None,
+) -> list[GroupResult]:
+    """The rows and value of each group of ``order``."""
+    state = plan.grouped
+    rows = state.rows
+    names = keys.key_tuples(order)
+    if isinstance(state, GroupedMeanState) and reduction == "mean":
+        empty = np.flatnonzero(state.weights()[order] == 0)
+        if len(empty):
+            where = ", ".join(
+                f"{c}={k}"
+                for c, k in zip(plan.selection.group_by, names[int(empty[0])], strict=True)
+            )
+            raise DataError(
+                f"the weights sum to 0 in group {where}: the weighted mean is undefined",
+                file=_label(sources),
+                column=weight_column,
+            )
+    values = state.compute(reduction, per)
+    if values.ndim == 2:
+        chosen: list[Any] = values[:, order].T.tolist()
+    else:
+        chosen = values[order].tolist()
+    return [
+        GroupResult(key, n, value)
+        for key, n, value in zip(names, rows[order].tolist(), chosen, strict=True)
+    ]
 
 
 def _compute(

@@ -39,7 +39,7 @@ _NUMPY_DTYPES = {
 }
 
 
-def _valid_mask(arr: pa.Array) -> NDArray[np.bool_]:
+def valid_mask(arr: pa.Array) -> NDArray[np.bool_]:
     """True where the Arrow array holds a value (its validity bitmap, LSB first)."""
     bitmap = arr.buffers()[0]
     n, offset = len(arr), arr.offset
@@ -76,7 +76,7 @@ def to_float64(arr: Any, *, file: str, column: str) -> Array:
         values = values.astype(np.float64)
     if arr.null_count:
         values = np.array(values, dtype=np.float64, copy=True)
-        values[~_valid_mask(arr)] = np.nan
+        values[~valid_mask(arr)] = np.nan
     return values
 
 
@@ -94,7 +94,7 @@ def to_keys(arr: Any) -> tuple[NDArray[np.int64], list[Any]]:
     codes = codes[indices.offset :].astype(np.int64)
     if indices.null_count:
         codes = codes.copy()
-        codes[~_valid_mask(indices)] = -1
+        codes[~valid_mask(indices)] = -1
     return codes, arr.dictionary.to_pylist()
 
 

@@ -1,0 +1,330 @@
+"""Grouped states (losscli.stats.grouped) and group keys (losscli.engine.groups): every group's
+sum against math.fsum on adversarial data, whatever the chunking, order or merge; each grouped
+state against its ungrouped state fed only that group's rows; keys of every Arrow type, null
+keys, several key columns, and a million groups through the engine."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from losscli import engine
+from losscli.catalogue import lookup
+from losscli.engine.chunk import Chunk
+from losscli.engine.groups import GroupKeys
+from losscli.stats import states
+from losscli.stats.grouped import GROUPED_STATES, GroupedSums
+from tests.conftest import write_table
+
+
+def fsum_per_group(x: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
+    return np.array([math.fsum(x[codes == g].tolist()) for g in range(size)])
+
+
+def within_an_ulp(got: np.ndarray, exact: np.ndarray) -> None:
+    """Correctly rounded but for halfway ties: at most one unit in the last place."""
+    assert got.shape == exact.shape
+    bad = np.abs(got - exact) > np.spacing(np.abs(exact))
+    assert not bad.any(), (got[bad][:5], exact[bad][:5])
+
+
+def grouped_sums(x: np.ndarray, codes: np.ndarray, size: int, chunk: int) -> np.ndarray:
+    sums = GroupedSums(1)
+    for start in range(0, len(x), chunk):
+        part = codes[start : start + chunk]
+        seen = int(part.max()) + 1 if len(part) else 0
+        sums.add(x[None, start : start + chunk], part, max(seen, sums.size))
+    sums.resize(size)
+    return sums.totals()[0]
+
+
+def _adversarial() -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    rng = np.random.default_rng(7)
+    out: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+    n = 6000
+    # 1e±300 magnitudes mixed in every group
+    wide = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 301, n)
+    out["magnitudes 1e±300"] = (wide, rng.integers(0, 40, n), 40)
+    # huge cancellations: each group holds ±big pairs that cancel, plus small leftovers
+    big = rng.standard_normal(n // 2) * 1e16
+    small = rng.standard_normal(n // 2)
+    x = np.concatenate([big, -big + small])
+    codes = np.concatenate([np.arange(n // 2) % 30, np.arange(n // 2) % 30])
+    out["cancellation 1e16"] = (x, codes, 30)
+    # the classic: [1e300, 1, 1e-300, -1e300, -1] sums to 1e-300
+    x = np.array([1e300, 1.0, 1e-300, -1e300, -1.0, 2.0**-1074, 1e308, -1e308, 3.5])
+    out["cancellation across 1e±300"] = (x, np.array([0, 0, 0, 0, 0, 1, 1, 1, 1]), 2)
+    # many tiny groups (one or two rows each) and one giant group
+    codes = np.where(rng.random(n) < 0.5, 0, rng.integers(1, 4000, n))
+    out["tiny groups and a giant one"] = (rng.standard_normal(n) ** 3 * 1e5, codes, 4000)
+    # subnormals and near-overflow values
+    x = np.concatenate([rng.random(100) * 1e-310, rng.random(100) * 1.7e308 / 200])
+    out["subnormal and near overflow"] = (x, rng.integers(0, 3, 200), 3)
+    # squared errors: a wide spread below the largest value
+    out["squared errors"] = (rng.standard_normal(n) ** 2, rng.integers(0, 7, n), 7)
+    return out
+
+
+ADVERSARIAL = _adversarial()
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 10**6])
+def test_every_group_sum_is_fsum(name: str, chunk: int) -> None:
+    x, codes, size = ADVERSARIAL[name]
+    if chunk == 1 and len(x) > 1000:
+        x, codes = x[:1000], codes[:1000]
+    within_an_ulp(grouped_sums(x, codes, size, chunk), fsum_per_group(x, codes, size))
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_row_order_and_merges_do_not_matter(name: str) -> None:
+    """Two partitions with their own group codes, merged through a remap, give the one-pass
+    sums bit for bit; so does any row order."""
+    x, codes, size = ADVERSARIAL[name]
+    rng = np.random.default_rng(1)
+    one_pass = grouped_sums(x, codes, size, 10**6)
+    shuffled = rng.permutation(len(x))
+    assert np.array_equal(grouped_sums(x[shuffled], codes[shuffled], size, 333), one_pass)
+    half = len(x) // 2
+    relabel = rng.permutation(size)  # the second partition numbers groups its own way
+    first = GroupedSums(1)
+    first.add(x[None, :half], codes[:half], size)
+    second = GroupedSums(1)
+    second.add(x[None, half:], relabel[codes[half:]], size)
+    back = np.argsort(relabel)  # its code c is group back[c]
+    first.merge(second, back, size)
+    assert np.array_equal(first.totals()[0], one_pass)
+
+
+def test_non_finite_values_win_in_their_group_only() -> None:
+    x = np.array([1.0, np.inf, 2.0, np.nan, 3.0, np.inf, -np.inf, 4.0])
+    codes = np.array([0, 0, 1, 1, 2, 3, 3, 4])
+    got = grouped_sums(x, codes, 5, 3)
+    assert got[0] == np.inf and np.isnan(got[1]) and got[2] == 3.0 and np.isnan(got[3])
+    assert got[4] == 4.0
+
+
+def test_several_columns_and_their_row_total() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 5000)) * np.array([[1e-8], [1.0], [1e8]])
+    codes = rng.integers(0, 11, 5000)
+    sums = GroupedSums(3)
+    for start in range(0, 5000, 999):
+        sums.add(x[:, start : start + 999], codes[start : start + 999], 11)
+    for j in range(3):
+        within_an_ulp(sums.totals()[j], fsum_per_group(x[j], codes, 11))
+    within_an_ulp(sums.row_totals(), fsum_per_group(x.reshape(-1), np.tile(codes, 3), 11))
+
+
+# -- grouped states against the ungrouped state of each group -----------------------------------
+def _inputs(rng: np.random.Generator, n: int, k: int) -> dict[str, np.ndarray]:
+    target = rng.normal(size=(k, n)) * np.array([[0.01], [1.0], [30.0]])[:k]
+    return {"pred": target + rng.normal(size=(k, n)), "target": target}
+
+
+@pytest.mark.parametrize("kind", sorted(GROUPED_STATES))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_grouped_state_equals_the_state_of_each_group(kind: str, weighted: bool) -> None:
+    rng = np.random.default_rng(11)
+    n, k, size = 3000, 3, 9
+    inputs = _inputs(rng, n, k)
+    codes = rng.integers(0, size, n)
+    codes[:2] = [7, 8]  # group 8 has a single row: R² is NaN there
+    codes[codes == 8] = 7
+    codes[1] = 8
+    weights = rng.random(n) * 2 if weighted else None
+    losses = np.abs(inputs["pred"] - inputs["target"])
+    grouped = GROUPED_STATES[kind](k)
+    for start in range(0, n, 700):
+        stop = min(n, start + 700)
+        part = codes[start:stop]
+        w = None if weights is None else weights[start:stop]
+        if hasattr(grouped, "update"):
+            grouped.update({r: v[:, start:stop] for r, v in inputs.items()}, w, part, size)
+        else:
+            grouped.add_chunk(losses[:, start:stop].copy(), w, part, size)
+    for reduction, per in [("mean", "all"), ("mean", "output"), ("sum", "all"), ("sum", "row")]:
+        if kind not in ("MeanState",) and reduction == "sum":
+            continue
+        got = grouped.compute(reduction, per)
+        for g in range(size):
+            rows = codes == g
+            alone: Any = getattr(states, kind)(k)
+            w = None if weights is None else weights[rows]
+            if hasattr(alone, "update"):
+                alone.update({r: v[:, rows] for r, v in inputs.items()}, w)
+            else:
+                alone.add_chunk(np.ascontiguousarray(losses[:, rows]), w)
+            expected = np.asarray(alone.compute(reduction, per), dtype=float)
+            value = got[:, g] if per == "output" else got[g]
+            # R² and explained variance are 1 − ratio: the ratio's rounding is absolute there
+            atol = 1e-14 if kind in ("R2State", "ExplainedVarianceState") else 0.0
+            np.testing.assert_allclose(value, expected, rtol=1e-13, atol=atol, equal_nan=True)
+        assert grouped.rows.tolist() == np.bincount(codes, minlength=size).tolist()
+
+
+@pytest.mark.parametrize("kind", sorted(GROUPED_STATES))
+def test_grouped_states_merge_across_partitions(kind: str) -> None:
+    """Two partitions numbering groups differently merge to the one-pass values."""
+    rng = np.random.default_rng(5)
+    n, k, size = 2000, 2, 6
+    inputs = _inputs(rng, n, k)
+    losses = np.square(inputs["pred"] - inputs["target"])
+    codes = rng.integers(0, size, n)
+    relabel = np.array([3, 5, 0, 1, 4, 2])
+
+    def feed(state: Any, rows: slice, mapping: np.ndarray) -> Any:
+        part = mapping[codes[rows]]
+        if hasattr(state, "update"):
+            state.update({r: v[:, rows] for r, v in inputs.items()}, None, part, size)
+        else:
+            state.add_chunk(losses[:, rows].copy(), None, part, size)
+        return state
+
+    identity = np.arange(size)
+    whole = feed(GROUPED_STATES[kind](k), slice(0, n), identity)
+    first = feed(GROUPED_STATES[kind](k), slice(0, 900), identity)
+    second = feed(GROUPED_STATES[kind](k), slice(900, n), relabel)
+    first.merge(second, np.argsort(relabel), size)
+    atol = 1e-14 if kind in ("R2State", "ExplainedVarianceState") else 0.0  # 1 − ratio
+    np.testing.assert_allclose(
+        first.compute("mean", "output"), whole.compute("mean", "output"), rtol=1e-13, atol=atol
+    )
+    assert first.rows.tolist() == whole.rows.tolist()
+
+
+# -- keys ------------------------------------------------------------------------------------------
+def _chunk(**columns: Any) -> Chunk:
+    n = len(next(iter(columns.values())))
+    return Chunk(n, {}, columns, {})
+
+
+KEY_COLUMNS = {
+    "int": pa.array([5, 3, None, 5, -2], pa.int64()),
+    "uint8": pa.array([1, 2, 1, None, 200], pa.uint8()),
+    "string": pa.array(["b", "a", None, "b", "10"]),
+    "large_string": pa.array(["b", "a", None, "b", "2"], pa.large_string()),
+    "dictionary": pa.array(["x", None, "y", "x", "y"]).dictionary_encode(),
+    "bool": pa.array([True, False, None, True, False]),
+    "date": pa.array([datetime.date(2024, 1, d) for d in (3, 1, 3, 2, 1)]),
+    "timestamp": pa.array([datetime.datetime(2024, 5, 1, h) for h in (1, 2, 1, 0, 2)]),
+    "float": pa.array([0.5, 2.0, None, 0.5, -1.0]),
+}
+
+
+@pytest.mark.parametrize("name", list(KEY_COLUMNS))
+def test_key_types_group_like_python_values(name: str) -> None:
+    column = KEY_COLUMNS[name]
+    keys = GroupKeys(["k"])
+    first = keys.chunk_codes(_chunk(k=column.slice(0, 3)))
+    second = keys.chunk_codes(_chunk(k=column.slice(3)))
+    codes = np.concatenate([first, second])
+    values = column.to_pylist()
+    for i in range(len(values)):
+        for j in range(len(values)):
+            assert (codes[i] == codes[j]) == (values[i] == values[j]), (values[i], values[j])
+    ordered = [key[0] for key in keys.key_tuples(keys.order())]
+    assert len(ordered) == len(set(map(repr, values))) == keys.size
+    assert ordered[-1] is None or None not in values  # null sorts last
+
+
+def test_text_keys_sort_numbers_first_and_print_them_as_numbers() -> None:
+    keys = GroupKeys(["k"])
+    keys.chunk_codes(_chunk(k=pa.array(["b", "10", None, "2", "a", "1.5"])))
+    assert keys.key_tuples(keys.order()) == [(1.5,), (2,), (10,), ("a",), ("b",), (None,)]
+
+
+def test_several_key_columns_of_mixed_types() -> None:
+    keys = GroupKeys(["s", "d", "b"])
+    rows = [("x", datetime.date(2024, 1, 2), True), ("x", None, True), (None, None, None)]
+    rows += [("y", datetime.date(2024, 1, 1), False), ("x", datetime.date(2024, 1, 2), True)]
+    columns = list(zip(*rows, strict=True))
+    chunk = _chunk(s=pa.array(columns[0]), d=pa.array(columns[1]), b=pa.array(columns[2]))
+    codes = keys.chunk_codes(chunk)
+    assert codes[0] == codes[4] and len(set(codes.tolist())) == 4
+    assert keys.key_tuples(keys.order()) == [
+        ("x", datetime.date(2024, 1, 2), True),
+        ("x", None, True),
+        ("y", datetime.date(2024, 1, 1), False),
+        (None, None, None),
+    ]
+
+
+def test_sparse_integer_keys_use_a_sorted_search() -> None:
+    keys = GroupKeys(["k"])
+    big = np.array([10**15, -(10**14), 7, 10**15, 42])
+    a = keys.chunk_codes(_chunk(k=pa.array(big)))
+    b = keys.chunk_codes(_chunk(k=pa.array(big[::-1].copy())))
+    assert a.tolist() == b[::-1].tolist() and keys.size == 4
+    assert keys.key_tuples(keys.order()) == [(-(10**14),), (7,), (42,), (10**15,)]
+
+
+def test_key_tables_merge_by_value() -> None:
+    left, right = GroupKeys(["k"]), GroupKeys(["k"])
+    left.chunk_codes(_chunk(k=pa.array(["a", "b", None])))
+    right.chunk_codes(_chunk(k=pa.array([None, "c", "a"])))
+    remap = left.merge(right)
+    assert left.key_tuples(remap) == right.key_tuples(np.arange(3))
+    assert left.size == 4 and sorted(remap.tolist())[:2] == [0, 2]  # "a" and null are known
+
+
+# -- through the engine ---------------------------------------------------------------------------
+def run(path: Path, loss: str = "mse", **kw: Any) -> engine.LossResult:
+    spec = lookup(loss)
+    assert spec is not None
+    options = engine.RunOptions(files=[str(path)], **kw)
+    return engine.run([engine.LossRequest(spec, spec.defaults(), {})], options)[0]
+
+
+def test_null_keys_are_one_group_and_chunking_changes_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    n = 500
+    pred, target = rng.normal(size=n) * 1e8, rng.normal(size=n)
+    city = np.array(["oslo", "rome", None, "lima"], dtype=object)[rng.integers(0, 4, n)]
+    store = rng.integers(0, 3, n).astype(float)
+    store[rng.random(n) < 0.2] = np.nan
+    path = write_table(
+        tmp_path / "k.parquet",
+        {
+            "pred": pred,
+            "target": target,
+            "city": list(city),
+            "store": pa.array(store, from_pandas=True),
+        },
+    )
+    results = [run(path, group_by="city,store", chunk_size=size) for size in (n, 64, 7)]
+    for result in results[1:]:
+        assert [(g.key, g.rows, g.value) for g in result.groups] == [
+            (g.key, g.rows, g.value) for g in results[0].groups
+        ]
+    valid = ~np.isnan(store)
+    for g in results[0].groups:
+        c, s = g.key
+        mask = np.array([x == c for x in city]) & (~valid if s is None else valid & (store == s))
+        errors = (pred[mask] - target[mask]) ** 2
+        assert g.rows == int(mask.sum())
+        assert g.value == math.fsum(errors.tolist()) / mask.sum()
+    assert results[0].groups[-1].key == (None, None)
+
+
+def test_a_million_groups(tmp_path: Path) -> None:
+    """One row per group for a million groups, keys shuffled: each group's MSE is its own
+    squared error, exactly."""
+    n = 1_000_000
+    rng = np.random.default_rng(4)
+    key = rng.permutation(n)
+    pred, target = rng.normal(size=n), rng.normal(size=n)
+    path = write_table(tmp_path / "m.parquet", {"pred": pred, "target": target, "user": key})
+    result = run(path, group_by="user", chunk_size=300_000)
+    assert len(result.groups) == n
+    order = np.argsort(key)
+    assert [g.key[0] for g in result.groups[:3]] == [0, 1, 2]
+    values = np.array([g.value for g in result.groups])
+    assert np.array_equal(values, ((pred - target) ** 2)[order])
