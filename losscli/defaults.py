@@ -2,6 +2,9 @@
 
 #: Rows per chunk. Memory is bounded by it; readers may hand over smaller pieces.
 DEFAULT_CHUNK_SIZE = 1 << 20
+#: Bytes of values a multi-pass loss (exact quantiles) keeps in memory from a once-readable
+#: input (stdin, a pipe) before spooling them to a temporary file (``--memory-limit``).
+DEFAULT_MEMORY_LIMIT = 512 << 20
 NAN_POLICIES = ("error", "skip", "propagate")
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
 OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")

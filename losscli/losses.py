@@ -28,6 +28,7 @@ from losscli.catalogue.embeddings import *  # noqa: F403
 from losscli.catalogue.labels import *  # noqa: F403
 from losscli.catalogue.margins import *  # noqa: F403
 from losscli.catalogue.probabilities import *  # noqa: F403
+from losscli.catalogue.quantiles import *  # noqa: F403
 from losscli.catalogue.regression import *  # noqa: F403
 from losscli.catalogue.scores import *  # noqa: F403
 

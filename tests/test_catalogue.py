@@ -524,9 +524,11 @@ def test_every_loss_is_listed_and_has_help(capsys: pytest.CaptureFixture[str]) -
         assert f"`{spec.name}`" in readme, f"{spec.name} missing from README's loss table"
 
 
-def test_median_states_its_memory_cost(capsys: pytest.CaptureFixture[str]) -> None:
-    invoke(["median_absolute_error", "--help"])
-    assert "8 bytes per row" in capsys.readouterr().out
+def test_quantile_errors_state_their_passes_and_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("median_absolute_error", "quantile_absolute_error"):
+        invoke([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "two passes over a file" in text and "--memory-limit" in text
 
 
 # -- domain errors and ranges -------------------------------------------------------------------

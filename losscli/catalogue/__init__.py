@@ -15,6 +15,7 @@ from losscli.catalogue import (
     labels,
     margins,
     probabilities,
+    quantiles,
     regression,
     scores,
 )
@@ -25,6 +26,7 @@ FAMILIES = (
     classification,
     margins,
     probabilities,
+    quantiles,
     distributions,
     embeddings,
     scores,
@@ -62,6 +64,7 @@ ORDER = [
     "gamma_deviance",
     "tweedie_deviance",
     "median_absolute_error",
+    "quantile_absolute_error",
 ]
 
 

@@ -1,5 +1,6 @@
-"""scikit-learn's regression scores that are not plain means: RMSE, RMSLE, R², explained variance,
-max error and median absolute error, streamed through their own states."""
+"""scikit-learn's regression scores that are not plain means: RMSE, RMSLE, R², explained variance
+and max error, streamed through their own states (the median absolute error is in
+:mod:`losscli.catalogue.quantiles`)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "explained_variance_score",
     "max_error",
-    "median_absolute_error",
     "r2_score",
     "root_mean_squared_error",
     "root_mean_squared_log_error",
@@ -105,19 +105,6 @@ LOSSES: tuple[LossSpec, ...] = (
         weighted=False,
         aliases=("max_abs_error",),
         reference="sklearn max_error",
-    ),
-    metric(
-        name="median_absolute_error",
-        summary="median absolute error",
-        formula="median a per output, then the mean over outputs",
-        api="median_absolute_error",
-        elementwise=pair(absolute_error, scratch=0),
-        make_state=state_of("MedianState"),
-        weighted=False,
-        streams_exactly=False,
-        memory_note="not streamable: keeps every absolute error, 8 bytes per row and output",
-        aliases=("medae",),
-        reference="sklearn median_absolute_error",
     ),
 )
 
@@ -229,49 +216,6 @@ def max_error(y_true: ArrayLike, y_pred: ArrayLike) -> np.float64:
     y, p, _ = check_reg_targets(y_true, y_pred, None, None)
     single_output(y, "max_error")
     return np.float64(np.max(absolute_error(y, p)))
-
-
-def _weighted_median(values: Array, w: Array) -> Array:
-    """Per-column weighted median, scikit-learn's ``averaged_inverted_cdf``: where the half
-    weight falls exactly on a data point, average it with the next positively weighted one."""
-    order = np.argsort(values, axis=0)
-    out = np.empty(values.shape[1], dtype=np.float64)
-    for j in range(values.shape[1]):
-        v = values[order[:, j], j]
-        cdf = np.cumsum(w[order[:, j]])
-        if cdf[-1] == 0:
-            out[j] = np.nan
-            continue
-        half = 0.5 * cdf[-1]
-        last = len(v) - 1
-        i = min(int(np.searchsorted(cdf, half)), last)
-        if cdf[i] - half > np.finfo(np.float64).eps:
-            out[j] = v[i]
-        else:
-            nxt = int(np.searchsorted(cdf, cdf[i], side="right"))
-            out[j] = (v[i] + v[nxt if nxt <= last else i]) / 2
-    return out
-
-
-def median_absolute_error(
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    *,
-    multioutput: Multioutput = "uniform_average",
-    sample_weight: ArrayLike | None = None,
-) -> Result:
-    """Median of ``|p − y|`` per output (weighted: averaged inverted CDF), then averaged.
-
-    >>> float(median_absolute_error([3.0, -0.5, 2.0, 7.0], [2.5, 0.0, 2.0, 8.0]))
-    0.5
-    """
-    y, p, w = check_reg_targets(y_true, y_pred, sample_weight, multioutput)
-    errors = absolute_error(p, y)
-    if w is None:
-        cols = np.asarray(np.median(errors, axis=0), dtype=np.float64)
-    else:
-        cols = _weighted_median(errors, w)
-    return combine(cols, multioutput)
 
 
 if not TYPE_CHECKING:

@@ -105,6 +105,7 @@ class Param(NamedTuple):
     #: A list parameter (class weights, labels): the type of its items. Its value is a list, or
     #: None when not given; the command line takes the items comma-separated.
     item_type: builtins.type | None = None
+    multiple: bool = False  # the command line takes several values: one result each
 
     @property
     def flag(self) -> str:
@@ -211,6 +212,7 @@ class LossSpec(NamedTuple):
     memory_note: str = "bounded by the chunk size"
     reference: str = ""
     notes: str = ""
+    multi_pass: bool = False  # exact in bounded memory by reading its values more than once
     # Predicted probabilities of the positive class, for the calibration chart (--show
     # calibration, --report); None: not a probability loss.
     calibration: Callable[[Inputs, Params], Array] | None = None

@@ -19,6 +19,7 @@ from losscli.catalogue.spec import LossSpec, Param
 from losscli.defaults import (
     CHART_KINDS,
     DEFAULT_CHUNK_SIZE,
+    DEFAULT_MEMORY_LIMIT,
     DEFAULT_UNIT_ROWS,
     INPUT_FORMATS,
     OUTPUT_FORMATS,
@@ -105,6 +106,32 @@ def cli() -> None:
 
 
 # -- shared options -----------------------------------------------------------------------------
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class ByteSize(click.ParamType):
+    """A size in bytes: ``1048576``, ``64KiB``, ``512MiB``, ``2G`` (K/M/G are powers of 1024)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().replace(" ", "")
+        for suffix in ("ib", "b"):
+            if text.endswith(suffix) and text[: -len(suffix)][-1:].isalpha():
+                text = text[: -len(suffix)]
+                break
+        number, unit = (text[:-1], text[-1]) if text[-1:].isalpha() else (text, "")
+        try:
+            size = float(number) * _SIZE_UNITS[unit]
+        except (KeyError, ValueError):
+            self.fail(f"{value!r} is not a size such as 512MiB, 2G or 1048576", param, ctx)
+        if size < 1:
+            self.fail("must be at least 1 byte", param, ctx)
+        return int(size)
+
+
 def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.argument("files", nargs=-1, metavar="[FILE]..."),
@@ -210,6 +237,15 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="ROWS",
             help="--engine dask: rows per unit of work (Parquet row-group runs up to this).",
         ),
+        click.option(
+            "--memory-limit",
+            type=ByteSize(),
+            default=DEFAULT_MEMORY_LIMIT,
+            metavar="SIZE",
+            help="Values a multi-pass loss (exact quantiles) keeps in memory from stdin or a "
+            "pipe before spooling them to a temporary file, e.g. 512MiB, 2G  "
+            "[default: 512MiB].",
+        ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
         click.option(
             "--show",
@@ -266,7 +302,8 @@ def _param_option(param: Param) -> Callable[..., Any]:
         param.flag,
         param.name,
         type={float: click.FLOAT, int: click.INT}.get(param.type, click.STRING),
-        default=param.default,
+        default=(param.default,) if param.multiple else param.default,
+        multiple=param.multiple,
         show_default=True,
         help=param.help + suffix,
     )
@@ -301,7 +338,7 @@ def _loss_help(spec: LossSpec) -> str:
     lines = [f"{spec.summary[:1].upper()}{spec.summary[1:]}: {spec.formula}."]
     if spec.reference:
         lines.append(f"\n\nSame as {spec.reference}.")
-    if not spec.streams_exactly:
+    if not spec.streams_exactly or spec.multi_pass:
         lines.append(f"\n\nMemory: {spec.memory_note}.")
     param_example = " ".join(
         f"{p.flag} {p.default}" for p in spec.params if p.type is not bool and p.default is not None
@@ -323,7 +360,7 @@ def _make_loss_command(spec: LossSpec) -> click.Command:
     def callback(**kwargs: Any) -> None:
         columns = {role.name: kwargs.pop("role_" + role.name) for role in spec.roles}
         params = {p.name: kwargs.pop(p.name) for p in spec.params}
-        _run_single(spec, params, columns, **kwargs)
+        _run_single(spec, _expand_multiple(spec, params), columns, **kwargs)
 
     command: Callable[..., Any] = callback
     command = _input_options(command)
@@ -339,16 +376,29 @@ def _make_loss_command(spec: LossSpec) -> click.Command:
     )(command)
 
 
-def _run_single(spec: LossSpec, params: dict[str, Any], columns: dict[str, Any], **kw: Any) -> None:
+def _expand_multiple(spec: LossSpec, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """One parameter set per value of a repeatable parameter (``--q 0.9 --q 0.99``)."""
+    sets = [dict(params)]
+    for param in spec.params:
+        if param.multiple:
+            values = list(dict.fromkeys(params[param.name])) or [param.default]
+            sets = [{**base, param.name: value} for base in sets for value in values]
+    return sets
+
+
+def _run_single(
+    spec: LossSpec, param_sets: list[dict[str, Any]], columns: dict[str, Any], **kw: Any
+) -> None:
     from losscli.engine import LossRequest
 
     env: Environment = click.get_current_context().find_root().obj
-    for param in spec.params:
-        problem = param.check(params[param.name])
-        if problem:
-            raise UsageError(problem)
-    request = LossRequest(spec, params, columns)
-    _execute(env, [request], many=False, **kw)
+    for params in param_sets:
+        for param in spec.params:
+            problem = param.check(params[param.name])
+            if problem:
+                raise UsageError(problem)
+    requests = [LossRequest(spec, params, dict(columns)) for params in param_sets]
+    _execute(env, requests, many=len(requests) > 1, **kw)
 
 
 def _execute(
@@ -372,6 +422,7 @@ def _execute(
     engine_name: str,
     scheduler: str | None,
     unit_rows: int,
+    memory_limit: int,
     quiet: bool,
     show: tuple[str, ...] = (),
     bins: str | None = None,
@@ -410,6 +461,7 @@ def _execute(
         scheduler=scheduler,
         unit_rows=unit_rows,
         charts=charts,
+        memory_limit=memory_limit,
     )
     if reduction == "none":
         _execute_rows(env, requests, options, fmt, output, quiet)
@@ -656,6 +708,7 @@ def list_command(fmt: str | None) -> None:
             "same_as": spec.reference,
             "higher_is_better": spec.higher_is_better,
             "streams_exactly": spec.streams_exactly,
+            "passes": "2+" if spec.multi_pass else "1",
             "memory": spec.memory_note,
         }
         for spec in LOSSES

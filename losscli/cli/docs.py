@@ -48,7 +48,7 @@ def loss_table() -> str:
         reductions = ", ".join(spec.reductions) if spec.reductions != ("mean",) else "metric value"
         if spec.higher_is_better:
             reductions += "; higher is better"
-        if not spec.streams_exactly:
+        if not spec.streams_exactly or spec.multi_pass:
             reductions += f"; {spec.memory_note}"
         formula = spec.formula.replace("|", "\\|")
         lines.append(

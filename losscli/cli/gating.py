@@ -333,7 +333,11 @@ def _charts(
 
 
 def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None:
-    """``--nan skip`` says on stderr how many rows it dropped."""
+    """``--nan skip`` says on stderr how many rows it dropped; the engine's notes (e.g. values
+    spooled to disk) follow."""
+    if not quiet:
+        for note in dict.fromkeys(n for r in results for n in getattr(r, "notes", ())):
+            env.stderr.write(f"losscli: note: {note}\n")
     skipped = results[0].skipped_rows if results else 0
     if skipped and not quiet:
         env.stderr.write(

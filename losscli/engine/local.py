@@ -3,6 +3,8 @@
 Readers yield bounded Arrow batches; each becomes float64 column views; each loss plan runs its
 kernel into reused buffers and adds the partials to its state (and, with ``--group-by``, to
 its grouped state: arrays indexed by group code, see :mod:`losscli.stats.grouped`).
+A multi-pass state (exact quantiles) then gets more passes: a file is read again, a stream's
+values are replayed from a :class:`~losscli.engine.spool.Spool`.
 Nothing here prints: results are returned, per-row output goes to a sink."""
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from losscli.engine.chunk import Chunk
 from losscli.engine.columns import Selection, select
 from losscli.engine.groups import GroupKeys, PerGroupStates, group_rows
 from losscli.engine.intervals import Features, IntervalTracker
+from losscli.engine.spool import Spool
 from losscli.errors import DataError, EmptyInputError, UsageError
 from losscli.io.convert import to_float64, to_labels
 from losscli.io.source import Source
@@ -168,6 +171,9 @@ class _Plan:
         first_role = self.spec.roles[0].name
         self.outputs = 1 if self.spec.reduces_axis else len(selection.roles[first_role])
         self.state = self.spec.new_state(self.outputs, self.params)
+        # exact quantiles: more passes over the values (see Pass.later_passes)
+        self.multi_pass: bool = getattr(self.state, "multi_pass", False)
+        self.spool: Spool | None = None  # a stream's values, kept for the later passes
         self.grouped: Any = None  # the grouped counterpart of ``state``, with --group-by
         if options.group_by:
             self.grouped = self.new_grouped()
@@ -230,6 +236,8 @@ class _Plan:
     def new_grouped(self) -> Any:
         """An empty grouped state: arrays by group code, or one state per group for a
         statistic without an array form."""
+        if self.multi_pass:  # exact quantiles: one histogram slot per group and output
+            return self.state.grouped()  # type: ignore[attr-defined]
         kind = GROUPED_STATES.get(type(self.state).__name__)
         if kind is not None:
             return kind(self.outputs)
@@ -249,6 +257,9 @@ class _Plan:
         spec = self.spec
         if spec.checks:
             self.check_domain(chunk)
+        if self.multi_pass:
+            self._consume_first_pass(chunk, weights, groups, strict, losses)
+            return
         if spec.elementwise is None:
             inputs = self.inputs(chunk)
             _update_statistic(self.state, inputs, weights)
@@ -299,6 +310,50 @@ class _Plan:
             self.grouped.add_sums(losses, denominator, *groups)
         assert isinstance(self.state, MeanState)
         self.state.add_sums(accurate_row_sums(losses), denominator, chunk.n)
+
+    def _consume_first_pass(
+        self,
+        chunk: Chunk,
+        weights: Array | None,
+        groups: tuple[NDArray[np.intp], int] | None,
+        strict: bool,
+        losses: Array | None = None,
+    ) -> None:
+        if losses is None:
+            losses = self.elementwise(chunk)
+        partial = _add_losses(self.state, losses, weights)
+        if strict and not np.isfinite(partial).all():
+            self.raise_non_finite(chunk, losses)
+        codes = None
+        if groups is not None:
+            codes = groups[0]
+            self.grouped.add_chunk(losses, weights, *groups)
+        if self.spool is not None:
+            self.spool.append(losses, weights, codes)
+
+    # -- the passes after the first (multi-pass states) --------------------------------------
+
+    def _pass_states(self) -> list[Any]:
+        return [s for s in (self.state, self.grouped) if s is not None]
+
+    def start_pass(self) -> bool:
+        """Start the next pass of every state that needs one; False when all are done."""
+        started = False
+        for state in self._pass_states():
+            if state.needs_pass():
+                state.start_pass()
+                started = True
+        return started
+
+    def feed_pass(self, losses: Array, weights: Array | None, group_ids: Any) -> None:
+        for state in self._pass_states():
+            if state.current is not None:
+                state.add_chunk(losses, weights, None if state is self.state else group_ids)
+
+    def finish_pass(self) -> None:
+        for state in self._pass_states():
+            if state.current is not None:
+                state.finish_pass()
 
     def consume_blocked(self, chunk: Chunk, weights: Array | None, strict: bool) -> bool:
         """The fast path for an ungrouped (weighted) mean: kernel and sums run block by block
@@ -622,8 +677,13 @@ def _run(
     if options.paired_file:
         paired_sources = open_sources([options.paired_file], input_format=None, stdin=stdin)
     one = Pass(requests, options, sources, target_sources, paired_sources=paired_sources)
-    one.feed(one.chunks(progress), sink)
-    return one.results()
+    if sink is None:
+        one.spool_streams()
+    try:
+        one.feed(one.chunks(progress), sink)
+        return one.results()
+    finally:
+        one.close()
 
 
 def open_inputs(options: RunOptions, stdin: Any = None) -> tuple[list[Source], list[Source] | None]:
@@ -698,6 +758,67 @@ class Pass:
         )
         self.keys = GroupKeys(union.group_by) if union.group_by else None
         self.rows = self.skipped = 0
+        self.notes: list[str] = []  # said on stderr by the command line (e.g. spooled values)
+
+    # -- multi-pass states (exact quantiles) ------------------------------------------------
+
+    def spool_streams(self) -> None:
+        """When an input cannot be read twice (stdin, a pipe), keep each multi-pass plan's
+        values for its later passes: in memory up to ``--memory-limit``, then on disk."""
+        multi = [plan for plan in self.plans if plan.multi_pass]
+        inputs = [*self.sources, *(self.target_sources or []), *(self.paired_sources or [])]
+        if not multi or all(source.path is not None for source in inputs):
+            return
+        share = max(self.options.memory_limit // len(multi), 1)
+        for plan in multi:
+            plan.spool = Spool(share, on_spill=self._spill_note(plan))
+
+    def _spill_note(self, plan: _Plan) -> Callable[[int], None]:
+        def note(limit: int) -> None:
+            self.notes.append(
+                f"{plan.spec.name}: the values from {_label(self.sources)} exceed "
+                f"--memory-limit ({_size_text(limit)}); spooling them to a temporary file "
+                "for the next pass"
+            )
+
+        return note
+
+    def later_passes(self) -> None:
+        """Run passes until every multi-pass state has its answer: a plan with a spool replays
+        it, the others share one fresh read of the sources per pass (the same chunks as the
+        first pass, minus the rows ``--nan skip`` dropped, with the same group codes)."""
+        multi = [plan for plan in self.plans if plan.multi_pass]
+        while True:
+            pending = [plan for plan in multi if plan.start_pass()]
+            if not pending:
+                break
+            reading = [plan for plan in pending if plan.spool is None]
+            for plan in pending:
+                if plan.spool is not None:
+                    for losses, weights, group_ids in plan.spool.replay():
+                        plan.feed_pass(losses, weights, group_ids)
+            if reading:
+                for chunk, weights, group_ids in self._read_again():
+                    for plan in reading:
+                        plan.feed_pass(plan.elementwise(chunk), weights, group_ids)
+            for plan in pending:
+                plan.finish_pass()
+
+    def _read_again(self) -> Iterator[tuple[Chunk, Array | None, Any]]:
+        weight_col, keys = self.union.weight, self.keys
+        for chunk in self.chunks():
+            if self.options.nan == "skip":
+                chunk, _ = _drop_missing(chunk, self.union.numeric)
+                if chunk.n == 0:
+                    continue
+            weights = chunk.numeric[weight_col] if weight_col else None
+            yield chunk, weights, keys.chunk_codes(chunk) if keys is not None else None
+
+    def close(self) -> None:
+        for plan in self.plans:
+            if plan.spool is not None:
+                plan.spool.close()
+                plan.spool = None
 
     def chunks(self, progress: Progress | None = None) -> Iterator[Chunk]:
         numeric, other, t_numeric, t_other = self.columns
@@ -834,6 +955,7 @@ class Pass:
         return self.keys.code_of(key)
 
     def results(self) -> list[LossResult]:
+        """Every plan's result (after the later passes its multi-pass states need)."""
         if self.rows == 0:
             if self.skipped:
                 raise EmptyInputError(
@@ -841,8 +963,12 @@ class Pass:
                     file=_label(self.sources),
                 )
             raise EmptyInputError("no rows", file=_label(self.sources))
+        if self.options.reduction != "none":
+            self.later_passes()
         results = [
-            _result(plan, self.options, self.sources, self.rows, self.skipped, self.keys)
+            _result(
+                plan, self.options, self.sources, self.rows, self.skipped, self.keys, self.notes
+            )
             for plan in self.plans
         ]
         for i, plan in enumerate(self.plans):
@@ -944,6 +1070,13 @@ def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
     return feeding
 
 
+def _size_text(nbytes: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if nbytes >= size:
+            return f"{nbytes / size:g} {unit}"
+    return f"{nbytes} B"
+
+
 def _row_names(plan: _Plan) -> list[str]:
     name = plan.spec.name
     if plan.options.per == "row" or plan.outputs == 1:
@@ -977,9 +1110,10 @@ def _result(
     rows: int,
     skipped: int,
     keys: GroupKeys | None,
+    notes: list[str] | None = None,
 ) -> LossResult:
     try:
-        return _result_of(plan, options, sources, rows, skipped, keys)
+        return _result_of(plan, options, sources, rows, skipped, keys, notes)
     except OverflowError:
         raise plan.sum_overflow(_label(sources)) from None
 
@@ -991,6 +1125,7 @@ def _result_of(
     rows: int,
     skipped: int,
     keys: GroupKeys | None,
+    notes: list[str] | None = None,
 ) -> LossResult:
     reduction, per = options.reduction, options.per
     value: Value = float("nan")
@@ -1024,6 +1159,7 @@ def _result_of(
         groups=groups,
         higher_is_better=plan.spec.higher_is_better,
         charts=None if plan.charts is None else plan.charts.compute(shown),
+        notes=[n for n in notes or [] if n.startswith(plan.spec.name + ":")],
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import numpy as np
 
 from losscli.catalogue.spec import LossSpec
-from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_UNIT_ROWS
+from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_MEMORY_LIMIT, DEFAULT_UNIT_ROWS
 from losscli.stats import Per, Reduction, Value
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -86,6 +86,7 @@ class RunOptions(NamedTuple):
     # the requests at these indices take their columns from it (see engine.local.PAIRED)
     paired_file: str | None = None
     paired_requests: tuple[int, ...] = ()
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
 
 
 class GroupResult:
@@ -125,6 +126,7 @@ class LossResult:
         "higher_is_better",
         "intervals",
         "loss",
+        "notes",
         "params",
         "per",
         "reduction",
@@ -151,6 +153,7 @@ class LossResult:
         higher_is_better: bool = False,
         intervals: Intervals | None = None,
         charts: ChartData | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.loss = loss
         self.params = params
@@ -167,6 +170,7 @@ class LossResult:
         self.higher_is_better = higher_is_better
         self.intervals = intervals  # with ``--confidence``: the value's interval estimates
         self.charts = charts
+        self.notes: list[str] = [] if notes is None else notes  # for stderr, not the output
 
 
 class Progress(Protocol):
