@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 #: few blocks in flight stay a few MiB.
 CSV_PARALLEL_BLOCK_BYTES = 1 << 22
 
+#: The longest CSV record (one row, quoted line breaks included) losscli parses: a longer one
+#: (a 1 GB line, a decompression bomb) is an error instead of a block of that size in memory.
+MAX_RECORD_BYTES = 64 << 20
+
+#: The most columns a CSV header may name (100,000 read in ~1 s).
+MAX_COLUMNS = 200_000
+
+
+def _record_too_long(source: Source, offset: int) -> InputError:
+    return InputError(
+        f"a record longer than {MAX_RECORD_BYTES >> 20} MiB starts at byte {offset} "
+        "(a single line that long is not a table row, or a quote is never closed)",
+        file=source.label,
+    )
+
 
 def column_names(source: Source) -> list[str]:
     first_bytes, more = first_line(source)
@@ -45,6 +60,11 @@ def column_names(source: Source) -> list[str]:
     import csv
 
     names = next(csv.reader([first], delimiter=source.delimiter))
+    if len(names) > MAX_COLUMNS:
+        raise InputError(
+            f"the header names {len(names):,} columns; losscli reads at most {MAX_COLUMNS:,}",
+            file=source.label,
+        )
     return [name.strip() for name in names]
 
 
@@ -240,6 +260,8 @@ def _mapped_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]:
             last = stop == size
             cut = len(window) if last and not header else _record_end(window, offset, first=header)
             if cut < 0 and not last:
+                if length >= MAX_RECORD_BYTES:
+                    raise _record_too_long(source, start)
                 length *= 2  # one record longer than the window (or a long quoted field)
                 continue
             if cut < 0:
@@ -255,8 +277,10 @@ def _streamed_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]
     """Blocks of a stream (stdin, a pipe, a compressed file), read piece by piece (one copy per
     block: the unfinished record carried over, joined to the next piece)."""
     with _open_decompressed(source) as stream:
-        pending, header = b"", True
+        pending, header, offset = b"", True, 0
         while True:
+            if len(pending) > MAX_RECORD_BYTES:
+                raise _record_too_long(source, offset)
             data = stream.read(CSV_PARALLEL_BLOCK_BYTES)
             if not data:
                 if not header and pending.strip():
@@ -269,13 +293,14 @@ def _streamed_record_blocks(source: Source) -> Iterator[tuple[memoryview, bool]]
                 if first < 0:
                     pending = data
                     continue
-                data, header = data[first:], False
+                data, header, offset = data[first:], False, first
             cut = _record_end(data)
             if cut <= 0:
                 pending = data  # one record longer than a block (or a long quoted field)
                 continue
             yield memoryview(data)[:cut], _quotes(data, 0, cut) > 0
             pending = data[cut:]
+            offset += cut
 
 
 def _raise_csv_error(

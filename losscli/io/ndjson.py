@@ -24,12 +24,13 @@ def column_names(source: Source) -> list[str]:
 
     first, _ = first_line(source)
     try:
-        record = json.loads(first)
+        pairs = json.loads(first, object_pairs_hook=lambda items: items)
     except ValueError:
         raise InputError("not valid NDJSON (first line)", file=source.label) from None
-    if not isinstance(record, dict):
+    if not isinstance(pairs, list):
         raise InputError("NDJSON lines must be objects", file=source.label)
-    return list(record)
+    # Duplicate keys stay in the list: the column check then names them (never a silent pick).
+    return [key for key, _ in pairs]
 
 
 #: Bytes Arrow's JSON reader parses per block.

@@ -148,16 +148,39 @@ class PrefixedStream(io.RawIOBase):
         return len(data)
 
 
+#: The longest header line read (CSV, TSV, NDJSON's first object): a file without a line break
+#: in its first 8 MiB (a binary file, a decompression bomb of zeros) is an error, not a read
+#: of the whole input into memory. 100,000 columns of 80-character names fit.
+MAX_HEADER_BYTES = 8 << 20
+
+
 def first_line(source: Source) -> tuple[bytes, bool]:
     """The input's first line (without the newline) and whether more follows; on stdin the
-    consumed bytes are put back in front of the stream for the real read."""
+    consumed bytes are put back in front of the stream for the real read. A first line longer
+    than :data:`MAX_HEADER_BYTES` is an :class:`InputError`."""
+    from losscli.errors import InputError
+
     stream = open_binary(source)
-    head = b""
-    while line_break(head) < 0:
+    parts: list[bytes] = []
+    size = 0
+    while True:
         block = stream.read(1 << 16)
         if not block:
             break
-        head += block
+        parts.append(block)
+        size += len(block)
+        if line_break(block) >= 0:
+            break
+        if size > MAX_HEADER_BYTES:
+            if source._stream is None:
+                stream.close()
+            raise InputError(
+                f"no line break in the first {MAX_HEADER_BYTES >> 20} MiB: the header line is "
+                f"longer than losscli reads ({MAX_HEADER_BYTES >> 20} MiB), or this is not a "
+                "text file",
+                file=source.label,
+            )
+    head = b"".join(parts)
     if source._stream is not None:
         source._stream = io.BufferedReader(PrefixedStream(head, source._stream), 1 << 20)
     else:
