@@ -359,3 +359,22 @@ def test_runs_without_charts_import_none_of_it(scored) -> None:
         check=True,
     )
     assert "matplotlib" not in shown.stdout.rpartition("LOADED")[2]
+
+
+def test_label_metrics_have_no_error_histogram(tmp_path) -> None:
+    # class labels (text codes) have no "error": no histogram, and list parameters are fine
+    path = write_table(
+        tmp_path / "l.csv",
+        {
+            "text": ["cat", "dog", "emu", "dog"],
+            "p0": [0.7, 0.2, 0.1, 0.3],
+            "p1": [0.2, 0.7, 0.1, 0.6],
+            "p2": [0.1, 0.1, 0.8, 0.1],
+        },
+    )
+    args = ["log_loss", str(path), "-p", "p0,p1,p2", "-t", "text", "--labels", "cat,dog,emu"]
+    out = invoke([*args, "--show", "hist", "-f", "json"])
+    assert out.code == 0, out.err
+    assert "histograms" not in out.json
+    tty = invoke([*args, "--show", "hist"], tty=True, env={"NO_COLOR": "1"})
+    assert "no histogram" in tty.out

@@ -389,7 +389,7 @@ def test_ece_cli_domain_and_params(tmp_path) -> None:
 
 
 def test_ece_python_api_matches_state() -> None:
-    from losscli.catalogue.classification import expected_calibration_error
+    from losscli.losses import expected_calibration_error
 
     p = np.array([0.2, 0.4, 0.5, 0.6, 0.9])
     y = np.array([0, 1, 0, 1, 1])

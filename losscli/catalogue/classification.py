@@ -43,6 +43,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "expected_calibration_error",
     "hinge_loss",
     "kl_div_loss",
     "nll_loss",

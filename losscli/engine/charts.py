@@ -30,7 +30,8 @@ def subject_of(spec: LossSpec) -> str | None:
     """What the histogram of ``spec`` counts: errors, loss values, or nothing (metrics
     without elementwise losses and without a prediction/target pair)."""
     roles = [r.name for r in spec.roles]
-    if roles[:2] == ["pred", "target"] and spec.paired and not spec.reduces_axis:
+    labelled = any(r.labels for r in spec.roles)  # class labels: their codes have no error
+    if roles[:2] == ["pred", "target"] and spec.paired and not spec.reduces_axis and not labelled:
         return "error"
     if spec.elementwise is not None:
         return "loss"

@@ -1054,7 +1054,7 @@ def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
     for plan in plans:
         spec = plan.spec
         roles = tuple((r, tuple(c)) for r, c in plan.selection.roles.items())
-        params = tuple(sorted(plan.params.items()))
+        params = repr(sorted(plan.params.items()))  # values may be lists (labels=...)
         key: tuple[Any, ...] = (roles, spec.calibration, params if spec.calibration else ())
         if subject_of(spec) == "loss":
             key = (spec.name, roles, params)  # loss values: one per loss and parameters

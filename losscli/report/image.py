@@ -87,8 +87,20 @@ def _figure(data: ReportData) -> Any:
 
     rows = len(data.table_rows)
     table_height = 0.5 + 0.28 * (rows + 1)
-    figure = Figure(figsize=(12, 9 + table_height), layout="constrained")
-    grid = figure.add_gridspec(3, 2, height_ratios=[4, 4, table_height])
+    height = 9 + table_height
+    # Fixed margins: constrained layout would cost ~0.2 s of a report's ~0.5 s of drawing.
+    figure = Figure(figsize=(12, height))
+    grid = figure.add_gridspec(
+        3,
+        2,
+        height_ratios=[4, 4, table_height],
+        left=0.08,
+        right=0.95,
+        top=1 - 0.75 / height,
+        bottom=0.15 / height,
+        hspace=0.45,
+        wspace=0.3,
+    )
     title = data.title + (f" — {data.verdict}" if data.verdict else "")
     figure.suptitle(title, fontsize=14, fontweight="bold")
     _histogram_panel(figure.add_subplot(grid[0, 0]), data)
