@@ -35,6 +35,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/engines.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat

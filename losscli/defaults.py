@@ -10,9 +10,10 @@ INPUT_FORMATS = ("csv", "tsv", "parquet", "ipc", "ndjson")
 OUTPUT_FORMATS = ("table", "json", "csv", "ndjson", "markdown", "value")
 
 
-#: ``--engine dask``: rows per unit of work (Parquet row-group runs are gathered up to this).
-#: A unit costs the scheduler a few milliseconds; at this size that is under 5% of its work.
-DEFAULT_UNIT_ROWS = 1 << 22
+#: ``--engine dask``: rows per unit of work (Parquet row-group runs are gathered up to this;
+#: a unit never spans files). A unit costs ~16 worker-ms of fixed work (bench/engines.py), the
+#: time to score ~0.4-0.8M rows of MSE: 16M-row units keep that under 5%.
+DEFAULT_UNIT_ROWS = 1 << 24
 #: What ``--show`` draws: the error histogram, the worst groups, the calibration curve.
 CHART_KINDS = ("hist", "groups", "calibration")
 #: What ``--report FILE`` writes, by the file's suffix.

@@ -6,6 +6,7 @@ Most tests share one in-process LocalCluster (threads); one starts worker proces
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -258,3 +259,35 @@ def test_per_row_output_is_a_parquet_dataset_in_input_order(
     assert got.equals(want)
     again = invoke([*on_dask, "-o", str(tmp_path / "rows")])
     assert again.code == 2 and "give a new or empty directory" in again.err
+
+
+class _Progress:
+    total_bytes = None
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def advance(self, rows: int, nbytes: int) -> None:
+        self.calls.append((rows, nbytes))
+
+
+def test_many_files_footers_on_workers_and_progress_by_unit(
+    dataset: Path, cluster: str, tmp_path: Path, small_runs: None
+) -> None:
+    """Ten files: their footers are read on the workers; the progress advances once per unit
+    with its rows and its share of the bytes."""
+    from losscli.engine import dask as dask_engine
+
+    for i in range(10):
+        (tmp_path / f"f{i}.parquet").write_bytes((dataset / f"part-{i % 3}.parquet").read_bytes())
+    files = [str(tmp_path)]
+    assert len(os.listdir(tmp_path)) > dask_engine.FOOTERS_ON_CLIENT
+    requests = _requests()[:4]
+    local = engine.run(requests, engine.RunOptions(files=files))
+    progress = _Progress()
+    options = engine.RunOptions(files=files, engine="dask", scheduler=cluster, unit_rows=3000)
+    assert _values(engine.run(requests, options, progress=progress)) == _values(local)
+    assert len(progress.calls) == 20  # two units per file
+    assert sum(rows for rows, _ in progress.calls) == 10 * 400 * REPEAT
+    total = sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert progress.total_bytes is not None and 0.9 * total <= progress.total_bytes <= total

@@ -381,3 +381,28 @@ def test_a_local_run_loads_no_remote_or_cluster_modules(local_data: Path) -> Non
     )
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
     assert math.isfinite(float(done.stdout))
+
+
+def test_a_signed_url_is_redacted_in_json_output(http_server: Any, local_data: Path) -> None:
+    url = f"{http_server.url}/preds.csv?X-Amz-Credential=AKIAID&X-Amz-Signature=SECRETSIG"
+    out = invoke(["mae", url, "--format", "json"])
+    assert out.code == 0, out.err
+    assert "SECRETSIG" not in out.out and "AKIAID" not in out.out
+    assert out.json["files"] == [
+        f"{http_server.url}/preds.csv?X-Amz-Credential=***&X-Amz-Signature=***"
+    ]
+    assert out.json["value"] == _json(["mae", str(local_data / "preds.csv")])["value"]
+
+
+def test_gcs_filesystem_from_the_standard_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gs:// goes through pyarrow's GCS client (no request is made here); an emulator is named
+    as for Google's own clients, with STORAGE_EMULATOR_HOST."""
+    import pyarrow.fs as pafs
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9023")
+    remote.filesystem.cache_clear()
+    try:
+        fs = remote.filesystem("gs", "some-bucket", False)
+        assert isinstance(fs, pafs.GcsFileSystem)
+    finally:
+        remote.filesystem.cache_clear()

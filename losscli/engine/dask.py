@@ -286,6 +286,10 @@ def _run(
         selections,
         dataset,
     )
+    if progress is not None and getattr(progress, "total_bytes", 0) is None:
+        # A progress bar over the units: their sizes are known from the plan (object sizes
+        # come from the listing), so the bar has a total even for s3:// inputs.
+        progress.total_bytes = sum(unit.nbytes for unit in units) or None  # type: ignore[attr-defined]
     try:
         outcomes = _gather(client, job, units, progress)
     except BaseException:

@@ -194,7 +194,19 @@ def filesystem(scheme: str, bucket: str, anonymous: bool) -> Any:
             options["anonymous"] = True
         return pafs.S3FileSystem(**options)
     if scheme == "gs":
-        return pafs.GcsFileSystem(anonymous=anonymous, retry_time_limit=timeout)
+        import datetime
+
+        gcs: dict[str, Any] = {
+            "anonymous": anonymous,
+            "retry_time_limit": datetime.timedelta(seconds=timeout * attempts),
+        }
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")  # the Google clients' emulator knob
+        if emulator:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(emulator if "://" in emulator else f"http://{emulator}")
+            gcs.update(endpoint_override=url.netloc, scheme=url.scheme, anonymous=True)
+        return pafs.GcsFileSystem(**gcs)
     return _http_filesystem()
 
 
