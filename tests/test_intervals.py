@@ -245,7 +245,13 @@ def test_cli_adjustments_count_comparisons(data: dict) -> None:
     path = str(data["path"])
     args = ["mse", path, "-g", "g", "-f", "json", "--confidence", "0.9", "--max", "0.9"]
     plain = json.loads(_cli(*args)[1])["gates"]
-    bonf = json.loads(_cli(*args, "--adjust", "bonferroni")[1])["gates"]
+    _, out, err = _cli(*args, "--adjust", "bonferroni")
+    bonf = json.loads(out)["gates"]
+    unsure = sum(g["verdict"] == "inconclusive" for g in bonf)
+    assert err.splitlines()[0] == (
+        f"losscli: note: 4 comparisons at 0.9 confidence, bonferroni-adjusted; "
+        f"{unsure} inconclusive"
+    )
     holm = json.loads(_cli(*args, "--adjust", "holm")[1])["gates"]
     assert [g["comparisons"] for g in bonf] == [4] * 4
     assert all(g["level"] == pytest.approx(1 - 0.1 / 4) for g in bonf)
@@ -369,3 +375,24 @@ def test_junit_and_summary_report_inconclusive(data: dict, tmp_path) -> None:
     r = invoke([*args, "-f", "json", "--inconclusive", "fail"])
     (case,) = ET.parse(junit).getroot().iter("testcase")
     assert r.code == 1 and case.find("failure") is not None
+
+
+def test_per_output_intervals_and_a_one_row_group(tmp_path) -> None:
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=(300, 2))
+    p = y + rng.normal(size=(300, 2))
+    g = np.where(np.arange(300) == 5, "solo", "many")
+    path = tmp_path / "multi.parquet"
+    columns = {"p1": p[:, 0], "p2": p[:, 1], "t1": y[:, 0], "t2": y[:, 1], "g": g}
+    pq.write_table(pa.table(columns), path)
+    columns_args = ["-p", "p1,p2", "-t", "t1,t2", "--per", "output", "-g", "g"]
+    r = invoke(
+        ["mse", str(path), *columns_args, "--max", "5", "--confidence", "0.95", "-f", "json"]
+    )
+    assert r.code == 0
+    for j, pair in enumerate(r.json["interval"]):
+        sq = (p[:, j] - y[:, j]) ** 2
+        assert pair == pytest.approx(list(st.t.interval(0.95, 299, np.mean(sq), st.sem(sq))))
+    solo = [gate for gate in r.json["gates"] if gate["group"].get("g") == "solo"]
+    assert [gate["verdict"] for gate in solo] == ["inconclusive", "inconclusive"]
+    assert all(gate["interval"] == [None, None] for gate in solo)

@@ -268,6 +268,8 @@ def run_and_render(
     faults = _stdout_faults(
         lambda: render.render(results, fmt, env, many=many, gates=verdicts), keep=reports_follow
     )
+    if gate_spec.confidence is not None and verdicts and not quiet:
+        _note_comparisons(env, [g for per in verdicts for g in per])
     summary = _charts(env, results, fmt, show, report, settings.spec, verdicts)
     if reports_follow:
         name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
@@ -330,6 +332,21 @@ def _charts(
         env.stdout.write("\n" + markdown + "\n")
         env.stdout.flush()
     return markdown
+
+
+def _note_comparisons(env: Environment, gates: Sequence[Any]) -> None:
+    """``--confidence`` says on stderr how many comparisons were made (and how adjusted)."""
+    compared = [g for g in gates if g.confidence is not None]
+    if not compared:
+        return
+    unsure = sum(1 for g in compared if g.verdict == "inconclusive")
+    adjust = compared[0].adjust
+    env.stderr.write(
+        f"losscli: note: {len(compared)} comparison{'s' if len(compared) != 1 else ''} at "
+        f"{compared[0].confidence:g} confidence"
+        + (f", {adjust}-adjusted" if adjust and adjust != "none" else "")
+        + f"; {unsure} inconclusive\n"
+    )
 
 
 def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None:

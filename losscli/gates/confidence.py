@@ -182,8 +182,8 @@ def _verdict(
         return replace(gate, verdict="pass" if gate.passed else "fail", **common)
     lo, hi = c.interval.interval(level)
     limit = gate.threshold
-    if math.isnan(lo) or math.isnan(hi):
-        verdict = "pass" if gate.passed else "fail"
+    if math.isnan(lo) or math.isnan(hi):  # e.g. a group of one row: nothing is shown
+        verdict = "inconclusive"
         note = "no interval (too few rows)"
     elif holm_fail or (lo > limit if c.upper else hi < limit):
         verdict = "fail"

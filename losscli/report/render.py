@@ -99,11 +99,12 @@ def interval_fields(intervals: Any, value: Any, level: float) -> dict[str, Any]:
 
 
 def interval_cell(gates: Sequence[GateResult]) -> str:
-    """``[lo, hi]`` of the first gate with an interval (``-`` if none)."""
-    for g in gates:
-        if g.interval is not None:
-            return "[" + ", ".join(text(x) for x in g.interval) + "]"
-    return "-"
+    """``[lo, hi]`` of each distinct gate interval (one per output with ``--per output``),
+    ``-`` if none."""
+    cells = [
+        "[" + ", ".join(text(x) for x in g.interval) + "]" for g in gates if g.interval is not None
+    ]
+    return "; ".join(dict.fromkeys(cells)) or "-"
 
 
 def _with_intervals(gates: Verdicts) -> bool:
