@@ -518,7 +518,7 @@ LOSSES: tuple[LossSpec, ...] = (
         api="hinge_loss",
         elementwise=pair(hinge, scratch=0),
         aliases=("hinge_loss",),
-        reference="mlx.nn.losses.hinge_loss, keras hinge",
+        reference="mlx.nn.losses.hinge_loss, keras hinge (with ±1 labels; Keras reads 0/1 as ∓1)",
     ),
     LossSpec(
         name="ece",
