@@ -398,6 +398,9 @@ def _last_positive(weights: Array, fallback: NDArray[Any]) -> int:
     return 0
 
 
+_NO_KEY = int(np.iinfo(np.uint64).max)
+
+
 def _span(depth: int) -> int:
     """Largest offset inside an interval whose top ``depth`` bits are fixed."""
     return (1 << (64 - depth)) - 1
@@ -493,10 +496,15 @@ class PassState:
 
     def _update_grouped(self, slots: Codes, keys: Keys, w: Array | None) -> None:
         plan = self.plan
-        valid = slots < plan.table_slots
-        if not valid.all():
-            slots, keys = slots[valid], keys[valid]
-            w = None if w is None else w[valid]
+        # Only keys inside the band spanning every interval and minimum bound can matter: one
+        # cheap scalar test drops most rows before the per-row table look-ups.
+        near = (keys >= np.uint64(plan.band_lo)) & (keys <= np.uint64(plan.band_hi))
+        near &= slots < plan.table_slots
+        if not near.all():
+            slots, keys = slots[near], keys[near]
+            w = None if w is None else w[near]
+        if not len(keys):
+            return
         values = key_floats(keys)
         for m in range(plan.table_width):
             lo = plan.table_lo[slots, m]
@@ -622,9 +630,13 @@ class _PassPlan:
             for m, (i, bound) in enumerate(bounds):
                 self.min_bound[s, m] = bound
                 self.min_id[s, m] = i
-
-
-_NO_KEY = int(np.iinfo(np.uint64).max)
+        # the key band holding every interval and everything above the lowest minimum bound
+        los = [lo for lo, _ in self.collect + self.refine] + self.minimum
+        his = [lo + _span(depth) for lo, depth in self.collect + self.refine]
+        if self.minimum:
+            his.append(_NO_KEY)
+        self.band_lo = min(los, default=_NO_KEY)
+        self.band_hi = max(his, default=0)
 
 
 class Selection:
