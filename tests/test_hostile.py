@@ -193,3 +193,10 @@ def test_check_file_names_are_escaped(tmp_path: Path) -> None:
     _lines_are_clean(result.err, own_prefixes=("::error title=losscli gate failed::",))
     ET.parse(junit)
     _lines_are_clean((tmp_path / "s.md").read_text(encoding="utf-8"))
+
+
+def test_option_values_in_click_errors_are_escaped(hostile_csv: Path) -> None:
+    result = invoke(["mse", str(hostile_csv), "--reduction", "\x1b[31mx\n::error::y"])
+    assert result.code == 2
+    _lines_are_clean(result.err)
+    assert "'\\x1b[31mx\\n::error::y' is not one of" in result.err

@@ -786,7 +786,7 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        exc.show(file=env.stderr)
+        _show_click_error(env, exc)
         return int(exc.exit_code)
     except LossCliError as exc:
         _error_line(env, str(exc))
@@ -816,6 +816,23 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
         readers = sys.modules.get("losscli.io.sources")  # not imported: nothing was spooled
         if readers is not None:
             readers.cleanup_temporary_files()
+
+
+def _show_click_error(env: Environment, exc: click.ClickException) -> None:
+    """Click's usage message (``Usage: ...``, ``Error: ...``), each of its lines shown with
+    control characters escaped: an option value quoted in it is data too (SPEC §9)."""
+    import io
+
+    from losscli.report.sanitize import line
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    try:
+        for text in buffer.getvalue().splitlines():
+            env.stderr.write(line(text) + "\n")
+        env.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _error_line(env: Environment, message: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import click
 
 from losscli.errors import ExitCode, UsageError
+from losscli.report import sanitize
 from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ def _note_skipped(env: Environment, results: Sequence[Any], quiet: bool) -> None
     spooled to disk) follow."""
     if not quiet:
         for note in dict.fromkeys(n for r in results for n in getattr(r, "notes", ())):
-            env.stderr.write(f"losscli: note: {note}\n")
+            env.stderr.write(f"losscli: note: {sanitize.line(note)}\n")
     skipped = results[0].skipped_rows if results else 0
     if skipped and not quiet:
         env.stderr.write(
@@ -376,7 +377,6 @@ def finish(
     summary's table), print one line per failure on stderr, and exit with the first error's
     code (a check that could not run) or 1 (a gate failed)."""
     from losscli.errors import OutputError, io_error_text
-    from losscli.report import sanitize
     from losscli.report.ci import ci_report as write_ci_report
     from losscli.report.ci import error_lines, failure_lines, write_junit
 

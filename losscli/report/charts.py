@@ -524,7 +524,11 @@ def append_step_summary(env: Environment, markdown: str) -> None:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(markdown + "\n\n")
     except OSError as exc:
-        env.stderr.write(f"losscli: warning: cannot append to GITHUB_STEP_SUMMARY: {exc}\n")
+        from losscli.report.sanitize import line
+
+        env.stderr.write(
+            f"losscli: warning: {line(f'cannot append to GITHUB_STEP_SUMMARY: {exc}')}\n"
+        )
 
 
 def _numbers(values: Array) -> list[Any]:
