@@ -289,6 +289,10 @@ def test_calibration_for_binary_cross_entropy(tmp_path) -> None:
     path2 = write_table(tmp_path / "c.parquet", {"pred": p, "target": y})
     ece = float(invoke(["ece", str(path2), "-f", "value"]).out)
     assert ece == pytest.approx(cal["ece"], rel=1e-12)
+    keras = invoke(["binary_crossentropy", str(path2), "--show", "calibration", "-f", "json"])
+    kcal = keras.json["histograms"]["calibration"]  # Keras's name, probabilities given
+    assert kcal["counts"] == cal["counts"]
+    np.testing.assert_allclose(kcal["mean_predicted"], cal["mean_predicted"], rtol=1e-12)
     table = invoke(["bce", str(path), "--show", "calibration", "-f", "table"], tty=True).out
     assert "calibration (10 bins, ECE" in table
 

@@ -351,6 +351,16 @@ INDEX = Role(
 )
 KERAS_CLIP = "probabilities clipped to [1e-7, 1 − 1e-7]"
 
+
+def _positive_probabilities(inputs: Inputs, params: Params) -> Array:
+    """The positive-class probability for the calibration chart: σ(x) with --from-logits."""
+    pred = inputs["pred"]
+    if not params["from_logits"]:
+        return pred
+    out: Array = np.exp(-np.logaddexp(0.0, -pred))  # σ(x) = 1 / (1 + e^−x), no overflow
+    return out
+
+
 LOSSES: tuple[LossSpec, ...] = (
     LossSpec(
         name="binary_crossentropy",
@@ -361,6 +371,7 @@ LOSSES: tuple[LossSpec, ...] = (
         params=(FROM_LOGITS, SMOOTHING),
         elementwise=_binary,
         checks=(PROBABILITIES,),
+        calibration=_positive_probabilities,
         reference="keras binary_crossentropy",
         notes=KERAS_CLIP,
     ),
@@ -379,6 +390,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         elementwise=_binary_focal,
         checks=(PROBABILITIES,),
+        calibration=_positive_probabilities,
         reference="keras binary_focal_crossentropy",
         notes=KERAS_CLIP,
     ),

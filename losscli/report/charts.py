@@ -476,7 +476,7 @@ def terminal_charts(
         if not cal:
             out.append(
                 Text(
-                    "no calibration: only for probability losses (binary_cross_entropy, ece)",
+                    "no calibration: only for probability losses (binary_cross_entropy, binary_crossentropy, ece, ...)",
                     style="dim",
                 )
             )

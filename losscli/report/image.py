@@ -235,7 +235,7 @@ def _density_panel(figure: Any, ax: Any, data: ReportData) -> None:
 def _calibration_panel(ax: Any, data: ReportData) -> None:
     cal = data.calibration
     if cal is None or cal.counts.sum() == 0:
-        _missing(ax, "calibration", "for probability losses (binary_cross_entropy, ece)")
+        _missing(ax, "calibration", "for probability losses (binary_cross_entropy, ece, ...)")
         return
     used = cal.counts > 0
     ax.plot([0, 1], [0, 1], color="0.5", linestyle=":", label="perfect")
