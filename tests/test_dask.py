@@ -291,3 +291,29 @@ def test_many_files_footers_on_workers_and_progress_by_unit(
     assert sum(rows for rows, _ in progress.calls) == 10 * 400 * REPEAT
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert progress.total_bytes is not None and 0.9 * total <= progress.total_bytes <= total
+
+
+def test_own_local_cluster_with_targets_from_and_a_baseline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No scheduler address: --engine dask starts (and stops) its own LocalCluster; a
+    --targets-from pair and a --baseline file run there with the local digits."""
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    rng = np.random.default_rng(11)
+    n = 5000
+    target = rng.normal(size=n)
+    write_table(tmp_path / "preds.parquet", {"pred": target + rng.normal(size=n)})
+    write_table(tmp_path / "truth.parquet", {"target": target}, row_group_size=700)
+    write_table(tmp_path / "base.parquet", {"pred": target + rng.normal(size=n)})
+    args = [
+        "mse",
+        str(tmp_path / "preds.parquet"),
+        "--targets-from",
+        str(tmp_path / "truth.parquet"),
+    ]
+    args += ["--baseline", str(tmp_path / "base.parquet"), "--max-increase", "50%"]
+    local = invoke(args)
+    on_dask = invoke([*args, "--engine", "dask"])
+    assert on_dask.code == local.code, on_dask.err
+    assert on_dask.json == local.json
+    assert on_dask.json["gates"][0]["baseline"] is not None
