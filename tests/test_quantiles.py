@@ -365,7 +365,10 @@ def test_cli_quantiles_equal_numpy_for_several_q(tmp_path, error_data) -> None:
     path = write_table(tmp_path / "e.csv", error_data)
     a = _errors(error_data)
     docs, _ = _cli_values(["quantile_absolute_error", str(path), "--q", "0.9", "--q", "0.99"])
-    assert [d["params"] for d in docs] == [{"q": 0.9}, {"q": 0.99}]
+    assert [d["params"] for d in docs] == [
+        {"q": 0.9, "method": "auto"},
+        {"q": 0.99, "method": "auto"},
+    ]
     for d in docs:
         assert d["value"] == np.mean(np.quantile(a, d["params"]["q"], axis=0, method="linear"))
     docs, _ = _cli_values(
@@ -475,3 +478,28 @@ def test_grouped_states_merge_with_remapped_codes() -> None:
             values[:, g],
             [_weighted_percentile(x[j, rows], w[rows], 90, average=True) for j in range(k)],
         )
+
+
+def test_cli_method_option_follows_numpy_and_refuses_unweighted_methods_with_weights(
+    tmp_path, error_data
+) -> None:
+    from losscli.catalogue.quantiles import NUMPY_METHODS
+    from losscli.catalogue.quantiles import WEIGHTED_METHODS as CATALOGUE_WEIGHTED
+    from tests.conftest import invoke, write_table
+
+    assert set(NUMPY_METHODS) == set(Q.UNWEIGHTED_METHODS) - {"median"}
+    assert set(CATALOGUE_WEIGHTED) == set(Q.WEIGHTED_METHODS)
+    path = write_table(tmp_path / "e.parquet", error_data)
+    a = _errors(error_data)
+    w = error_data["w"]
+    for method in ("hazen", "lower", "closest_observation"):
+        docs, _ = _cli_values(["qae", str(path), "--q", "0.95", "--method", method])
+        assert docs[0]["value"] == np.mean(np.quantile(a, 0.95, axis=0, method=method))
+    docs, _ = _cli_values(["qae", str(path), "--q", "0.95", "--method", "inverted_cdf", "-w", "w"])
+    ref = np.quantile(a, 0.95, axis=0, weights=np.c_[w, w], method="inverted_cdf")
+    assert docs[0]["value"] == np.mean(ref)
+    docs, _ = _cli_values(["eval", str(path), "-m", "qae:q=0.5,method=midpoint"])
+    assert docs[0]["value"] == np.mean(np.quantile(a, 0.5, axis=0, method="midpoint"))
+    bad = invoke(["qae", str(path), "-p", "p0", "-t", "t0", "-w", "w", "--method", "linear"])
+    assert bad.code == 2 and "no weighted definition" in bad.err
+    assert invoke(["qae", str(path), "-p", "p0", "-t", "t0", "--method", "cubic"]).code == 2

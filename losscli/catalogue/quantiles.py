@@ -47,6 +47,47 @@ MEMORY_NOTE = (
     "512 KiB per output and at most 4M selected errors"
 )
 
+#: ``--method``: NumPy's ``np.quantile`` methods (unweighted); with weights only the two that
+#: have a weighted definition (:data:`losscli.stats.quantiles.WEIGHTED_METHODS`).
+NUMPY_METHODS = (
+    "linear",
+    "lower",
+    "higher",
+    "nearest",
+    "midpoint",
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "median_unbiased",
+    "normal_unbiased",
+)
+WEIGHTED_METHODS = ("averaged_inverted_cdf", "inverted_cdf")
+
+METHOD_PARAM = Param(
+    "method",
+    "auto",
+    "interpolation, as np.quantile's method=; auto: linear, or with --weight "
+    "averaged_inverted_cdf (scikit-learn's weighted percentile); with --weight also "
+    "inverted_cdf (NumPy's weighted quantile)",
+    type=str,
+    valid=lambda m: m == "auto" or m in NUMPY_METHODS,
+    valid_text="auto or one of " + ", ".join(NUMPY_METHODS),
+)
+
+
+def _weighted_method(params: Params, weighted: bool) -> str | None:
+    method = params.get("method", "auto")
+    if weighted and method not in ("auto", *WEIGHTED_METHODS):
+        return (
+            f"--method {method} has no weighted definition: with --weight use "
+            "averaged_inverted_cdf (scikit-learn, the default) or inverted_cdf (NumPy)"
+        )
+    return None
+
+
 Q_PARAM = Param(
     "q",
     0.9,
@@ -65,7 +106,9 @@ def quantile_state(q: float | None, methods: tuple[str, str]) -> Callable[[int, 
         from losscli.stats.quantiles import QuantileState  # NumPy-backed: loaded by a run
 
         level = float(params["q"]) if q is None else q
-        state: LossState = QuantileState(outputs, level, *methods)  # type: ignore[assignment]
+        chosen = params.get("method", "auto")
+        used = methods if chosen == "auto" else (chosen, chosen)
+        state: LossState = QuantileState(outputs, level, *used)  # type: ignore[assignment]
         return state
 
     return make
@@ -91,12 +134,13 @@ LOSSES: tuple[LossSpec, ...] = (
     metric(
         name="quantile_absolute_error",
         summary="q-quantile of the absolute error (tail error)",
-        formula="np.quantile(a, q, method='linear') per output (weighted: scikit-learn's "
-        "weighted percentile, averaged_inverted_cdf), then the mean over outputs",
+        formula="np.quantile(a, q, method='linear' or --method) per output (weighted: "
+        "scikit-learn's weighted percentile, averaged_inverted_cdf), then the mean over outputs",
         api="quantile_absolute_error",
-        params=(Q_PARAM,),
+        params=(Q_PARAM, METHOD_PARAM),
         elementwise=pair(absolute_error, scratch=0),
         make_state=quantile_state(None, QUANTILE_METHODS),
+        weighted_check=_weighted_method,
         multi_pass=True,
         memory_note=MEMORY_NOTE,
         aliases=("qae",),

@@ -213,6 +213,9 @@ class LossSpec(NamedTuple):
     reference: str = ""
     notes: str = ""
     multi_pass: bool = False  # exact in bounded memory by reading its values more than once
+    #: A rule on the parameters that depends on whether sample weights are given: None if
+    #: allowed, else the sentence saying why not (a usage error).
+    weighted_check: Callable[[Params, bool], str | None] | None = None
     # Predicted probabilities of the positive class, for the calibration chart (--show
     # calibration, --report); None: not a probability loss.
     calibration: Callable[[Inputs, Params], Array] | None = None

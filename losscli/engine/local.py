@@ -625,6 +625,12 @@ def _validate(requests: Sequence[LossRequest], options: RunOptions) -> None:
             problem = param.check(request.params.get(param.name, param.default))
             if problem:
                 raise UsageError(problem)
+        if spec.weighted_check is not None:
+            problem = spec.weighted_check(
+                {**spec.defaults(), **request.params}, bool(options.weight)
+            )
+            if problem:
+                raise UsageError(problem)
 
 
 def _split_sources(

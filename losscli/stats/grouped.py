@@ -595,59 +595,10 @@ class GroupedMaxState:
         return np.asarray(np.max(values, axis=0), dtype=np.float64)
 
 
-class GroupedMedianState:
-    """Median per group and output, then the uniform mean. Keeps every value with its group
-    code (8 bytes per row and output plus 8 per row) and sorts once, by (code, value)."""
-
-    def __init__(self, outputs: int) -> None:
-        self.outputs = outputs
-        self.values: list[Array] = []
-        self.codes: list[Codes] = []
-        self.counts = GroupedRows()
-
-    @property
-    def rows(self) -> NDArray[np.int64]:
-        return self.counts.rows
-
-    def add_chunk(self, losses: Array, weights: Array | None, codes: Codes, size: int) -> None:
-        self.counts.add(codes, size)
-        self.values.append(np.array(losses, copy=True))
-        self.codes.append(np.array(codes, copy=True))
-
-    def merge(self, other: GroupedMedianState, remap: Codes, size: int) -> None:
-        self.counts.merge(other.counts, remap, size)
-        self.values.extend(other.values)
-        self.codes.extend(remap[c] for c in other.codes)
-
-    def compute(self, reduction: Reduction, per: Per) -> Array:
-        size = self.counts.size
-        out = np.full((self.outputs, size), np.nan)
-        if not self.values:
-            return _uniform(out, per)
-        values = np.concatenate(self.values, axis=1)
-        codes = np.concatenate(self.codes)
-        counts = self.rows
-        ends = np.cumsum(counts)
-        starts = ends - counts
-        present = counts > 0
-        lo = (starts + (counts - 1) // 2)[present]
-        hi = (starts + counts // 2)[present]
-        last = (ends - 1)[present]
-        for j in range(self.outputs):
-            order = np.lexsort((values[j], codes))
-            v = values[j][order]
-            middle = np.where(lo == hi, v[lo], (v[lo] + v[hi]) / 2)
-            middle[np.isnan(v[last])] = np.nan  # NaN sorts last: np.median gives NaN
-            out[j, present] = middle
-        return _uniform(out, per)
-
-
-#: Ungrouped state class name → its grouped counterpart.
 GROUPED_STATES: dict[str, type] = {
     "MeanState": GroupedMeanState,
     "RootMeanState": GroupedRootMeanState,
     "R2State": GroupedR2State,
     "ExplainedVarianceState": GroupedExplainedVarianceState,
     "MaxState": GroupedMaxState,
-    "MedianState": GroupedMedianState,
 }

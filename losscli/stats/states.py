@@ -278,28 +278,3 @@ class MaxState:
         if per == "output":
             return [float(v) for v in self.maximum]
         return float(np.max(self.maximum))
-
-
-class MedianState:
-    """Median of elementwise values per output, then the uniform average (scikit-learn
-    ``median_absolute_error``). Not a streaming statistic: it keeps every value, 8 bytes per
-    row and output."""
-
-    def __init__(self, outputs: int) -> None:
-        self.parts: list[Array] = []
-        self.rows = 0
-
-    def add_chunk(self, losses: Array, weights: Array | None) -> Array:
-        self.parts.append(np.array(losses, copy=True))
-        self.rows += losses.shape[1]
-        partial: Array = np.sum(losses, axis=1)
-        return partial
-
-    def merge(self, other: LossState) -> None:
-        assert isinstance(other, MedianState)
-        self.parts.extend(other.parts)
-        self.rows += other.rows
-
-    def compute(self, reduction: Reduction, per: Per) -> Value:
-        values = np.concatenate(self.parts, axis=1)
-        return _uniform(np.median(values, axis=1), per)
