@@ -382,3 +382,20 @@ max = 10.0
     )
     w = np.array([1.0, 2.5, 2.5])
     assert values[2] == pytest.approx(-(w * logp[np.arange(3), [0, 1, 1]]).sum() / w.sum(), rel=REL)
+
+
+@pytest.mark.parametrize("label", ["x", "1"])
+def test_missing_labels_follow_the_nan_policy(tmp_path: Path, label: str) -> None:
+    other = "y" if label == "x" else "0"
+    path = write_table(
+        tmp_path / "n.csv", {"a": [0.2, 0.6, 0.5], "b": [0.8, 0.4, 0.5], "y": [label, None, other]}
+    )
+    base = ["log_loss", str(path), "-p", "a,b", "-t", "y", "-f", "json"]
+    out = invoke(base)
+    assert out.code == 3 and "column 'y', row 2: missing value" in out.err
+    assert invoke([*base, "--nan", "propagate"]).json["value"] is None
+    skipped = invoke([*base, "--nan", "skip"]).json
+    y = [label, other]
+    assert skipped["value"] == pytest.approx(
+        skm.log_loss(y, [[0.2, 0.8], [0.5, 0.5]], labels=sorted(y)), rel=REL
+    )

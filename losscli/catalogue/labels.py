@@ -172,7 +172,10 @@ class LabelMetricState:
             self.sums.merge(other.sums)
             return
         # another pass's text codes (a Dask worker's): match labels, not codes
-        self.sums.merge(other.sums, lambda key: self.context.key_of(other.context.label(key)))
+        self.sums.merge(
+            other.sums,
+            lambda key: key if math.isnan(key) else self.context.key_of(other.context.label(key)),
+        )
 
     def classes(self) -> list[Label]:
         from losscli.stats.labels import sorted_labels
@@ -181,6 +184,7 @@ class LabelMetricState:
         if given is None and self.overall_classes is not None:
             return self.overall_classes
         keys = self.context.keys(given).tolist() if given is not None else self.sums.keys()
+        keys = [k for k in keys if not math.isnan(k)]
         return sorted_labels([self.context.label(k) for k in keys])
 
     def pick(self) -> Callable[[float], int]:
@@ -215,6 +219,8 @@ class LabelMetricState:
         return lambda key: classes.index(label(key))
 
     def compute(self, reduction: str, per: str) -> float:
+        if any(math.isnan(k) for k in self.sums.keys()):
+            return float("nan")  # a missing label under --nan propagate
         total = self.sums.picked(self.pick())
         if self.kind == "brier":
             total *= 0.5
