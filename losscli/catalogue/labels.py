@@ -183,7 +183,7 @@ class LabelMetricState:
         given = self.params.get("labels")
         if given is None and self.overall_classes is not None:
             return self.overall_classes
-        keys = self.context.keys(given).tolist() if given is not None else self.sums.keys()
+        keys = self.context.keys(given).tolist() if given is not None else self.sums.label_keys()
         keys = [k for k in keys if not math.isnan(k)]
         return sorted_labels([self.context.label(k) for k in keys])
 
@@ -219,7 +219,7 @@ class LabelMetricState:
         return lambda key: classes.index(label(key))
 
     def compute(self, reduction: str, per: str) -> float:
-        if any(math.isnan(k) for k in self.sums.keys()):
+        if any(math.isnan(k) for k in self.sums.label_keys()):
             return float("nan")  # a missing label under --nan propagate
         total = self.sums.picked(self.pick())
         if self.kind == "brier":

@@ -174,7 +174,7 @@ class LabelSums:
         self.weight.merge(other.weight)
         self.rows += other.rows
 
-    def keys(self) -> list[float]:
+    def label_keys(self) -> list[float]:
         return list(self.sums)
 
     def picked(self, pick: Callable[[float], int]) -> float:
