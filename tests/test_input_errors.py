@@ -231,3 +231,22 @@ def test_check_file_delimiter_and_decimal_comma(tmp_path: Path) -> None:
     gates.write_text('[[check]]\nloss = "mse"\nfile = "d.csv"\ndelimiter = "ab"\n', "utf-8")
     result = invoke(["check", str(gates)])
     assert result.code == 2 and "'delimiter': --delimiter must be one character" in result.err
+
+
+@pytest.mark.parametrize(
+    "loss", ["r2", "rmse", "explained_variance", "median_absolute_error", "mae", "pinball"]
+)
+def test_weights_of_every_statistic(tmp_path: Path, loss: str) -> None:
+    """No statistic turns a NaN weight into a number, or all-zero weights into 1.0 or NaN."""
+    nan = _csv(tmp_path, "pred,target,w\n1,2,1\n2,3,nan\n3,3,1\n", "nan.csv")
+    assert _one_error([loss, nan, "-w", "w"], 3) == (
+        f"{nan}, column 'w', row 2: missing weight (empty cell or NaN); "
+        "use --nan skip to drop such rows"
+    )
+    zero = _csv(tmp_path, "pred,target,w\n1,2,0\n2,3,0\n3,3,0\n", "zero.csv")
+    message = _one_error([loss, zero, "-w", "w"], 3)
+    assert message.startswith(f"{zero}, column 'w': the weights sum to 0: the weighted ")
+    negative = _csv(tmp_path, "pred,target,w\n1,2,1\n2,3,-2\n", "neg.csv")
+    assert _one_error([loss, negative, "-w", "w"], 3) == (
+        f"{negative}, column 'w', row 2: negative weight (-2.0): weights must be ≥ 0"
+    )

@@ -431,8 +431,12 @@ def _update_statistic(state: LossState, inputs: dict[str, Array], weights: Array
     update(inputs, weights)
 
 
-def _check_weights(chunk: Chunk, column: str, weights: Array) -> None:
-    """Weights must not be negative (a weighted mean with negative weights is no mean)."""
+def _check_weights(chunk: Chunk, column: str, weights: Array, strict: bool) -> None:
+    """Weights must be finite (unless ``--nan propagate``) and not negative (a weighted mean
+    with negative weights is no mean). Checked here for every statistic, so that none (a
+    weighted median, say) can turn a NaN weight into a quiet wrong number."""
+    if strict and not np.isfinite(np.sum(weights)):
+        _raise_non_finite(chunk, [], None, weight=column)
     negative = weights < 0
     if negative.any():  # -inf is reported as infinite, where NaN and inf are
         negative &= np.isfinite(weights)
@@ -878,7 +882,7 @@ class Pass:
                 _raise_non_finite(chunk, all_numeric, None, weight=weight_col)
             weights = chunk.numeric[weight_col] if weight_col else None
             if weight_col and weights is not None:
-                _check_weights(chunk, weight_col, weights)
+                _check_weights(chunk, weight_col, weights, strict)
             self.rows += chunk.n
             if sink is not None:
                 values: dict[str, Array] = {}
@@ -1140,6 +1144,8 @@ def _result_of(
     if reduction != "none":
         weight = plan.selection.weight
         value = _compute(plan.state, reduction, per, sources, weight)
+        if weight is not None:
+            _check_total_weight(plan.state, value, options, sources, weight)
         if keys is not None:
             # A class-label metric's columns mean the same classes in every group: its groups
             # use the classes of all rows (a group need not hold every class).
@@ -1211,6 +1217,29 @@ def _group_results(
         GroupResult(key, n, value)
         for key, n, value in zip(names, rows[order].tolist(), chosen, strict=True)
     ]
+
+
+def _check_total_weight(
+    state: LossState, value: Value, options: RunOptions, sources: Sequence[Source], column: str
+) -> None:
+    """All weights 0 leave every weighted statistic undefined: R² and explained variance (whose
+    target moments know their weight) and the statistics that answer NaN for it (a weighted
+    median) are errors too, not 1.0 or a quiet NaN."""
+    target = getattr(state, "target", None)
+    total = getattr(target, "weight", None)
+    if isinstance(total, float):
+        empty = total == 0
+    else:
+        values = value if isinstance(value, list) else [value]
+        empty = options.nan != "propagate" and any(
+            isinstance(v, float) and math.isnan(v) for v in values
+        )
+    if empty:
+        raise DataError(
+            "the weights sum to 0: the weighted statistic is undefined",
+            file=_label(sources),
+            column=column,
+        )
 
 
 def _compute(
