@@ -382,3 +382,23 @@ def test_label_metrics_have_no_error_histogram(tmp_path) -> None:
     assert "histograms" not in out.json
     tty = invoke([*args, "--show", "hist"], tty=True, env={"NO_COLOR": "1"})
     assert "no histogram" in tty.out
+
+
+def test_groups_per_output_say_why_they_are_not_drawn(scored, tmp_path) -> None:
+    path, _ = scored
+    two = write_table(
+        tmp_path / "two.csv",
+        {
+            "p0": [1.0, 2.0, 3.0],
+            "p1": [2.0, 2.0, 1.0],
+            "t0": [1.5, 2.0, 2.0],
+            "t1": [2.0, 1.0, 1.0],
+            "g": ["a", "b", "a"],
+        },
+    )
+    args = ["rmse", str(two), "-p", "p0,p1", "-t", "t0,t1", "-g", "g", "--per", "output"]
+    out = invoke([*args, "--show", "groups"], tty=True, env={"NO_COLOR": "1"})
+    assert out.code == 0, out.err
+    assert "one value per output (--per output) are not drawn" in out.out
+    plain = invoke(["mse", str(path), "--show", "groups"], tty=True, env={"NO_COLOR": "1"})
+    assert "no groups to show: add --group-by COL" in plain.out

@@ -467,7 +467,12 @@ def terminal_charts(
             out.append(groups_table(values, r.loss, threshold, name, r.higher_is_better))
             drawn = True
         if not drawn:
-            out.append(Text("no groups to show: add --group-by COL", style="dim"))
+            why = (
+                "groups with one value per output (--per output) are not drawn"
+                if any(r.groups for r in results)
+                else "no groups to show: add --group-by COL"
+            )
+            out.append(Text(why, style="dim"))
     if "calibration" in show:
         cal = _distinct(results, "calibration")
         for r in cal:
