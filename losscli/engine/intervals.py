@@ -25,6 +25,7 @@ from losscli.stats import (
 )
 from losscli.stats.intervals import (
     BootstrapEstimate,
+    ChunkCounts,
     Estimate,
     PoissonCounts,
     ReplicateSums,
@@ -193,8 +194,12 @@ class IntervalTracker:
     ) -> None:
         """Add a chunk's features (``other``: the paired baseline's) of rows ``start …``."""
         n = own.shape[1]
-        units = unit_of(np.arange(start, start + n, dtype=np.int64)) if not self.normal else None
-        self._add(self.total, own, other, weights, units)
+        units = chunk_counts = None
+        if not self.normal:
+            assert self.counts is not None
+            units = unit_of(np.arange(start, start + n, dtype=np.int64))
+            chunk_counts = ChunkCounts(self.counts, units)
+        self._add(self.total, own, other, weights, units, chunk_counts)
         for gid, rows in group_rows or []:
             cell = self.groups.get(gid)
             if cell is None:
@@ -205,6 +210,7 @@ class IntervalTracker:
                 None if other is None else other[:, rows],
                 None if weights is None else weights[rows],
                 None if units is None else units[rows],
+                chunk_counts,
             )
 
     def _add(
@@ -214,19 +220,20 @@ class IntervalTracker:
         other: Array | None,
         weights: Array | None,
         units: NDArray[np.int64] | None,
+        chunk_counts: ChunkCounts | None = None,
     ) -> None:
         if cell.own is not None:
             cell.own.add(own, weights)
             if cell.diff is not None and other is not None:
                 cell.diff.add(own - other, weights)
             return
-        assert cell.sums is not None and units is not None and self.counts is not None
+        assert cell.sums is not None and units is not None and chunk_counts is not None
         parts = [own] if other is None else [own, other]
         if weights is None:
             stacked = np.concatenate([*parts, np.ones((1, own.shape[1]))])
         else:
             stacked = np.concatenate([*(p * weights for p in parts), weights[None, :]])
-        cell.sums.add(stacked, units, self.counts)
+        cell.sums.add(stacked, units, chunk_counts)
 
     def intervals(self, gid: int | None, value: Any, partner_value: Any) -> Intervals | None:
         """The estimates of the total (``gid=None``) or a group, given the point values."""

@@ -425,7 +425,11 @@ class PoissonCounts:
 
     def counts(self, units: NDArray[np.int64]) -> Array:
         """(len(units), B) float64 counts for sorted unit ids."""
-        out = np.empty((len(units), self.replicates))
+        return self.small_counts(units).astype(np.float64)
+
+    def small_counts(self, units: NDArray[np.int64]) -> NDArray[np.uint8]:
+        """(len(units), B) counts as uint8 (8× smaller) for sorted unit ids."""
+        out = np.empty((len(units), self.replicates), dtype=np.uint8)
         if not len(units):
             return out
         streams = units // _UNITS_PER_STREAM
@@ -436,6 +440,19 @@ class PoissonCounts:
             s = int(streams[a])
             out[a:b] = self._stream(s)[units[a:b] - s * _UNITS_PER_STREAM]
         return out
+
+
+class ChunkCounts:
+    """The counts of one chunk's units, drawn once and shared by the total and every group
+    (a group's rows index into them instead of drawing their streams again)."""
+
+    def __init__(self, counts: PoissonCounts, units: NDArray[np.int64]) -> None:
+        self.units = np.unique(units)
+        self.table = counts.small_counts(self.units)
+
+    def counts(self, units: NDArray[np.int64]) -> Array:
+        """(len(units), B) float64 counts of sorted units of this chunk."""
+        return self.table[np.searchsorted(self.units, units)].astype(np.float64)
 
 
 class ReplicateSums:
@@ -461,7 +478,12 @@ class ReplicateSums:
         self.lo += (self.hi - (s - back)) + (x - back)
         self.hi = s
 
-    def add(self, features: Array, unit_ids: NDArray[np.int64], counts: PoissonCounts) -> None:
+    def add(
+        self,
+        features: Array,
+        unit_ids: NDArray[np.int64],
+        counts: PoissonCounts | ChunkCounts,
+    ) -> None:
         """Add (m, n) features of rows whose (sorted, non-decreasing) units are ``unit_ids``."""
         n = features.shape[1]
         # Pieces of at most _PIECE_ROWS rows bound the (units × B) count matrix and the parts
@@ -472,9 +494,12 @@ class ReplicateSums:
             bounds = np.flatnonzero(np.diff(units)) + 1
             starts = np.concatenate(([0], bounds))
             weights = counts.counts(units[starts])
-            for part in exact_sum_levels(piece, factor=MAX_COUNT):
-                per_unit = np.add.reduceat(part, starts, axis=1)
-                self._accumulate(per_unit @ weights)
+            parts = exact_sum_levels(piece, factor=MAX_COUNT)
+            m = piece.shape[0]
+            # all parts in one product: the (units × B) counts are read once
+            products = np.add.reduceat(np.concatenate(parts), starts, axis=1) @ weights
+            for level in range(len(parts)):
+                self._accumulate(products[level * m : (level + 1) * m])
         self.rows += n
 
     def merge(self, other: ReplicateSums) -> None:
