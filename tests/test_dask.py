@@ -317,3 +317,40 @@ def test_own_local_cluster_with_targets_from_and_a_baseline(
     assert on_dask.code == local.code, on_dask.err
     assert on_dask.json == local.json
     assert on_dask.json["gates"][0]["baseline"] is not None
+
+
+def test_tls_scheduler_with_certificates_from_dask_config(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dask
+    from distributed.security import Security
+
+    security = Security.temporary()  # a self-signed CA, cert and key, held as PEM text
+    files = {}
+    for name, text in (
+        ("ca", security.tls_ca_file),
+        ("cert", security.tls_client_cert),
+        ("key", security.tls_client_key),
+    ):
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(str(text))
+    monkeypatch.setenv("LOSSCLI_DASK_TIMEOUT", "3")
+    data = str(dataset / "part-0.csv")
+    args = ["mse", data, "-p", "p0", "-t", "t0"]
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tls://", security=security, dashboard_address=":0"
+    ) as tls:
+        address = tls.scheduler_address
+        assert address.startswith("tls://")
+        config = {
+            "distributed.comm.tls.ca-file": str(files["ca"]),
+            "distributed.comm.tls.client.cert": str(files["cert"]),
+            "distributed.comm.tls.client.key": str(files["key"]),
+        }
+        with dask.config.set(config):
+            on_dask = invoke([*args, "--engine", "dask", "--scheduler", address])
+        assert on_dask.code == 0, on_dask.err
+        assert on_dask.json == invoke(args).json
+        bare = invoke([*args, "--engine", "dask", "--scheduler", address])
+    assert bare.code == 2
+    assert "a tls:// scheduler needs certificates in Dask's configuration" in bare.err

@@ -220,6 +220,11 @@ def connect(address: str | None) -> tuple[Any, Any]:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
         except ValueError as exc:  # an address Dask cannot parse
             raise UsageError(f"--scheduler {address!r}: {exc}") from None
+        except TypeError:  # tls:// without certificates: Dask finds no SSL context
+            raise UsageError(
+                f"--scheduler {address}: a tls:// scheduler needs certificates in Dask's "
+                "configuration (distributed.comm.tls.ca-file, .client.cert, .client.key)"
+            ) from None
     from losscli.io.parallel import cores
 
     cluster = distributed.LocalCluster(
