@@ -503,3 +503,24 @@ def test_cli_method_option_follows_numpy_and_refuses_unweighted_methods_with_wei
     bad = invoke(["qae", str(path), "-p", "p0", "-t", "t0", "-w", "w", "--method", "linear"])
     assert bad.code == 2 and "no weighted definition" in bad.err
     assert invoke(["qae", str(path), "-p", "p0", "-t", "t0", "--method", "cubic"]).code == 2
+
+
+def test_merging_many_groups_into_an_empty_grouped_state() -> None:
+    """The Dask client's case: a fresh grouped state absorbs partitions whose 40 groups (more
+    than 16 slots: coarser histograms) arrive under their own codes."""
+    rng = np.random.default_rng(14)
+    n, groups = 4000, 40
+    x = np.abs(rng.normal(size=(1, n)))
+    codes = rng.integers(0, groups, size=n)
+    merged = Q.QuantileState(1, 0.5, "median").grouped()
+    for part in (slice(0, 1500), slice(1500, n)):
+        their = Q.QuantileState(1, 0.5, "median").grouped()
+        local_codes, mine = np.unique(codes[part], return_inverse=True)
+        their.add_chunk(x[:, part], None, mine, len(local_codes))
+        merged.merge(their, local_codes, groups)
+    while merged.needs_pass():
+        merged.start_pass()
+        merged.add_chunk(x, None, codes)
+        merged.finish_pass()
+    values = merged.compute("mean", "all")
+    same(values, [np.median(x[0, codes == g]) for g in range(groups)])

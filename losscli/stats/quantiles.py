@@ -149,6 +149,12 @@ class KeyHistogram:
             return
         factor = 1 << (self.bits - bits)
         s = self.slots
+        if s == 0:  # nothing counted yet: just the new resolution
+            self.bits = bits
+            self.counts = np.zeros((0, 1 << bits), dtype=np.int64)
+            shape = (0, 1 << bits)
+            self.weights, self.weights_c = np.zeros(shape), np.zeros(shape)
+            return
         self.counts = self.counts.reshape(s, -1, factor).sum(axis=2)
         if self.weighted:
             self.weights = self.weights.reshape(s, -1, factor).sum(axis=2)
