@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from losscli.engine import GroupResult, LossResult
@@ -260,9 +261,9 @@ def test_passing_gate_json_and_exit_0(data: Path) -> None:
 def test_failing_group_exit_1_one_line_per_failure(data: Path) -> None:
     result = invoke(["mse", str(data), "-g", "seg", "--max", "4", "--min", "1"])
     assert result.code == 1
-    assert result.err.splitlines() == [
-        "losscli: gate failed: mse [seg=x] = 0.5 < min 1",
+    assert result.err.splitlines() == [  # worst first: 6.5 is 62.5% over 4, 0.5 50% under 1
         "losscli: gate failed: mse [seg=y] = 6.5 > max 4",
+        "losscli: gate failed: mse [seg=x] = 0.5 < min 1",
     ]
     doc = result.json  # stdout still holds the complete result
     assert doc["passed"] is False
@@ -416,3 +417,31 @@ def test_r2_max_increase_is_a_usage_error(data: Path) -> None:
     result = invoke(["r2", str(data), "--baseline-pred", "old", "--max-increase", "1%"])
     assert result.code == 2
     assert "r2 is higher-is-better" in result.err and "--min-decrease" in result.err
+
+
+def test_many_failing_groups_worst_first_and_the_rest_counted(tmp_path: Path) -> None:
+    """Every group is gated; stderr names the ten worst failures, then counts the rest."""
+    n_groups = 25
+    errors = np.arange(1, n_groups + 1, dtype=float)  # group g's MSE is (g+1)²
+    rng = np.random.default_rng(3)
+    seg = rng.permutation(n_groups)
+    path = write_table(
+        tmp_path / "many.csv",
+        {"pred": errors[seg], "target": np.zeros(n_groups), "seg": [f"s{g:02d}" for g in seg]},
+    )
+    result = invoke(["mse", str(path), "-g", "seg", "--max", "30.5", "-f", "json"])
+    assert result.code == 1
+    failing = [g for g in range(n_groups) if (g + 1) ** 2 > 30.5]  # 20 groups: 6² … 25²
+    lines = result.err.splitlines()
+    worst = sorted(failing, reverse=True)[:10]
+    assert lines[0] == "losscli: gate failed: mse = 221 > max 30.5"  # the total first
+    assert lines[1:11] == [
+        f"losscli: gate failed: mse [seg=s{g:02d}] = {(g + 1) ** 2} > max 30.5" for g in worst
+    ]
+    assert lines[11:] == [
+        "losscli: gate failed: … and 10 more group failures "
+        "(every group is in the JSON and JUnit reports)"
+    ]
+    gates = result.json["gates"]
+    assert sum(not g["passed"] for g in gates) == len(failing) + 1
+    assert len(gates) == n_groups + 1

@@ -328,3 +328,52 @@ def test_a_million_groups(tmp_path: Path) -> None:
     assert [g.key[0] for g in result.groups[:3]] == [0, 1, 2]
     values = np.array([g.value for g in result.groups])
     assert np.array_equal(values, ((pred - target) ** 2)[order])
+
+
+# -- the terminal table with many groups ----------------------------------------------------------
+def _table_groups(out: str) -> list[str]:
+    """The group cells of a table's rows (the column after the reduction)."""
+    rows = [line.split() for line in out.splitlines()[2:]]
+    return [r[0] for r in rows if r and not r[0].startswith("/")]
+
+
+def test_table_shows_the_worst_groups_and_counts_the_hidden(tmp_path: Path) -> None:
+    from tests.conftest import invoke
+
+    n_groups = 60
+    rng = np.random.default_rng(8)
+    order = rng.permutation(n_groups)
+    error = np.sqrt(order + 1.0)  # group g's MSE is order[g] + 1: all different
+    path = write_table(
+        tmp_path / "t.csv",
+        {"pred": error, "target": np.zeros(n_groups), "seg": [f"g{g:02d}" for g in range(60)]},
+    )
+    worst = [f"g{g:02d}" for g in np.argsort(-order)]
+    shown = invoke(["mse", str(path), "-g", "seg", "-f", "table"])
+    assert shown.code == 0
+    assert _table_groups(shown.out)[:50] == worst[:50]
+    assert "… 10 more not shown" in shown.out
+    top = invoke(["mse", str(path), "-g", "seg", "-f", "table", "--top", "3", "--sort", "key"])
+    assert _table_groups(top.out)[:3] == ["g00", "g01", "g02"]
+    assert "… 57 more not shown" in top.out
+    every = invoke(["mse", str(path), "-g", "seg", "-f", "table", "--top", "60"])
+    assert _table_groups(every.out) == sorted(worst) and "more not shown" not in every.out
+    csv_out = invoke(["mse", str(path), "-g", "seg", "-f", "csv"])
+    assert len(csv_out.out.strip().splitlines()) == 1 + 1 + n_groups  # header, total, groups
+
+
+def test_table_sorts_higher_is_better_metrics_lowest_first(tmp_path: Path) -> None:
+    from tests.conftest import invoke
+
+    target = np.tile([0.0, 1.0, 2.0, 3.0], 3)
+    noise = np.repeat([0.1, 1.0, 0.5], 4)  # group b fits worst, then c, then a
+    path = write_table(
+        tmp_path / "r.csv",
+        {
+            "pred": target + noise * np.tile([1, -1, 1, -1], 3),
+            "target": target,
+            "seg": list(np.repeat(["a", "b", "c"], 4)),
+        },
+    )
+    result = invoke(["r2", str(path), "-g", "seg", "-f", "table", "--sort", "value"])
+    assert _table_groups(result.out) == ["b", "c", "a"]

@@ -105,6 +105,9 @@ def cli() -> None:
     """
 
 
+TABLE_VIEW_KEY = "losscli.table_view"
+
+
 # -- shared options -----------------------------------------------------------------------------
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -130,6 +133,12 @@ class ByteSize(click.ParamType):
         if size < 1:
             self.fail("must be at least 1 byte", param, ctx)
         return int(size)
+
+
+def _table_view(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Keep ``--top``/``--sort`` for the table renderer (see :func:`table_view`)."""
+    if value is not None and param.name is not None:
+        ctx.meta.setdefault(TABLE_VIEW_KEY, {})[param.name] = value
 
 
 def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -247,6 +256,23 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "[default: 512MiB].",
         ),
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
+        click.option(
+            "--top",
+            type=click.IntRange(min=1),
+            metavar="N",
+            expose_value=False,
+            callback=_table_view,
+            help="Table: show N groups (default: all up to 50, else the 50 worst); JSON, CSV "
+            "and NDJSON always hold every group.",
+        ),
+        click.option(
+            "--sort",
+            type=click.Choice(["value", "key"]),
+            expose_value=False,
+            callback=_table_view,
+            help="Table: groups worst value first, or by key [default: key, or value when "
+            "groups are hidden].",
+        ),
         click.option(
             "--show",
             multiple=True,

@@ -208,6 +208,15 @@ def _confidence(kwargs: dict[str, Any]) -> Any:
     return ConfidenceSpec(level, **given)
 
 
+def table_view() -> Any:
+    """The table's ``--top``/``--sort`` of the running command (a :class:`TableView`)."""
+    from losscli.report.render import TableView
+
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get("losscli.table_view", {}) if ctx is not None else {}
+    return TableView(given.get("top"), given.get("sort"))
+
+
 def current() -> GateOptions:
     """The gate options of the running command (none when it has no gate options)."""
     ctx = click.get_current_context(silent=True)
@@ -240,7 +249,7 @@ def run_and_render(
         with progress_for(env, options.files, quiet=quiet) as progress:
             results = engine.run(requests, options, stdin=env.stdin, progress=progress)
         _note_skipped(env, results, quiet)
-        render.render(results, fmt, env, many=many)
+        render.render(results, fmt, env, many=many, view=table_view())
         if show or report:
             summary = _charts(env, results, fmt, show, report, None, None)
             if settings.ci_report:
@@ -267,7 +276,8 @@ def run_and_render(
     verdicts = [o.gates for o in outcomes] if settings.gated else None
     reports_follow = settings.gated or bool(settings.junit)
     faults = _stdout_faults(
-        lambda: render.render(results, fmt, env, many=many, gates=verdicts), keep=reports_follow
+        lambda: render.render(results, fmt, env, many=many, gates=verdicts, view=table_view()),
+        keep=reports_follow,
     )
     if gate_spec.confidence is not None and verdicts and not quiet:
         _note_comparisons(env, [g for per in verdicts for g in per])

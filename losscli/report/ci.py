@@ -23,11 +23,46 @@ from losscli.report import sanitize
 from losscli.report.render import SCHEMA_VERSION, markdown_cell, result_dict
 from losscli.report.terminal import Environment
 
+#: Failed groups listed by name per check; the rest are counted (JSON and JUnit list all).
+SHOWN_GROUP_FAILURES = 10
+
 
 def failure_lines(checks: Sequence[Check]) -> list[str]:
     """One line per failed gate (prefixed with the name of a gate file's check); raw text:
-    each channel sanitises it (:mod:`losscli.report.sanitize`)."""
-    return [check.prefix + g.reason for check in checks for g in check.failures]
+    each channel sanitises it (:mod:`losscli.report.sanitize`). Failures of the totals come
+    first, then those of groups, worst first (:func:`worst_first`), at most
+    ``SHOWN_GROUP_FAILURES`` of them and a line counting the rest."""
+    lines: list[str] = []
+    for check in checks:
+        totals = [g for g in check.failures if not _grouped(g)]
+        groups = worst_first([g for g in check.failures if _grouped(g)])
+        lines += [check.prefix + g.reason for g in totals]
+        lines += [check.prefix + g.reason for g in groups[:SHOWN_GROUP_FAILURES]]
+        hidden = len(groups) - SHOWN_GROUP_FAILURES
+        if hidden > 0:
+            lines.append(
+                f"{check.prefix}… and {hidden} more group failure{'s' if hidden > 1 else ''} "
+                "(every group is in the JSON and JUnit reports)"
+            )
+    return lines
+
+
+def _grouped(gate: GateResult) -> bool:
+    return bool(gate.group) and set(gate.group or ()) != {"output"}
+
+
+def worst_first(failures: Sequence[GateResult]) -> list[GateResult]:
+    """Failed gates by how far the value lies beyond its bound, relative to the bound (NaN
+    first); ties keep their order."""
+
+    def excess(gate: GateResult) -> float:
+        value, bound = gate.value, gate.threshold
+        if value != value or bound != bound:
+            return float("inf")
+        over = value - bound if gate.name.startswith("max") else bound - value
+        return over / abs(bound) if bound else over
+
+    return sorted(failures, key=excess, reverse=True)
 
 
 def error_lines(checks: Sequence[Check]) -> list[str]:

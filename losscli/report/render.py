@@ -5,13 +5,14 @@ JSON never holds a bare NaN/Infinity token: non-finite numbers become ``null``.
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from losscli.engine import LossResult, output_labels
+from losscli.engine import GroupResult, LossResult, output_labels
 from losscli.io.writers import csv_writer
 from losscli.report import sanitize
 from losscli.report.terminal import Environment
@@ -241,8 +242,49 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     return "\n".join(lines)
 
 
-def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts = None) -> None:
-    """A rich table on stdout: one row per loss, then one per group (with a gate column)."""
+class TableView(NamedTuple):
+    """Which groups the table shows (``--top``, ``--sort``)."""
+
+    top: int | None = None
+    sort: str | None = None  # "value" (worst first) | "key"
+
+
+#: Groups shown when there are more and no ``--top`` is given: the worst ones.
+DEFAULT_TOP = 50
+
+
+def shown_groups(result: LossResult, view: TableView | None) -> list[GroupResult]:
+    """The groups a table shows: every group in key order when they fit (``DEFAULT_TOP``),
+    else the worst ones first; ``--top`` and ``--sort`` choose."""
+    view = view or TableView()
+    groups = result.groups
+    top = view.top if view.top is not None else (DEFAULT_TOP if len(groups) > DEFAULT_TOP else None)
+    hiding = top is not None and top < len(groups)
+    sort = view.sort or ("value" if hiding else "key")
+    if sort == "value":
+        sign = -1.0 if result.higher_is_better else 1.0
+
+        def badness(g: GroupResult) -> float:
+            values = g.value if isinstance(g.value, list) else [g.value]
+            if any(v != v for v in values):
+                return math.inf  # NaN is the worst
+            return max(sign * v for v in values)
+
+        if hiding:
+            assert top is not None
+            return heapq.nlargest(top, groups, key=badness)
+        return sorted(groups, key=badness, reverse=True)
+    return groups[:top] if hiding else list(groups)
+
+
+def print_table(
+    results: Sequence[LossResult],
+    env: Environment,
+    gates: Verdicts = None,
+    view: TableView | None = None,
+) -> None:
+    """A rich table on stdout: one row per loss, then one per group (with a gate column);
+    with many groups, the worst (:func:`shown_groups`) and a row counting the others."""
     from rich.table import Table
 
     from losscli.gates.rules import for_group, verdict_text
@@ -283,10 +325,14 @@ def print_table(results: Sequence[LossResult], env: Environment, gates: Verdicts
         if grouped:
             cols.append("(all)")
         table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
-        for g in r.groups:
+        shown = shown_groups(r, view)
+        for g in shown:
             key = sanitize.rich_text(", ".join("∅" if k is None else text(k) for k in g.key))
             group_verdict = verdict(i, g.key_dict(r.group_by))
             table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
+        hidden = len(r.groups) - len(shown)
+        if hidden:
+            table.add_row("", "", "", f"[dim]… {hidden} more not shown (--top N)[/dim]")
     files = ", ".join(results[0].files[:3]) + (" ..." if len(results[0].files) > 3 else "")
     table.caption = sanitize.rich_text(files)
     env.print_table(table)
@@ -299,11 +345,12 @@ def render(
     *,
     many: bool = False,
     gates: Verdicts = None,
+    view: TableView | None = None,
 ) -> None:
     """Write the results to stdout in ``fmt``; ``gates`` (aligned with ``results``) adds the
-    verdicts to the table, JSON, NDJSON and Markdown."""
+    verdicts to the table, JSON, NDJSON and Markdown; ``view`` picks the table's groups."""
     if fmt == "table":
-        print_table(results, env, gates)
+        print_table(results, env, gates, view)
         return
     renderers = {
         "json": lambda: to_json(results, many=many, gates=gates),
