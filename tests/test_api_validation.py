@@ -149,3 +149,41 @@ def test_mlx_named_losses_let_nan_propagate(loss: Callable[..., Any]) -> None:
     out = loss(np.array([np.nan, 1.0]), np.array([0.0, 0.0]), reduction="mean")
     assert np.isnan(out)
     assert np.isinf(losses.mse_loss(np.array([np.inf]), np.array([0.0])))
+
+
+# scikit-learn's test_classification_inf_nan_input, for the label metrics losscli has.
+CLASSIFICATION_METRICS: dict[str, Callable[..., Any]] = {
+    "accuracy_score": losses.accuracy_score,
+    "unnormalized_accuracy_score": partial(losses.accuracy_score, normalize=False),
+    "zero_one_loss": losses.zero_one_loss,
+    "unnormalized_zero_one_loss": partial(losses.zero_one_loss, normalize=False),
+    "hamming_loss": losses.hamming_loss,
+}
+
+
+@pytest.mark.parametrize(
+    "metric", CLASSIFICATION_METRICS.values(), ids=CLASSIFICATION_METRICS.keys()
+)
+@pytest.mark.parametrize(
+    "y_true, y_score",
+    [*INVALIDS_NAN_INF, ([np.nan, 1, 2], [1, 2, 3]), ([np.inf, 1, 2], [1, 2, 3])],
+)
+def test_classification_inf_nan_input(
+    metric: Callable[..., Any], y_true: Any, y_score: Any
+) -> None:
+    if not np.isfinite(y_true).all():
+        input_name = "y_true"
+        unexpected = "NaN" if np.isnan(y_true).any() else "infinity or a value too large"
+    else:
+        input_name = "y_pred"
+        unexpected = "NaN" if np.isnan(y_score).any() else "infinity or a value too large"
+    with pytest.raises(ValueError, match=f"Input {input_name} contains {unexpected}"):
+        metric(y_true, y_score)
+
+
+@pytest.mark.parametrize("metric", [losses.log_loss, losses.brier_score_loss])
+def test_probability_metrics_reject_non_finite_input(metric: Callable[..., Any]) -> None:
+    with pytest.raises(ValueError, match=r"^Input y_proba contains NaN\.$"):
+        metric([0, 1], [np.nan, 0.5])
+    with pytest.raises(ValueError, match=r"^Input sample_weight contains NaN\.$"):
+        metric([0, 1], [0.2, 0.5], sample_weight=[1.0, np.nan])

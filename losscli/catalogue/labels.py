@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from losscli.catalogue.api import assert_all_finite
 from losscli.catalogue.classification import probability_violations
 from losscli.catalogue.spec import (
     PRED,
@@ -433,7 +434,9 @@ def _label_keys(codes: Any, column: str, values: ArrayLike) -> Array:
         return codes.encode(
             column, inverse.astype(np.float64).reshape(array.shape), list(distinct), file="", row=1
         )
-    return np.asarray(codes.encode(column, array.astype(np.float64), None, file="", row=1))
+    numbers = array.astype(np.float64)
+    assert_all_finite(numbers, column)  # scikit-learn: "Input y_pred contains NaN."
+    return np.asarray(codes.encode(column, numbers, None, file="", row=1))
 
 
 def _metric(
@@ -454,6 +457,7 @@ def _metric(
         p = _label_keys(codes, "y_pred", y_pred)
     else:
         p = np.asarray(y_pred, dtype=np.float64)
+        assert_all_finite(p, "y_proba")
     p = p.reshape(y.shape[1], -1).T
     hard = pred_labels and p.shape[0] == y.shape[0]
     context = LabelContext(codes, ["y_true"] * y.shape[0], ["y_pred"] * p.shape[0], hard)
@@ -465,6 +469,10 @@ def _metric(
             raise ValueError(rule.message)
     state = LabelMetricState(kind, full)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if w is not None:
+        assert_all_finite(w, "sample_weight")
+        if w.size and not bool(np.any(w != 0)):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
     state.update(inputs, w)
     return state.compute(params.pop("reduction", "mean"), "all")
 
