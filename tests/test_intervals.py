@@ -225,6 +225,7 @@ def test_cli_verdicts_and_json_fields(data: dict) -> None:
     ref = st.t.interval(0.95, d.size - 1, loc=np.mean(d), scale=st.sem(d))
     assert gate["interval"] == pytest.approx([gate["baseline"] + ref[0], gate["baseline"] + ref[1]])
     assert gate["confidence"] == 0.95 and gate["comparisons"] == 1
+    assert gate["change_interval"] == pytest.approx(list(ref), rel=1e-9)
     assert doc["interval"] == pytest.approx(
         list(st.t.interval(0.95, d.size - 1, np.mean((p - y) ** 2), st.sem((p - y) ** 2)))
     )

@@ -298,6 +298,9 @@ class GateResult:
             out["method"] = self.method
             out["comparisons"] = self.comparisons
             out["adjust"] = self.adjust
+            if self.baseline is not None and self.interval is not None:
+                # the same interval as a change from the baseline (candidate − baseline)
+                out["change_interval"] = [_finite(x - self.baseline) for x in self.interval]
         return out
 
     @property
