@@ -524,3 +524,27 @@ def test_merging_many_groups_into_an_empty_grouped_state() -> None:
         merged.finish_pass()
     values = merged.compute("mean", "all")
     same(values, [np.median(x[0, codes == g]) for g in range(groups)])
+
+
+def test_equal_inexact_weights_follow_sklearns_sequential_sums() -> None:
+    """With every weight 0.1, n·0.1 is inexact: scikit-learn's cumulative sums decide whether
+    half the weight falls on a value; equal weights reproduce them exactly."""
+    from sklearn import metrics as sk
+
+    from losscli import losses
+
+    rng = np.random.default_rng(15)
+    for n in (2, 10, 100, 1000, 4000):
+        for value in (0.1, 0.3, 1.1, 1 / 3):
+            y, p = np.zeros(n), rng.normal(size=n)
+            w = np.full(n, value)
+            assert losses.median_absolute_error(y, p, sample_weight=w) == (
+                sk.median_absolute_error(y, p, sample_weight=w)
+            ), (n, value)
+            for q in (0.1, 0.9):
+                got = losses.quantile_absolute_error(y, p, q=q, sample_weight=w)
+                assert got == _weighted_percentile(np.abs(p), w, 100 * q, average=True)
+                got = losses.quantile_absolute_error(
+                    y, p, q=q, sample_weight=w, method="inverted_cdf"
+                )
+                assert got == np.quantile(np.abs(p), q, weights=w, method="inverted_cdf")

@@ -127,7 +127,16 @@ class KeyHistogram:
     """Pass 1: per slot (a group code × output column), counts (and weight sums) of values by
     the top ``bits`` of their keys, and the count of NaNs. Merges by addition."""
 
-    __slots__ = ("_scratch", "bits", "counts", "nans", "weighted", "weights", "weights_c")
+    __slots__ = (
+        "_scratch",
+        "bits",
+        "constant_weight",
+        "counts",
+        "nans",
+        "weighted",
+        "weights",
+        "weights_c",
+    )
 
     def __init__(self, slots: int = 1, *, weighted: bool = False) -> None:
         self.weighted = weighted
@@ -139,6 +148,9 @@ class KeyHistogram:
         # weight sums per bucket, Neumaier-compensated across chunks (weights_c: the lost bits)
         self.weights = np.zeros((slots, b) if weighted else (0, b))
         self.weights_c = np.zeros_like(self.weights)
+        # The one weight every row has had so far (None: none seen; NaN: they differ). With
+        # equal weights scikit-learn's sequential cumulative sums can be reproduced exactly.
+        self.constant_weight: float | None = None
 
     @property
     def slots(self) -> int:
@@ -218,6 +230,14 @@ class KeyHistogram:
                 self.nans += np.bincount(codes[nan] * k + j, minlength=self.slots)
         if wsums is not None:
             self._add_weights(wsums, np.zeros_like(wsums))
+            assert weights is not None
+            self._note_weights(float(weights[0]), bool(np.all(weights == weights[0])))
+
+    def _note_weights(self, first: float, equal: bool) -> None:
+        if self.constant_weight is None:
+            self.constant_weight = first if equal else math.nan
+        elif not equal or first != self.constant_weight:
+            self.constant_weight = math.nan
 
     def _add_weights(self, add: Array, add_c: Array) -> None:
         """Neumaier: ``weights + weights_c`` stays the (nearly) exact running sum."""
@@ -247,12 +267,16 @@ class KeyHistogram:
             np.add.at(pad, slot_map, other.weights)
             np.add.at(pad_c, slot_map, other.weights_c)
             self._add_weights(pad, pad_c)
+            if other.constant_weight is not None:
+                same_weight = not math.isnan(other.constant_weight)
+                self._note_weights(other.constant_weight, same_weight)
 
     def copy(self) -> KeyHistogram:
         new = KeyHistogram.__new__(KeyHistogram)
         new.weighted, new.bits, new._scratch = self.weighted, self.bits, _Scratch()
         new.counts, new.nans = self.counts.copy(), self.nans.copy()
         new.weights, new.weights_c = self.weights.copy(), self.weights_c.copy()
+        new.constant_weight = self.constant_weight
         return new
 
     def weight_sums(self) -> Array:
@@ -393,6 +417,41 @@ class _Target:
         self.cum_weight = math.nan  # weighted: the cumulative weight at the resolved element
         self.next_positive: int | None = None  # weighted: key of the next positive weight
         self.minimum: _Target | None = None  # weighted: a 'min' target finding that key
+
+
+def _sequential_sums(c: float, n: int) -> Iterable[tuple[int, Array]]:
+    """``(start, S[start:start+m])`` of ``S_i = fl(S_{i−1} + c)``, ``S_0 = c``, block by block
+    (``np.cumsum`` adds sequentially, as ``np.cumsum`` over the sorted weights does)."""
+    block = 1 << 20
+    previous = 0.0
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        run = np.full(m + 1, c)
+        run[0] = previous
+        sums = np.cumsum(run)[1:]
+        yield start, sums
+        previous = float(sums[-1])
+
+
+def _sequential_sum_at(c: float, i: int) -> float:
+    last = 0.0
+    for _, sums in _sequential_sums(c, i + 1):
+        last = float(sums[-1])
+    return last
+
+
+def _first_reaching(
+    c: float, n: int, reached: Callable[[Array], NDArray[np.bool_]]
+) -> tuple[int, float]:
+    """(first i with ``reached(S_i)``, ``S_i``), clipped to the last index like the libraries."""
+    last = (n - 1, 0.0)
+    for start, sums in _sequential_sums(c, n):
+        hits = reached(sums)
+        if hits.any():
+            j = int(np.argmax(hits))
+            return start + j, float(sums[j])
+        last = (n - 1, float(sums[-1]))
+    return last
 
 
 def _last_positive(weights: Array, fallback: NDArray[Any]) -> int:
@@ -725,6 +784,9 @@ class Selection:
                 return _Rule("one", [self._rank(slot, prev)])
             return _Rule("lerp", [self._rank(slot, prev), self._rank(slot, nxt)], gamma)
         assert self._weights is not None
+        c = self.histogram.constant_weight
+        if c is not None and not math.isnan(c):
+            return self._constant_weight_rule(slot, q, c, n)
         total = math.fsum(self._weights[slot].tolist())
         if total == 0:
             return _Rule("nan", [])
@@ -742,6 +804,26 @@ class Selection:
         qf, tot = np.float64(q), np.float64(total)
         t.reached = lambda cum, qf=qf, tot=tot: ((cum / tot) >= qf) & (cum > 0)
         return _Rule("one", [t])
+
+    def _constant_weight_rule(self, slot: int, q: float, c: float, n: int) -> _Rule:
+        """Every weight is ``c``: the cumulative weights are scikit-learn's (and NumPy's)
+        sequential float sums ``S_i = fl(S_{i−1} + c)``, computed here without the values, so
+        the weighted rule becomes order statistics — bit for bit, even where ``n·c`` is
+        inexact (``c = 0.1``)."""
+        if c <= 0:
+            return _Rule("nan", [])
+        total = _sequential_sum_at(c, n - 1)
+        if self.method == "averaged_inverted_cdf":
+            threshold = float(np.float64(100.0 * q) / 100 * np.float64(total))
+            if threshold == 0:
+                threshold = float(np.nextafter(0.0, 1.0))
+            i, s_i = _first_reaching(c, n, lambda cum: cum >= threshold)
+            if s_i - threshold > _EPS:
+                return _Rule("one", [self._rank(slot, i)])
+            return _Rule("mean2", [self._rank(slot, i), self._rank(slot, min(i + 1, n - 1))])
+        qf, tot = np.float64(q), np.float64(total)
+        i, _ = _first_reaching(c, n, lambda cum: ((cum / tot) >= qf) & (cum > 0))
+        return _Rule("one", [self._rank(slot, i)])
 
     def _descend(
         self,
