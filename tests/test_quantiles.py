@@ -548,3 +548,25 @@ def test_equal_inexact_weights_follow_sklearns_sequential_sums() -> None:
                     y, p, q=q, sample_weight=w, method="inverted_cdf"
                 )
                 assert got == np.quantile(np.abs(p), q, weights=w, method="inverted_cdf")
+
+
+def test_decimal_weights_on_small_inputs_equal_sklearn() -> None:
+    """Weights such as 0.9, 0.6, 0.3: a slot within the selection budget is kept whole and its
+    weights summed in sorted order, as scikit-learn and NumPy sum them."""
+    from sklearn import metrics as sk
+
+    from losscli import losses
+
+    rng = np.random.default_rng(16)
+    for n in (2, 3, 4, 5, 8, 50):
+        for _ in range(60):
+            y, p = np.zeros(n), rng.normal(size=n)
+            w = rng.integers(0, 10, size=n) / 10
+            if not w.any():
+                continue
+            got = losses.median_absolute_error(y, p, sample_weight=w)
+            assert got == sk.median_absolute_error(y, p, sample_weight=w), (n, w)
+            got = losses.quantile_absolute_error(
+                y, p, q=0.9, sample_weight=w, method="inverted_cdf"
+            )
+            assert got == np.quantile(np.abs(p), 0.9, weights=w, method="inverted_cdf")

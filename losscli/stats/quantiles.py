@@ -393,6 +393,7 @@ class _Target:
         "next_positive",
         "offset_count",
         "offset_weight",
+        "q",
         "rank",
         "reached",
         "slot",
@@ -406,6 +407,7 @@ class _Target:
         self.rank = 0
         self.reached: Callable[[Array], NDArray[np.bool_]] | None = None
         self.threshold = 0.0  # scikit-learn's adjusted percentile rank ('fraction above')
+        self.q = 0.0  # weighted: the probability, to redo the threshold on the exact sums
         self.above = 0
         self.lo = 0
         self.depth = 0
@@ -753,6 +755,11 @@ class Selection:
             weights = None if self._weights is None else self._weights[s]
             cum_w = None if weights is None else np.cumsum(weights)
             for t in targets:
+                if t.kind == "weight" and int(cum[-1]) <= self.budget:
+                    # The whole slot fits the budget: keep it all, and sum its weights in
+                    # sorted order exactly as scikit-learn / NumPy do (see _resolve).
+                    t.count = int(cum[-1])
+                    continue
                 self._descend(t, counts, weights, histogram.bits, cum, cum_w)
 
     # -- rules and their targets
@@ -791,6 +798,7 @@ class Selection:
         if total == 0:
             return _Rule("nan", [])
         t = self._new_target(slot, "weight")
+        t.q = q
         if self.method == "averaged_inverted_cdf":
             # scikit-learn: percentile_rank / 100 * weight_cdf[-1], 0 nudged to the next float
             threshold = float(np.float64(100.0 * q) / 100 * np.float64(total))
@@ -930,6 +938,8 @@ class Selection:
             return
         assert w is not None and t.reached is not None
         cum = t.offset_weight + np.cumsum(w)
+        if t.depth == 0 and len(cum):
+            self._library_threshold(t, float(cum[-1]))
         hits = t.reached(cum)
         i = int(np.argmax(hits)) if hits.any() else _last_positive(w, w)
         t.key = int(float_keys(vals[i : i + 1])[0])
@@ -939,6 +949,21 @@ class Selection:
             t.next_positive = int(float_keys(vals[i + 1 + later[0] : i + 2 + later[0]])[0])
         else:
             self._need_minimum_above(t)
+
+    def _library_threshold(self, t: _Target, total: float) -> None:
+        """The whole slot was kept: its sequential sum in sorted order is the libraries' own
+        ``cdf[-1]``, so their threshold is computed from it, not from the compensated sum."""
+        if total <= 0:
+            return
+        if self.method == "averaged_inverted_cdf":
+            threshold = float(np.float64(100.0 * t.q) / 100 * np.float64(total))
+            if threshold == 0:
+                threshold = float(np.nextafter(0.0, 1.0))
+            t.threshold = threshold
+            t.reached = lambda cum, th=threshold: cum >= th
+        else:
+            qf, tot = np.float64(t.q), np.float64(total)
+            t.reached = lambda cum, qf=qf, tot=tot: ((cum / tot) >= qf) & (cum > 0)
 
     def _resolve_single(self, t: _Target, key: int) -> None:
         t.key = key
