@@ -77,11 +77,15 @@ class _IntCodes:
         fresh = codes < 0
         if not fresh.any():
             return codes, np.zeros(0, dtype=np.int64)
+        # The new values, in sorted order, and a row holding each: marks in a table over the
+        # range instead of a sort of the rows (the first chunk has only new values).
         rows = np.flatnonzero(fresh)
-        new, first = np.unique(values[rows], return_index=True)
-        self.lut[new - self.lo] = np.arange(self.count, self.count + len(new))
-        self._added(new)
-        return self.lut[offsets], rows[first]
+        where = np.full(len(self.lut), -1, dtype=np.int64)
+        where[offsets[rows]] = rows  # the last row of each new value
+        new_offsets = np.flatnonzero(where >= 0)
+        self.lut[new_offsets] = np.arange(self.count, self.count + len(new_offsets))
+        self._added(new_offsets + self.lo)
+        return self.lut[offsets], where[new_offsets]
 
     def _encode_sorted(self, values: Codes) -> tuple[Codes, Codes]:
         if self._sorted is None:
@@ -136,7 +140,7 @@ def _integer_values(arr: pa.Array) -> Codes | None:
     values = np.frombuffer(buffer, dtype=dtype, count=arr.offset + len(arr))[arr.offset :]
     if dtype == np.uint64 and len(values) and int(values.max()) > np.iinfo(np.int64).max:
         return None  # beyond int64: hashed like text
-    return values.astype(np.int64)
+    return np.asarray(values, dtype=np.int64)  # no copy for int64 columns
 
 
 class _ColumnCodes:
