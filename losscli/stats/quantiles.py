@@ -749,15 +749,20 @@ class Selection:
         by_slot: dict[int, list[_Target]] = {}
         for t in self.targets:
             by_slot.setdefault(t.slot, []).append(t)
+        # When every weighted slot fits the budget together, one pass keeps them whole
+        weighted_rows = sum(
+            int(self._totals[s]) for s, ts in by_slot.items() if any(t.kind == "weight" for t in ts)
+        )
+        keep_whole = weighted_rows <= self.budget
         for s, targets in by_slot.items():
             counts = histogram.counts[s]
             cum = np.cumsum(counts)
             weights = None if self._weights is None else self._weights[s]
             cum_w = None if weights is None else np.cumsum(weights)
             for t in targets:
-                if t.kind == "weight" and int(cum[-1]) <= self.budget:
-                    # The whole slot fits the budget: keep it all, and sum its weights in
-                    # sorted order exactly as scikit-learn / NumPy do (see _resolve).
+                if t.kind == "weight" and keep_whole:
+                    # Keep the whole slot, and sum its weights in sorted order exactly as
+                    # scikit-learn / NumPy do (see _resolve).
                     t.count = int(cum[-1])
                     continue
                 self._descend(t, counts, weights, histogram.bits, cum, cum_w)
