@@ -188,8 +188,12 @@ NEVER_ON_A_LOCAL_RUN = (
 )
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_tiny_run_imports_only_what_it_needs(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "extra"), [(".csv", []), (".parquet", []), (".csv", ["-g", "seg"])]
+)
+def test_a_tiny_run_imports_only_what_it_needs(
+    tmp_path: Path, suffix: str, extra: list[str]
+) -> None:
     import subprocess
     import sys
 
@@ -197,7 +201,7 @@ def test_a_tiny_run_imports_only_what_it_needs(tmp_path: Path, suffix: str) -> N
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    table = pa.table({"pred": [1.0, 3.0], "target": [2.0, 5.0]})
+    table = pa.table({"pred": [1.0, 3.0], "target": [2.0, 5.0], "seg": ["a", "10"]})
     path = tmp_path / f"tiny{suffix}"
     if suffix == ".csv":
         pacsv.write_csv(table, path)
@@ -205,7 +209,8 @@ def test_a_tiny_run_imports_only_what_it_needs(tmp_path: Path, suffix: str) -> N
         pq.write_table(table, path)
     code = (
         "import sys; from losscli.cli.app import main\n"
-        f"try:\n    main(['mse', {str(path)!r}, '--format', 'json'])\nexcept SystemExit:\n    pass\n"
+        f"try:\n    main(['mse', {str(path)!r}, '--format', 'json', *{extra!r}])\n"
+        "except SystemExit:\n    pass\n"
         "print('MODULES', ' '.join(sorted(sys.modules)))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,9 +7,9 @@ Most tests share one in-process LocalCluster (threads); one starts worker proces
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -218,9 +218,23 @@ def test_a_worker_killed_mid_run_changes_nothing(dataset: Path, tmp_path: Path) 
         options = engine.RunOptions(
             files=files, engine="dask", scheduler=procs.scheduler_address, unit_rows=2000, **kw
         )
-        # A guard: a cluster that never finishes fails this test instead of hanging the suite.
-        with ThreadPoolExecutor(1) as pool:
-            on_dask = _values(pool.submit(engine.run, requests, options).result(timeout=240))
+        # A guard: a cluster that never finishes fails this test instead of hanging the suite
+        # (a daemon thread: nothing waits for it at exit, unlike an executor's workers).
+        outcome: dict[str, Any] = {}
+
+        def run_on_dask() -> None:
+            try:
+                outcome["results"] = engine.run(requests, options)
+            except BaseException as exc:  # reported below, in the test's thread
+                outcome["error"] = exc
+
+        runner = threading.Thread(target=run_on_dask, daemon=True)
+        runner.start()
+        runner.join(timeout=240)
+        assert not runner.is_alive(), "the Dask run did not finish within 240 s"
+        if "error" in outcome:
+            raise outcome["error"]
+        on_dask = _values(outcome["results"])
     assert marker.exists()  # a worker did die during the run
     assert on_dask == local
 

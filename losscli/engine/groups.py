@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from losscli.errors import DataError
-from losscli.io.convert import valid_mask
+from losscli.io.convert import arrow_of, index_values, true_mask, valid_mask
 
 if TYPE_CHECKING:
     # numpy.typing costs ~15 ms of start-up; annotations only
@@ -162,7 +162,7 @@ class _ColumnCodes:
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
         if not isinstance(arr, pa.Array):  # a numeric column used as a key
-            arr = pa.array(arr)
+            arr = arrow_of(arr)
         if self.kind is None:
             self.kind = "int" if _integer_values(arr.slice(0, 0)) is not None else "hash"
         typ = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
@@ -177,14 +177,14 @@ class _ColumnCodes:
         if not arr.null_count:
             codes, first = self.ints.encode(values)
             if len(first):
-                self._append(arr.take(pa.array(first)))
+                self._append(arr.take(arrow_of(first)))
             return codes
         valid = valid_mask(arr)
         rows = np.flatnonzero(valid)
         codes = np.empty(len(arr), dtype=np.int64)
         codes[rows], first = self.ints.encode(values[rows])
         if len(first):
-            self._append(arr.take(pa.array(rows[first])))
+            self._append(arr.take(arrow_of(rows[first])))
         codes[~valid] = self._null()
         return codes
 
@@ -211,7 +211,6 @@ class _ColumnCodes:
     def _dictionary_codes(self, dictionary: Any) -> Codes:
         """The column code of each entry of a chunk's dictionary (the same dictionary as the
         previous chunk's, e.g. one Parquet row group read in slices, is looked up once)."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         # Buffer addresses identify the dictionary while the previous one is held (kept
@@ -233,9 +232,9 @@ class _ColumnCodes:
             mapping[nulls] = self._null()
             missing &= ~nulls
         if missing.any():
-            fresh = pc.unique(dictionary.filter(pa.array(missing)))
+            fresh = pc.unique(dictionary.filter(arrow_of(missing)))
             mapping[missing] = self.count + _codes_or(
-                pc.index_in(dictionary.filter(pa.array(missing)), value_set=fresh), -1
+                pc.index_in(dictionary.filter(arrow_of(missing)), value_set=fresh), -1
             )
             self._append(fresh)
         self._last_dictionary = (ident, mapping, dictionary)
@@ -357,7 +356,7 @@ class GroupKeys:
 
         columns = []
         for column, codes in zip(self.per_column, self.column_codes(), strict=True):
-            values = column.values().take(pa.array(codes[groups]))
+            values = column.values().take(arrow_of(codes[groups]))
             plain = values.to_pylist()
             if raw:
                 pass
@@ -395,13 +394,12 @@ class GroupKeys:
 
     def merge(self, other: GroupKeys) -> NDArray[np.intp]:
         """Add ``other``'s groups; returns, for each of its codes, this table's code."""
-        import pyarrow as pa
 
         if other.size == 0:
             return np.zeros(0, dtype=np.intp)
         names = [f"k{j}" for j in range(len(self.columns))]
         values = [
-            column.values().take(pa.array(codes))
+            column.values().take(arrow_of(codes))
             for column, codes in zip(other.per_column, other.column_codes(), strict=True)
         ]
         from losscli.engine.chunk import Chunk
@@ -441,15 +439,13 @@ _NUMBER_LIKE = r"(?i)^\s*[-+]?([0-9_.]+(e[-+]?[0-9_]+)?|inf(inity)?|nan)\s*$"
 def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
     """Text keys: those that read as numbers first (by value), then the rest (by code point),
     then null — :func:`sort_key` without a Python call per key unless it looks numeric."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    looks = pc.fill_null(pc.match_substring_regex(values, _NUMBER_LIKE), False)
-    numeric_rows = np.flatnonzero(np.asarray(looks.to_numpy(zero_copy_only=False), dtype=bool))
+    numeric_rows = np.flatnonzero(true_mask(pc.match_substring_regex(values, _NUMBER_LIKE)))
     numbers: list[int] = []
     texts = np.flatnonzero(~nulls)
     if len(numeric_rows):
-        candidates = values.take(pa.array(numeric_rows)).to_pylist()
+        candidates = values.take(arrow_of(numeric_rows)).to_pylist()
         keyed = []
         for i, text in zip(numeric_rows.tolist(), candidates, strict=True):
             try:
@@ -460,8 +456,8 @@ def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
         numbers = [i for _, _, i in keyed]
         texts = np.setdiff1d(texts, np.array(numbers, dtype=np.intp))
     if len(texts):
-        ranked = pc.sort_indices(values.take(pa.array(texts)))
-        texts = texts[np.asarray(ranked.to_numpy(zero_copy_only=False), dtype=np.intp)]
+        ranked = pc.sort_indices(values.take(arrow_of(texts)))
+        texts = texts[index_values(ranked)]
     return np.concatenate(
         [np.array(numbers, dtype=np.intp), texts.astype(np.intp), np.flatnonzero(nulls)]
     )

@@ -127,3 +127,42 @@ def to_labels(arr: Any, *, file: str, column: str) -> tuple[Array, list[str] | N
         values: Array = table[index]
         return values, None
     return indices, dictionary
+
+
+def arrow_of(values: Any) -> Any:
+    """A NumPy array as an Arrow array, zero-copy where the layout allows (``pa.array(ndarray)``
+    would import pandas, ~0.5 s). Booleans are bit-packed."""
+    import pyarrow as pa
+
+    array = np.ascontiguousarray(values)
+    if array.dtype == np.bool_:
+        bits = np.packbits(array, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(array), [None, pa.py_buffer(bits)])
+    if array.dtype.kind not in "iuf":
+        return pa.array(array.tolist())
+    arrow_type = pa.from_numpy_dtype(array.dtype)
+    return pa.Array.from_buffers(arrow_type, len(array), [None, pa.py_buffer(array)])
+
+
+def true_mask(arr: Any) -> NDArray[np.bool_]:
+    """An Arrow boolean array as NumPy booleans, null as False (read from its bitmaps: the
+    Arrow conversions would import pandas)."""
+    n, offset = len(arr), arr.offset
+    data = arr.buffers()[1]
+    if data is None:
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    values = bits[offset : offset + n].astype(bool)
+    return values & valid_mask(arr) if arr.null_count else values
+
+
+def index_values(arr: Any) -> NDArray[np.intp]:
+    """A null-free Arrow integer array (e.g. sort indices) as NumPy indices, from its buffer."""
+    import pyarrow as pa
+
+    kind = "u" if pa.types.is_unsigned_integer(arr.type) else "i"
+    dtype = np.dtype(f"{kind}{arr.type.bit_width // 8}")
+    data = np.frombuffer(
+        arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
+    )
+    return data.astype(np.intp)
