@@ -18,3 +18,24 @@ DEFAULT_UNIT_ROWS = 1 << 24
 CHART_KINDS = ("hist", "groups", "calibration")
 #: What ``--report FILE`` writes, by the file's suffix.
 REPORT_SUFFIXES = (".png", ".svg", ".html")
+
+#: Quantile interpolation methods: NumPy's ``np.quantile(method=...)`` names (unweighted), and
+#: the two that have a weighted definition (NumPy's weighted ``inverted_cdf``; scikit-learn's
+#: weighted percentile, ``averaged_inverted_cdf``). One list for the catalogue's option check
+#: and the exact quantile states.
+NUMPY_QUANTILE_METHODS = (
+    "linear",
+    "lower",
+    "higher",
+    "nearest",
+    "midpoint",
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "median_unbiased",
+    "normal_unbiased",
+)
+WEIGHTED_QUANTILE_METHODS = ("averaged_inverted_cdf", "inverted_cdf")

@@ -25,6 +25,7 @@ from losscli.catalogue.spec import (
     np,
     pair,
 )
+from losscli.defaults import NUMPY_QUANTILE_METHODS, WEIGHTED_QUANTILE_METHODS
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -48,23 +49,9 @@ MEMORY_NOTE = (
 )
 
 #: ``--method``: NumPy's ``np.quantile`` methods (unweighted); with weights only the two that
-#: have a weighted definition (:data:`losscli.stats.quantiles.WEIGHTED_METHODS`).
-NUMPY_METHODS = (
-    "linear",
-    "lower",
-    "higher",
-    "nearest",
-    "midpoint",
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "median_unbiased",
-    "normal_unbiased",
-)
-WEIGHTED_METHODS = ("averaged_inverted_cdf", "inverted_cdf")
+#: have a weighted definition.
+NUMPY_METHODS = NUMPY_QUANTILE_METHODS
+WEIGHTED_METHODS = WEIGHTED_QUANTILE_METHODS
 
 METHOD_PARAM = Param(
     "method",

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from losscli.defaults import NUMPY_QUANTILE_METHODS, WEIGHTED_QUANTILE_METHODS
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -48,25 +50,10 @@ DEFAULT_SELECT_BUDGET = 1 << 22  # values kept at once by a selecting pass (32 M
 
 #: NumPy's interpolation methods (``np.quantile(method=...)``), plus ``median`` (``np.median``:
 #: the mean of the two middle values, as scikit-learn's unweighted median_absolute_error).
-UNWEIGHTED_METHODS = (
-    "linear",
-    "lower",
-    "higher",
-    "nearest",
-    "midpoint",
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "median_unbiased",
-    "normal_unbiased",
-    "median",
-)
+UNWEIGHTED_METHODS = (*NUMPY_QUANTILE_METHODS, "median")
 #: Methods defined with weights: scikit-learn's ``_weighted_percentile(average=True)`` and
 #: NumPy's ``np.quantile(weights=..., method='inverted_cdf')``.
-WEIGHTED_METHODS = ("averaged_inverted_cdf", "inverted_cdf")
+WEIGHTED_METHODS = WEIGHTED_QUANTILE_METHODS
 
 
 # -- order-preserving keys ----------------------------------------------------------------------
