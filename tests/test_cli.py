@@ -343,6 +343,40 @@ def test_ipc_ndjson_xz_and_sniffed_delimiters(tmp_path: Path) -> None:
     assert invoke(["mse", "-", "-f", "value"], stdin=lines.encode()).out == "3.5\n"
 
 
+def test_ndjson_label_and_key_columns_keep_their_json_type(tmp_path: Path) -> None:
+    """Label and key columns are read with the type their first value has (Arrow's JSON reader
+    cannot read a number as text): numeric labels score like the same CSV, text labels as text,
+    boolean keys group like Parquet booleans; a column that changes type is one error line."""
+    rows = [(1, 1, True), (0, 1, False), (2, 2, True), (2, 1, True)]
+    numbers = "".join(
+        f'{{"pred": {p}, "target": {t}, "g": {str(g).lower()}}}\n' for p, t, g in rows
+    )
+    (tmp_path / "n.ndjson").write_text(numbers)
+    (tmp_path / "n.csv").write_text("pred,target\n" + "".join(f"{p},{t}\n" for p, t, _ in rows))
+    text = "".join(f'{{"pred": "c{p}", "target": "c{t}"}}\n' for p, t, _ in rows)
+    (tmp_path / "s.ndjson").write_text(text)
+    for name in ("n.ndjson", "n.csv", "s.ndjson"):
+        result = invoke(["accuracy", str(tmp_path / name), "-f", "value"])
+        assert (result.code, result.out, result.err) == (0, "0.5\n", ""), name
+    grouped = invoke(["accuracy", str(tmp_path / "n.ndjson"), "--group-by", "g", "-f", "json"])
+    assert grouped.code == 0, grouped.err
+    by_key = {g["key"]["g"]: g["value"] for g in json.loads(grouped.out)["groups"]}
+    assert by_key == {True: 2 / 3, False: 0.0}
+    (tmp_path / "mixed.ndjson").write_text(numbers + '{"pred": "x", "target": 1, "g": true}\n')
+    mixed = invoke(["accuracy", str(tmp_path / "mixed.ndjson")])
+    assert mixed.code == 3
+    assert mixed.err.endswith(
+        "mixed.ndjson, column 'pred', row 5: a JSON string where the column's earlier values "
+        "are numbers\n"
+    )
+    # The row counts from the file's start, not from Arrow's block (1 MiB) holding the error.
+    many = "".join('{"pred": 1, "target": 1}\n' for _ in range(60_000))
+    (tmp_path / "late.ndjson").write_text(many + '{"pred": 1, "target": [1]}\n')
+    late = invoke(["mse", str(tmp_path / "late.ndjson")])
+    assert (late.code, late.err.count("\n")) == (3, 1)
+    assert "late.ndjson, column 'target', row 60001: " in late.err
+
+
 MALFORMED = {
     "ragged.csv": b"pred,target\n1,2\n3\n",
     "only_header_no_newline.csv": b"pred,target",
