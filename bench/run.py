@@ -124,8 +124,10 @@ class Case:
 
 
 #: The cost of charts: every histogram state fed in the same pass (--show hist, JSON
-#: "histograms": error histogram, predicted-vs-target grid), and a whole --report PNG.
-REPORT_PATH = str(Path(tempfile.gettempdir()) / "losscli-bench-report.png")
+#: "histograms": error histogram, predicted-vs-target grid), and a whole --report (HTML: the
+#: SVG charts and the table, written as text; PNG: painted with Pillow).
+REPORT_PATH = str(Path(tempfile.gettempdir()) / "losscli-bench-report.html")
+REPORT_PNG = str(Path(tempfile.gettempdir()) / "losscli-bench-report.png")
 SHOW = ("--show", "hist")
 CASES = [
     Case("startup", None, None, True),
@@ -144,6 +146,7 @@ CASES = [
     Case("pq10m-mse-show", "pq10m", "mse", False, SHOW),
     Case("csv10m-mse-show", "csv10m", "mse", False, SHOW),
     Case("pq10m-mse-report", "pq10m", "mse", False, ("--report", REPORT_PATH)),
+    Case("pq10m-mse-report-png", "pq10m", "mse", False, ("--report", REPORT_PNG)),
 ]
 
 # Extra arguments of the gated-run variants compared in the ``*-gate-ci`` cases.

@@ -180,6 +180,7 @@ NEVER_ON_A_LOCAL_RUN = (
     "distributed",
     "fsspec",
     "matplotlib",
+    "PIL",
     "scipy",
     "pyarrow.fs",
     "pyarrow.parquet",

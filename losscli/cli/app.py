@@ -292,8 +292,8 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--report",
             metavar="FILE",
             help="Write a one-page report (.png, .svg or .html): error histogram, groups "
-            "against the gate, prediction vs target, calibration, the table. Needs the "
-            "'plot' extra (matplotlib).",
+            "against the gate, prediction vs target, calibration, the table. PNG needs "
+            "the 'plot' extra (Pillow).",
         ),
     ]
     from losscli.cli.gating import gate_options
@@ -521,8 +521,9 @@ def _chart_request(
 
         if PurePath(report).suffix.lower() not in REPORT_SUFFIXES:
             raise UsageError(f"--report needs a .png, .svg or .html file name, got {report!r}")
-        if importlib.util.find_spec("matplotlib") is None:
-            raise UsageError("--report needs matplotlib: pip install 'losscli[plot]'")
+        png = PurePath(report).suffix.lower() == ".png"
+        if png and importlib.util.find_spec("PIL") is None:
+            raise UsageError("--report FILE.png needs Pillow: pip install 'losscli[plot]'")
     from losscli.engine.request import ChartRequest
 
     edges = None
