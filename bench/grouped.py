@@ -119,6 +119,15 @@ def median(xs: list[float]) -> float:
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
+def compile_bytecode() -> None:
+    """Byte-compile losscli as an installation would (an editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE`` would pay for compiling its modules on every start)."""
+    locate = "import losscli, os; print(os.path.dirname(losscli.__file__))"
+    proc = subprocess.run([sys.executable, "-c", locate], capture_output=True, text=True)
+    if proc.returncode == 0:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", proc.stdout.strip()])
+
+
 def have(module: str) -> bool:
     probe = [sys.executable, "-c", f"import {module}"]
     return subprocess.run(probe, capture_output=True).returncode == 0
@@ -138,6 +147,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", GENERATE, path, str(args.rows)], check=True)
         os.replace(path + ".tmp", path)
     cases = [c for c in CASES if any(fnmatch.fnmatch(c[0], g) for g in args.cases)]
+    compile_bytecode()
     tools = {"losscli": None}
     if have("polars"):
         tools["polars"] = POLARS

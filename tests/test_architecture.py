@@ -190,7 +190,8 @@ NEVER_ON_A_LOCAL_RUN = (
 
 
 @pytest.mark.parametrize(
-    ("suffix", "extra"), [(".csv", []), (".parquet", []), (".csv", ["-g", "seg"])]
+    ("suffix", "extra"),
+    [(".csv", []), (".parquet", []), (".csv", ["-g", "seg"]), (".parquet", ["-g", "n"])],
 )
 def test_a_tiny_run_imports_only_what_it_needs(
     tmp_path: Path, suffix: str, extra: list[str]
@@ -202,7 +203,7 @@ def test_a_tiny_run_imports_only_what_it_needs(
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    table = pa.table({"pred": [1.0, 3.0], "target": [2.0, 5.0], "seg": ["a", "10"]})
+    table = pa.table({"pred": [1.0, 3.0], "target": [2.0, 5.0], "seg": ["a", "10"], "n": [7, 3]})
     path = tmp_path / f"tiny{suffix}"
     if suffix == ".csv":
         pacsv.write_csv(table, path)
@@ -225,3 +226,5 @@ def test_a_tiny_run_imports_only_what_it_needs(
     }
     assert third_party <= TINY_RUN_PACKAGES, third_party - TINY_RUN_PACKAGES
     assert not [m for m in NEVER_ON_A_LOCAL_RUN if m in loaded]
+    if extra == ["-g", "n"]:  # integer keys: no hashing, no pyarrow.compute (~50 ms)
+        assert "pyarrow.compute" not in loaded

@@ -17,7 +17,7 @@ import pytest
 from losscli import engine
 from losscli.catalogue import lookup
 from losscli.engine.chunk import Chunk
-from losscli.engine.groups import GroupKeys
+from losscli.engine.groups import GroupKeys, take
 from losscli.stats import states
 from losscli.stats.grouped import GROUPED_STATES, GroupedSums
 from tests.conftest import write_table
@@ -233,6 +233,19 @@ def test_key_types_group_like_python_values(name: str) -> None:
     ordered = [key[0] for key in keys.key_tuples(keys.order())]
     assert len(ordered) == len(set(map(repr, values))) == keys.size
     assert ordered[-1] is None or None not in values  # null sorts last
+
+
+@pytest.mark.parametrize("name", list(KEY_COLUMNS))
+def test_take_gives_arrows_take(name: str) -> None:
+    """Key values gathered in NumPy (fixed-width types) or by Arrow: the same array, from a
+    sliced column too, nulls included."""
+    column = KEY_COLUMNS[name]
+    for part in (column, column.slice(1, 3)):
+        for rows in ([], [0], [len(part) - 1, 0, 1, 1]):
+            indices = np.array(rows, dtype=np.int64)
+            got = take(part, indices)
+            assert got.type == part.type
+            assert got.to_pylist() == part.take(pa.array(indices, pa.int64())).to_pylist()
 
 
 def test_text_keys_sort_numbers_first_and_print_them_as_numbers() -> None:

@@ -177,14 +177,14 @@ class _ColumnCodes:
         if not arr.null_count:
             codes, first = self.ints.encode(values)
             if len(first):
-                self._append(arr.take(arrow_of(first)))
+                self._append(take(arr, first))
             return codes
         valid = valid_mask(arr)
         rows = np.flatnonzero(valid)
         codes = np.empty(len(arr), dtype=np.int64)
         codes[rows], first = self.ints.encode(values[rows])
         if len(first):
-            self._append(arr.take(arrow_of(rows[first])))
+            self._append(take(arr, rows[first]))
         codes[~valid] = self._null()
         return codes
 
@@ -301,6 +301,27 @@ def _cast_like(arr: Any, typ: Any) -> Any:
         raise DataError(f"key column changes type between inputs ({typ} and {arr.type})") from None
 
 
+def take(values: Any, indices: NDArray[Any]) -> Any:
+    """``values[indices]`` as an Arrow array. Fixed-width values (ints, dates, timestamps,
+    floats) are gathered in NumPy: ``Array.take`` loads ``pyarrow.compute``, ~50 ms of start-up
+    that a run grouped by an integer key never needs otherwise."""
+    import pyarrow as pa
+
+    typ = values.type
+    width = typ.bit_width if pa.types.is_primitive(typ) else 0
+    if pa.types.is_boolean(typ) or width not in _INTEGER_VIEW:
+        return values.take(arrow_of(indices))
+    dtype = np.dtype(f"uint{width}")
+    data = np.frombuffer(values.buffers()[1], dtype=dtype, count=values.offset + len(values))
+    gathered = np.ascontiguousarray(data[values.offset :][indices])
+    validity = None
+    if values.null_count:
+        valid = valid_mask(values)[indices]
+        if not valid.all():
+            validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(typ, len(gathered), [validity, pa.py_buffer(gathered)])
+
+
 def _codes_or(found: Any, missing: int) -> Codes:
     """An Arrow int32 result of ``index_in`` as int64 codes, ``missing`` where null."""
     raw = np.frombuffer(found.buffers()[1], dtype=np.int32, count=found.offset + len(found))
@@ -356,7 +377,7 @@ class GroupKeys:
 
         columns = []
         for column, codes in zip(self.per_column, self.column_codes(), strict=True):
-            values = column.values().take(arrow_of(codes[groups]))
+            values = take(column.values(), codes[groups])
             plain = values.to_pylist()
             if raw:
                 pass
@@ -399,7 +420,7 @@ class GroupKeys:
             return np.zeros(0, dtype=np.intp)
         names = [f"k{j}" for j in range(len(self.columns))]
         values = [
-            column.values().take(arrow_of(codes))
+            take(column.values(), codes)
             for column, codes in zip(other.per_column, other.column_codes(), strict=True)
         ]
         from losscli.engine.chunk import Chunk
@@ -412,7 +433,6 @@ class GroupKeys:
 def _column_ranks(values: Any) -> NDArray[np.intp]:
     """The rank of each distinct value under :func:`sort_key` (ties share no rank)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = len(values)
     typ = values.type
@@ -427,7 +447,6 @@ def _column_ranks(values: Any) -> NDArray[np.intp]:
         order = np.array(
             sorted(range(n), key=lambda i: sort_key((plain[i],))), dtype=np.intp
         ).reshape(-1)
-    del pc
     ranks = np.empty(n, dtype=np.intp)
     ranks[order] = np.arange(n)
     return ranks
