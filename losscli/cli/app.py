@@ -7,6 +7,7 @@ Heavy modules (numpy, pyarrow, rich) are imported only when a command runs.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -112,6 +113,11 @@ TABLE_VIEW_KEY = "losscli.table_view"
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
+#: The largest row count or size an option takes: beyond any real input, and still a C
+#: ``int64`` where Arrow and NumPy receive it (2**63 and up raised OverflowError).
+MAX_COUNT = 2**62
+
+
 class ByteSize(click.ParamType):
     """A size in bytes: ``1048576``, ``64KiB``, ``512MiB``, ``2G`` (K/M/G are powers of 1024)."""
 
@@ -130,9 +136,11 @@ class ByteSize(click.ParamType):
             size = float(number) * _SIZE_UNITS[unit]
         except (KeyError, ValueError):
             self.fail(f"{value!r} is not a size such as 512MiB, 2G or 1048576", param, ctx)
+        if not math.isfinite(size):
+            self.fail(f"{value!r} is not a finite size such as 512MiB, 2G or 1048576", param, ctx)
         if size < 1:
             self.fail("must be at least 1 byte", param, ctx)
-        return int(size)
+        return int(min(size, MAX_COUNT))  # "no limit" in practice, and still a C integer
 
 
 def _table_view(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -213,7 +221,7 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--chunk-size",
-            type=click.IntRange(min=1),
+            type=click.IntRange(min=1, max=MAX_COUNT),
             default=DEFAULT_CHUNK_SIZE,
             show_default=True,
             metavar="ROWS",
@@ -240,7 +248,7 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--unit-rows",
-            type=click.IntRange(min=1),
+            type=click.IntRange(min=1, max=MAX_COUNT),
             default=DEFAULT_UNIT_ROWS,
             show_default=True,
             metavar="ROWS",
@@ -258,7 +266,7 @@ def _input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-q", "--quiet", is_flag=True, help="No progress or notes on stderr."),
         click.option(
             "--top",
-            type=click.IntRange(min=1),
+            type=click.IntRange(min=1, max=MAX_COUNT),
             metavar="N",
             expose_value=False,
             callback=_table_view,
@@ -625,11 +633,15 @@ def parse_metric(text: str) -> Any:
     columns: dict[str, str | None] = {}
     by_param = {p.name: p for p in spec.params}
     roles = {r.name for r in spec.roles}
+    seen: set[str] = set()
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not eq:
             raise UsageError(f"-m {text!r}: expected key=value, got {item!r}")
+        if key in seen:  # which one would win is a guess: ambiguity is an error (SPEC §9)
+            raise UsageError(f"-m {text!r}: {key!r} is given twice")
+        seen.add(key)
         if key in roles:
             columns[key] = raw.strip()
             continue
@@ -846,20 +858,30 @@ def run_cli(argv: Sequence[str] | None, env: Environment) -> int:
 
 
 def _show_click_error(env: Environment, exc: click.ClickException) -> None:
-    """Click's usage message (``Usage: ...``, ``Error: ...``), each of its lines shown with
-    control characters escaped: an option value quoted in it is data too (SPEC §9)."""
+    """Click's error as one ``losscli: error: ...`` line, like every other error (naming the
+    command's ``--help``); only a bare ``losscli`` still shows the help text it asks for. An
+    option value quoted in the message is data too: it is shown escaped (SPEC §9)."""
     import io
 
     from losscli.report.sanitize import line
 
-    buffer = io.StringIO()
-    exc.show(file=buffer)
-    try:
-        for text in buffer.getvalue().splitlines():
-            env.stderr.write(line(text) + "\n")
-        env.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        pass
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        buffer = io.StringIO()
+        exc.show(file=buffer)
+        try:
+            for text in buffer.getvalue().splitlines():
+                env.stderr.write(line(text) + "\n")
+            env.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        return
+    message = exc.format_message().strip()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        message += f" Try '{ctx.command_path} --help'."
+    _error_line(env, message)
 
 
 def _error_line(env: Environment, message: str) -> None:

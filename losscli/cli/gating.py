@@ -7,6 +7,7 @@ reports and exits 1 when a gate failed. The logic lives in :mod:`losscli.gates`,
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -163,6 +164,9 @@ def _parse(kwargs: dict[str, Any]) -> GateOptions:
     increase = kwargs.pop("gate_max_increase")
     decrease = kwargs.pop("gate_min_decrease")
     upper, lower = kwargs.pop("gate_max"), kwargs.pop("gate_min")
+    for option, bound in (("--max", upper), ("--min", lower)):
+        if bound is not None and not math.isfinite(bound):
+            raise UsageError(f"{option} must be a finite number (got {bound})")
     confidence = _confidence(kwargs)
     spec = None
     if confidence is not None and (upper, lower, increase, decrease) == (None, None, None, None):

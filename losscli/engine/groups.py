@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from losscli.errors import DataError
+from losscli.errors import DataError, UsageError
 from losscli.io.convert import arrow_of, index_values, true_mask, valid_mask
 
 if TYPE_CHECKING:
@@ -163,8 +163,9 @@ class _ColumnCodes:
             arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
         if not isinstance(arr, pa.Array):  # a numeric column used as a key
             arr = arrow_of(arr)
-        if self.kind is None:
-            self.kind = "int" if _integer_values(arr.slice(0, 0)) is not None else "hash"
+        if self.kind is None:  # uint64 may exceed int64 in a later chunk: hashed from the start
+            integers = _integer_values(arr.slice(0, 0)) is not None
+            self.kind = "int" if integers and not pa.types.is_uint64(arr.type) else "hash"
         typ = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
         known = self._type()
         if known is not None and typ != known and not pa.types.is_null(typ):
@@ -331,6 +332,33 @@ def _codes_or(found: Any, missing: int) -> Codes:
     return codes
 
 
+def _key_array(column: str, arr: Any) -> Any:
+    """A key column as :class:`_ColumnCodes` can encode it: half floats widened (Arrow has no
+    hash kernel for them); nested values (lists, structs, maps) refused, naming the column."""
+    import pyarrow as pa
+
+    typ = arr.type.value_type if pa.types.is_dictionary(arr.type) else arr.type
+    if pa.types.is_float16(typ):
+        arr, typ = arr.cast(pa.float32()), pa.float32()
+    if pa.types.is_floating(typ) and not pa.types.is_dictionary(arr.type):
+        # Arrow hashes the bits: -0.0 and 0.0, or NaNs with other payloads, would be groups
+        # of their own that print the same. One zero and one NaN, as NumPy compares them.
+        dtype = np.dtype(np.float32 if pa.types.is_float32(typ) else np.float64)
+        values: NDArray[np.floating[Any]] = np.frombuffer(
+            arr.buffers()[1], dtype=dtype, count=arr.offset + len(arr)
+        )
+        canonical = np.where(np.isnan(values), np.nan, values + 0.0).astype(dtype)
+        arr = pa.Array.from_buffers(
+            typ, len(arr), [arr.buffers()[0], pa.py_buffer(canonical)], offset=arr.offset
+        )
+    if pa.types.is_nested(typ) or pa.types.is_union(typ):
+        raise UsageError(
+            f"cannot group by column {column!r} of type {typ}: a group key is a number, text, "
+            "a boolean, a date or a time"
+        )
+    return arr
+
+
 class GroupKeys:
     """Maps rows to dense group codes across chunks; keeps each group's key once."""
 
@@ -349,7 +377,9 @@ class GroupKeys:
         codes: Codes | None = None
         for j, col in enumerate(self.columns):
             raw = chunk.other.get(col)
-            column_codes = self.per_column[j].encode(chunk.numeric[col] if raw is None else raw)
+            column_codes = self.per_column[j].encode(
+                chunk.numeric[col] if raw is None else _key_array(col, raw)
+            )
             if codes is None:
                 codes = column_codes
             else:
@@ -468,7 +498,7 @@ def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
         keyed = []
         for i, text in zip(numeric_rows.tolist(), candidates, strict=True):
             try:
-                keyed.append((float(text), text, i))
+                keyed.append((_sortable(float(text)), text, i))
             except ValueError:
                 continue
         keyed.sort()
@@ -564,10 +594,15 @@ def sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
             out.append((2, 0.0, ""))
             continue
         try:
-            out.append((0, float(part), str(part)))
+            out.append((0, _sortable(float(part)), str(part)))
         except (TypeError, ValueError):
             out.append((1, 0.0, str(part)))
     return tuple(out)
+
+
+def _sortable(number: float) -> float:
+    """NaN compares false with everything, which breaks any sort: it goes after +inf."""
+    return float("inf") if number != number else number
 
 
 def numeric_text(part: Any) -> Any:

@@ -3,6 +3,7 @@ protocols of progress reporting and per-row sinks."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -107,8 +108,23 @@ class GroupResult:
         self.intervals = intervals
 
     def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
-        """The key as ``{column: value}``."""
-        return dict(zip(group_by, self.key, strict=True))
+        """The key as ``{column: value}``, each value one JSON can hold (see :func:`json_key`)."""
+        return {column: json_key(value) for column, value in zip(group_by, self.key, strict=True)}
+
+
+def json_key(value: Any) -> Any:
+    """A key value as JSON writes it: text, integers, finite floats, booleans and null as they
+    are; NaN and ±inf as ``'nan'``/``'inf'`` (as the table shows them); dates and times in ISO
+    8601; bytes as UTF-8 (invalid bytes as ``\\xNN``); anything else (decimals, durations) as
+    its text. Every renderer and gate matches groups by this form."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
 
 
 class LossResult:

@@ -289,8 +289,10 @@ def _parse_check(
             value = ",".join(str(v) for v in value)
         columns[role.name] = value
     chunk_size = get("chunk_size", int, DEFAULT_CHUNK_SIZE)
-    if chunk_size < 1:
-        raise CheckFileError(f"{label}: 'chunk_size' must be ≥ 1 (got {chunk_size})", file=path)
+    if not 1 <= chunk_size <= 2**62:
+        raise CheckFileError(
+            f"{label}: 'chunk_size' must be in 1 … 2**62 (got {chunk_size})", file=path
+        )
     gates = _gates(label, path, get)
     reduction = get("reduction", str, "mean")
     if reduction not in spec.reductions:

@@ -114,12 +114,7 @@ def batches(
 
     names = source.column_names()  # reads the header first: it settles the delimiter
     decimal = {"decimal_point": ","} if source.decimal_comma else {}
-    convert = pacsv.ConvertOptions(
-        include_columns=list(columns),
-        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
-        strings_can_be_null=True,
-        **decimal,
-    )
+    column_types = {c: (pa.float64() if c in numeric else pa.string()) for c in columns}
     parse = pacsv.ParseOptions(delimiter=source.delimiter)
     read_options = pacsv.ReadOptions(
         column_names=names,
@@ -129,18 +124,31 @@ def batches(
     # Without a quote character in a block, quote handling can be switched off (~10% faster).
     unquoted = pacsv.ParseOptions(delimiter=source.delimiter, quote_char=False)
 
-    # Numbers only: try the block with "" as the only null spelling (the null-word lookup is
-    # ~8% of parsing); a block holding "NA", "null", ... fails that and is parsed again with
-    # Arrow's full list, so the result is the same. (Text columns keep the full list: there
-    # "NA" would otherwise become a string.)
-    fast = None
-    if all(name in numeric for name in columns):
-        fast = pacsv.ConvertOptions(
-            include_columns=list(columns),
-            column_types=convert.column_types,
-            null_values=[""],
-            **decimal,
-        )
+    # Try each block with "" as the only null spelling first: text columns (group keys, labels,
+    # kept ids) must keep "NA", "null" or "nan" as the text they are (a key "NA" is Namibia, not
+    # a missing key), and for numbers the null-word lookup is ~8% of parsing. A block whose
+    # numbers hold "NA", "null", ... fails that; its numbers are then parsed again with Arrow's
+    # full list (those cells become missing values, as before), its text still with "" only.
+    exact = pacsv.ConvertOptions(
+        include_columns=list(columns),
+        column_types=column_types,
+        null_values=[""],
+        strings_can_be_null=True,
+        **decimal,
+    )
+    numbers = [c for c in columns if c in numeric]
+    texts = [c for c in columns if c not in numeric]
+    numbers_only = pacsv.ConvertOptions(
+        include_columns=numbers,
+        column_types={c: pa.float64() for c in numbers},
+        **decimal,
+    )
+    exact_text = pacsv.ConvertOptions(
+        include_columns=texts,
+        column_types={c: pa.string() for c in texts},
+        null_values=[""],
+        strings_can_be_null=True,
+    )
 
     def parse_block(block: Any, quoted: bool) -> list[pa.RecordBatch]:
         options = read_options
@@ -150,14 +158,17 @@ def batches(
             )
         parse_block_options = parse if quoted else unquoted
         data = pa.py_buffer(block)
-        table = None
-        if fast is not None:
-            try:
-                table = pacsv.read_csv(data, options, parse_block_options, fast)
-            except pa.ArrowInvalid:
-                pass
-        if table is None:
-            table = pacsv.read_csv(data, options, parse_block_options, convert)
+        try:
+            table = pacsv.read_csv(data, options, parse_block_options, exact)
+        except pa.ArrowInvalid:
+            if not numbers:
+                raise
+            table = pacsv.read_csv(data, options, parse_block_options, numbers_only)
+            if texts:
+                text_table = pacsv.read_csv(data, options, parse_block_options, exact_text)
+                for name in texts:
+                    table = table.append_column(name, text_table.column(name))
+                table = table.select(list(columns))
         return [b for b in table.to_batches(max_chunksize=chunk_size) if b.num_rows]
 
     jobs = (

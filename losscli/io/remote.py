@@ -88,12 +88,21 @@ class RemoteFile(NamedTuple):
     size: int | None
 
 
+#: What S3 and GCS accept as a bucket name, legacy names included (a name of 1-2 characters,
+#: or one with a space or ``%``, would be sent to DNS and retried for seconds).
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+
+
 def parse(uri: str, anonymous: bool = False) -> Location:
     """A URI's parts; user info in an ``s3://``/``gs://`` URI is refused (credentials come
     from the standard chains, never from the command line)."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - a port that is not a number raises here, not later
+    except ValueError as exc:  # "http://[::1", "https://h:port"
+        raise InputError(f"not a valid URI ({exc})", file=redact(uri)) from None
     scheme = parts.scheme.lower()
     if scheme == "gcs":
         scheme = "gs"
@@ -106,6 +115,11 @@ def parse(uri: str, anonymous: bool = False) -> Location:
             )
         if not parts.netloc:
             raise InputError("no bucket in the URI", file=redact(uri))
+        if not _BUCKET.fullmatch(parts.netloc):
+            raise InputError(
+                "not a valid bucket name (3 to 255 letters, digits, '.', '-' or '_')",
+                file=redact(uri),
+            )
         key = uri.split("://", 1)[1][len(parts.netloc) :].lstrip("/")
         return Location(scheme, parts.netloc, key, anonymous)
     key = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")

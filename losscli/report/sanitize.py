@@ -9,16 +9,25 @@ separators, surrogates, private-use and unassigned code points, every space but 
 shown as its Python escape: ``\\n``, ``\\x1b``, ``\\u202e``. A backslash itself is left as it
 is (a Windows path stays readable), so the escaped form is safe but not always reversible.
 
-Since every line break in data is escaped, a line losscli writes starts only with text of its
-own (``losscli: ...``, a table border, ``::error``): data can never begin a line, and so can
-never begin a workflow command.
+Since every line break in data is escaped, data can begin a line only where a table row or a
+``--format value`` line begins with a group key. CI runners look for commands there too: GitHub
+Actions reads ``::command::`` after any leading blanks (a table row whose first cells are
+empty) and its older ``##[command]`` form anywhere in a line, Azure Pipelines ``##vso[`` and
+``##[`` anywhere. So :func:`visible` also writes a leading ``::`` as ``\x3a:`` and the ``[``
+of ``##[`` / ``##vso[`` as ``\x5b``: no line losscli writes can hold a workflow command that
+came from data.
 
 Machine formats (JSON, CSV, NDJSON, Parquet) keep the exact data; they quote it their own way.
 """
 
 from __future__ import annotations
 
+import re
+
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: ``##[`` (GitHub's v1 commands, Azure's formatting commands) and ``##vso[`` (Azure's logging
+#: commands) act anywhere in a line; the ``[`` is written ``\x5b``.
+_COMMAND_ANYWHERE = re.compile(r"(##(?:vso)?)\[", re.IGNORECASE)
 
 
 def _escape_char(ch: str) -> str:
@@ -34,11 +43,17 @@ def _escape_char(ch: str) -> str:
 
 
 def visible(text: object) -> str:
-    """``text`` with every non-printable character replaced by its visible escape."""
+    """``text`` with every non-printable character replaced by its visible escape, and the
+    markers of CI workflow commands (a leading ``::``, ``##[``, ``##vso[``) defused."""
     s = text if isinstance(text, str) else str(text)
-    if s.isprintable():  # the common case: one C-level scan
-        return s
-    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in s)
+    if not s.isprintable():  # the common case is one C-level scan
+        s = "".join(ch if ch.isprintable() else _escape_char(ch) for ch in s)
+    if "##" in s:
+        s = _COMMAND_ANYWHERE.sub(r"\1\\x5b", s)
+    if s.lstrip(" ").startswith("::"):
+        start = len(s) - len(s.lstrip(" "))
+        s = s[:start] + "\\x3a" + s[start + 1 :]
+    return s
 
 
 def line(text: object) -> str:

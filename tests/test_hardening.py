@@ -1,0 +1,212 @@
+"""Hostile and careless input found by fuzzing the features added since issue 10: each test
+stands for a class of failure (a traceback, an exit code outside the documented set, a
+multi-line error, data acting on a CI channel, a silent merge of groups)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from losscli.report import sanitize
+from tests.conftest import invoke
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "predictions.csv"
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("losscli: error: ") and lines[0].isprintable(), err
+    assert "unexpected" not in err and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--bogus"], "No such option '--bogus'"),
+        (["--delta", "2"], "No such option '--delta'"),
+        (["--reduction", "avg"], "'avg' is not one of"),
+        (["--chunk-size", "0"], "--chunk-size"),
+        (["--chunk-size", str(2**63)], "--chunk-size"),  # was an OverflowError
+        (["--top", "1e3"], "--top"),
+        (["--memory-limit", "1e999"], "--memory-limit"),  # was an OverflowError
+        (["--memory-limit", "nan"], "--memory-limit"),
+        (["--max", "nan"], "--max must be a finite number"),  # was a gate that always failed
+        (["--min", "-inf"], "--min must be a finite number"),
+        (["--max", "1e400"], "--max must be a finite number"),
+    ],
+)
+def test_usage_errors_are_one_line(args: list[str], says: str) -> None:
+    result = invoke(["mse", str(SAMPLE), *args])
+    assert result.code == 2
+    assert says in _one_error_line(result.err)
+
+
+def test_click_errors_name_the_help_and_escape_data() -> None:
+    result = invoke(["eval", str(SAMPLE)])
+    assert result.code == 2
+    assert _one_error_line(result.err) == (
+        "losscli: error: Missing option '-m' / '--metric'. Try 'losscli eval --help'."
+    )
+    result = invoke(["nosuch\x1b[2J"])
+    assert result.code == 2
+    assert "'nosuch\\x1b[2J'" in _one_error_line(result.err)
+
+
+def test_a_parameter_given_twice_in_eval_is_an_error() -> None:
+    result = invoke(["eval", str(SAMPLE), "-m", "huber:delta=1,delta=2"])
+    assert result.code == 2
+    assert "'delta' is given twice" in _one_error_line(result.err)
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("http://[::1", "not a valid URI"),  # was a ValueError from urllib
+        ("https://host:port/x.csv", "not a valid URI"),
+        ("s3://a/x.csv", "not a valid bucket name"),  # was six seconds of DNS retries
+        ("gs://b%20x/k.parquet", "not a valid bucket name"),
+    ],
+)
+def test_malformed_uris_are_one_line_without_network(uri: str, says: str) -> None:
+    result = invoke(["mse", uri])
+    assert result.code == 3
+    assert says in _one_error_line(result.err)
+
+
+# -- data never becomes a CI workflow command ---------------------------------------------------
+COMMANDS = [
+    "::error::forged",
+    "  ::add-mask::x",
+    "##vso[task.setvariable variable=x]y",
+    "a ##[error]b",
+    "##VSO[task.complete result=Failed]",
+]
+
+
+def test_sanitiser_defuses_workflow_command_markers() -> None:
+    assert sanitize.visible("::error::x") == "\\x3a:error::x"
+    assert sanitize.visible("  ::e") == "  \\x3a:e"
+    assert sanitize.visible("a::b") == "a::b"  # only a leading `::` can start a command
+    assert sanitize.visible("x ##vso[t]") == "x ##vso\\x5bt]"
+    assert sanitize.visible("##[group]") == "##\\x5bgroup]"
+    for text in COMMANDS:
+        for escape in (sanitize.visible, sanitize.markdown, sanitize.rich_text, sanitize.xml):
+            shown = escape(text)
+            assert not shown.lstrip().startswith("::") and "##vso[" not in shown.lower()
+            assert "##[" not in shown
+
+
+def _acts(line: str) -> bool:
+    """Would a CI runner read this line as a workflow command? GitHub: `::` after leading
+    blanks, `##[` anywhere; Azure Pipelines: `##vso[` or `##[` anywhere."""
+    lowered = line.lower()
+    return line.lstrip().startswith("::") or "##vso[" in lowered or "##[" in lowered
+
+
+@pytest.mark.parametrize("fmt", ["table", "value", "markdown"])
+def test_group_keys_cannot_issue_workflow_commands(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "k.csv"
+    rows = ["pred,target,seg"] + [f"{i + 5},0,{key}" for i, key in enumerate(COMMANDS)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = invoke(["mse", str(path), "-g", "seg", "--max", "1", "-f", fmt])
+    assert result.code == 1
+    own = "::error title=losscli gate failed::"
+    for line in result.out.splitlines() + result.err.splitlines():
+        assert not _acts(line) or line.startswith(own), repr(line)
+        if line.startswith(own):
+            assert not _acts(line[len(own) :].replace("::", "", 1)), repr(line)
+    # the data are still there, exactly, in JSON
+    exact = invoke(["mse", str(path), "-g", "seg", "-f", "json"]).json
+    assert [g["key"]["seg"] for g in exact["groups"]] == sorted(COMMANDS)
+
+
+def test_cell_text_quoted_in_an_error_cannot_issue_a_command(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("pred,target\n1,2\n##vso[task.setvariable variable=x]1,3\n")
+    result = invoke(["mse", str(path)])
+    assert result.code == 3
+    line = _one_error_line(result.err)
+    assert "row 2" in line and "column 'pred'" in line and not _acts(line)
+
+
+# -- group keys of every Arrow type -------------------------------------------------------------
+KEY_TYPES = {
+    "date32": (pa.array([0, 1, 0, 1], pa.int32()).cast(pa.date32()), ["1970-01-01", "1970-01-02"]),
+    "timestamp": (
+        pa.array([0, 10**9, 0, 10**9], pa.timestamp("ns", tz="UTC")),
+        ["1970-01-01T00:00:00+00:00", "1970-01-01T00:00:01+00:00"],
+    ),
+    "decimal": (pa.array([1, 2, 1, 2], pa.decimal128(10, 2)), ["1.00", "2.00"]),
+    "duration": (pa.array([1, 2, 1, 2], pa.duration("s")), ["0:00:01", "0:00:02"]),
+    "binary": (pa.array([b"a\xff", b"b", b"a\xff", b"b"]), ["a\\xff", "b"]),
+    "float16": (pa.array(np.array([1, 2.5, 1, 2.5], dtype=np.float16)), [1, 2.5]),
+    "uint64": (pa.array([2**64 - 1, 0, 2**64 - 1, 0], pa.uint64()), [0, 2**64 - 1]),
+    # -0.0 is 0.0 and every NaN is one NaN (Arrow hashes the bits); NaN sorts after numbers
+    "float": (pa.array([-0.0, math.nan, 0.0, -math.nan]), [0, "nan"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_TYPES))
+def test_group_keys_of_any_arrow_type(tmp_path: Path, kind: str) -> None:
+    keys, expected = KEY_TYPES[kind]
+    path = tmp_path / "k.parquet"
+    table = pa.table({"pred": [1.0, 2.0, 4.0, 8.0], "target": [0.0] * 4, "g": keys})
+    pq.write_table(table, path)
+    for args in (["mse"], ["eval", "-m", "mse", "-m", "medae"]):
+        result = invoke([*args, str(path), "-g", "g", "-f", "json", "--max", "100"])
+        assert result.code == 0, result.err
+        doc = result.json if args == ["mse"] else result.json["results"][0]
+        assert [g["key"]["g"] for g in doc["groups"]] == expected
+        # each group holds rows 1,3 or 2,4: mse (1+16)/2 and (4+64)/2
+        assert sorted(g["value"] for g in doc["groups"]) == [8.5, 34.0]
+        assert all(gate["passed"] for gate in doc["gates"])
+
+
+@pytest.mark.parametrize(
+    "keys", [pa.array([[1], [2], [1], [2]]), pa.array([{"x": 1}, {"x": 2}, {"x": 1}, {"x": 2}])]
+)
+def test_nested_group_keys_are_a_usage_error(tmp_path: Path, keys: pa.Array) -> None:
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"pred": [1.0] * 4, "target": [0.0] * 4, "g": keys}), path)
+    result = invoke(["mse", str(path), "-g", "g"])
+    assert result.code == 2
+    assert "cannot group by column 'g' of type" in _one_error_line(result.err)
+
+
+def test_csv_text_keys_keep_null_words_as_text(tmp_path: Path) -> None:
+    """Text "NA" (Namibia), "null", "nan" in a text column are text, as in Parquet; only an empty
+    cell is a missing key. Numbers still read those words as missing values."""
+    words = ["NA", "null", "nan", "N/A", "", "US"]
+    csv_path = tmp_path / "k.csv"
+    lines = ["pred,target,g"] + [f"{i + 1},0,{w}" for i, w in enumerate(words)]
+    csv_path.write_text("\n".join(lines) + "\n")
+    parquet_path = tmp_path / "k.parquet"
+    table = pa.table(
+        {
+            "pred": [float(i + 1) for i in range(len(words))],
+            "target": [0.0] * len(words),
+            "g": [w or None for w in words],
+        }
+    )
+    pq.write_table(table, parquet_path)
+    docs = [invoke(["mse", str(p), "-g", "g", "-f", "json"]).json for p in (csv_path, parquet_path)]
+    groups = [{json.dumps(g["key"]): (g["rows"], g["value"]) for g in d["groups"]} for d in docs]
+    assert groups[0] == groups[1]
+    assert len(groups[0]) == len(words)
+    assert groups[0][json.dumps({"g": "NA"})] == (1, 1.0)
+    assert groups[0][json.dumps({"g": None})] == (1, 25.0)
+    # a numeric "NA" (R's missing value) is still a missing value, not text
+    mixed = tmp_path / "m.csv"
+    mixed.write_text("pred,target,g\n1,0,NA\n2,NA,NA\n3,0,x\n")
+    result = invoke(["mse", str(mixed), "-g", "g", "--nan", "skip", "-f", "json"])
+    assert result.code == 0, result.err
+    assert result.json["skipped_rows"] == 1 and result.json["value"] == 5.0
+    assert [(g["key"]["g"], g["rows"]) for g in result.json["groups"]] == [("NA", 1), ("x", 1)]
