@@ -327,6 +327,48 @@ def test_null_keys_are_one_group_and_chunking_changes_nothing(tmp_path: Path) ->
     assert results[0].groups[-1].key == (None, None)
 
 
+def test_text_keys_stored_as_a_dictionary_group_as_plain_text(tmp_path: Path) -> None:
+    """Parquet text keys the file stores dictionary-encoded are decoded as dictionaries (row
+    groups with their own dictionaries, joined into runs): the groups are those of the same
+    data read from CSV; values met only on skipped rows, or only in a dictionary (a
+    categorical's unused category), make no group."""
+    import pyarrow.parquet as pq
+
+    from losscli.io.parquet import _dictionary_leaves
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    names = np.array(["oslo", "rome", "lima", "kyiv", "ghost", None], dtype=object)
+    city = names[rng.integers(0, 6, n)]
+    pred, target = rng.normal(size=n) * 1e6, rng.normal(size=n)
+    pred[city == "ghost"] = np.nan  # "ghost" rows are all skipped
+    pred[rng.random(n) < 0.05] = np.nan
+    categories = pa.array(["b", "unused", "a"])
+    cat = pa.DictionaryArray.from_arrays(pa.array(rng.choice([0, 2], n), pa.int32()), categories)
+    columns = {"pred": pred, "target": target, "city": list(city)}
+    plain = write_table(tmp_path / "k.csv", columns)
+    path = write_table(tmp_path / "k.parquet", {**columns, "cat": cat}, row_group_size=700)
+    metadata = pq.ParquetFile(path).metadata
+    city_leaf = metadata.schema.names.index("city")
+    assert _dictionary_leaves(metadata, [[city_leaf], [0]], range(5)) == [city_leaf]
+
+    def groups(result: engine.LossResult) -> list[tuple[Any, int, float]]:
+        return [(g.key, g.rows, g.value) for g in result.groups]
+
+    for size in (3000, 256):
+        got = run(path, group_by="city", nan="skip", chunk_size=size)
+        assert groups(got) == groups(run(plain, group_by="city", nan="skip", chunk_size=size))
+        assert [g.key[0] for g in got.groups] == ["kyiv", "lima", "oslo", "rome", None]
+    by_cat = run(path, group_by="cat", nan="skip")
+    keep = ~np.isnan(pred)
+    codes = np.asarray(cat.indices)
+    assert [g.key[0] for g in by_cat.groups] == ["a", "b"]
+    for g, code in zip(by_cat.groups, (2, 0), strict=True):
+        mask = keep & (codes == code)
+        assert g.rows == int(mask.sum())
+        assert g.value == math.fsum(((pred[mask] - target[mask]) ** 2).tolist()) / mask.sum()
+
+
 def test_a_million_groups(tmp_path: Path) -> None:
     """One row per group for a million groups, keys shuffled: each group's MSE is its own
     squared error, exactly."""

@@ -192,7 +192,8 @@ class _ColumnCodes:
     def _encode_hashed(self, arr: Any) -> Codes:
         import pyarrow as pa
 
-        if not pa.types.is_dictionary(arr.type):
+        every_entry_used = not pa.types.is_dictionary(arr.type)
+        if every_entry_used:
             arr = arr.dictionary_encode()
         dictionary = arr.dictionary
         indices = arr.indices
@@ -202,16 +203,27 @@ class _ColumnCodes:
             dtype=np.dtype(_INTEGER_VIEW[indices.type.bit_width]),
             count=indices.offset + len(indices),
         )[indices.offset :]
-        if not indices.null_count:
-            return mapping[raw]
-        valid = valid_mask(indices)
-        codes = np.full(len(raw), self._null(), dtype=np.int64)
-        codes[valid] = mapping[raw[valid]]
-        return codes
+        valid = valid_mask(indices) if indices.null_count else None
+        used = raw if valid is None else raw[valid]
+        codes = mapping[used]
+        if len(codes) and int(codes.min()) < 0:
+            # Values not seen before: only those this chunk uses become groups (a dictionary
+            # read from a file may hold more, e.g. a categorical's unused categories).
+            entries = np.flatnonzero(mapping < 0)
+            if not every_entry_used:
+                entries = np.unique(used[codes < 0])
+            self._add_entries(dictionary, entries, mapping)
+            codes = mapping[used]
+        if valid is None:
+            return codes
+        out = np.full(len(raw), self._null(), dtype=np.int64)
+        out[valid] = codes
+        return out
 
     def _dictionary_codes(self, dictionary: Any) -> Codes:
-        """The column code of each entry of a chunk's dictionary (the same dictionary as the
-        previous chunk's, e.g. one Parquet row group read in slices, is looked up once)."""
+        """The column code of each entry of a chunk's dictionary, −1 for values not seen yet
+        (the same dictionary as the previous chunk's, e.g. one Parquet row group read in
+        slices, is looked up once; its map is completed in place)."""
         import pyarrow.compute as pc
 
         # Buffer addresses identify the dictionary while the previous one is held (kept
@@ -225,21 +237,20 @@ class _ColumnCodes:
             return self._last_dictionary[1]
         mapping = np.full(len(dictionary), -1, dtype=np.int64)
         if self.parts:
-            found = pc.index_in(dictionary, value_set=self._values())
-            mapping = _codes_or(found, -1)
-        missing = mapping < 0
+            mapping = _codes_or(pc.index_in(dictionary, value_set=self._values()), -1)
         if dictionary.null_count:
-            nulls = ~valid_mask(dictionary)
-            mapping[nulls] = self._null()
-            missing &= ~nulls
-        if missing.any():
-            fresh = pc.unique(dictionary.filter(arrow_of(missing)))
-            mapping[missing] = self.count + _codes_or(
-                pc.index_in(dictionary.filter(arrow_of(missing)), value_set=fresh), -1
-            )
-            self._append(fresh)
+            mapping[~valid_mask(dictionary)] = self._null()
         self._last_dictionary = (ident, mapping, dictionary)
         return mapping
+
+    def _add_entries(self, dictionary: Any, entries: Codes, mapping: Codes) -> None:
+        """New codes for the dictionary's ``entries`` (values not seen yet), set in ``mapping``."""
+        import pyarrow.compute as pc
+
+        values = dictionary.take(arrow_of(entries))
+        fresh = pc.unique(values)  # a dictionary may repeat a value
+        mapping[entries] = self.count + _codes_or(pc.index_in(values, value_set=fresh), -1)
+        self._append(fresh)
 
     def _type(self) -> Any:
         """The column's value type (None until a value that is not null arrived)."""

@@ -66,16 +66,18 @@ def _chunks(
     chunk_size: int,
     progress: Progress | None,
     codes: LabelCodes | None = None,
+    as_dictionary: Sequence[str] = (),
 ) -> Iterator[Chunk]:
     """Chunks of float64 columns; class-label columns (``codes.columns``) are read as they
-    are and turned into numbers, text labels into run-wide codes."""
+    are and turned into numbers, text labels into run-wide codes. ``as_dictionary``: group-key
+    columns, read dictionary-encoded where the file stores them so."""
     columns = list(dict.fromkeys([*numeric, *other]))
     labels = set() if codes is None else codes.columns
     typed = [c for c in numeric if c not in labels]
     for source in sources:
         first = source.first_row
         size = source.size_bytes or 0
-        for batch in source.batches(columns, typed, chunk_size):
+        for batch in source.batches(columns, typed, chunk_size, as_dictionary):
             n = batch.num_rows
             names = batch.schema.names
             numeric_cols = {}
@@ -833,7 +835,10 @@ class Pass:
     def chunks(self, progress: Progress | None = None) -> Iterator[Chunk]:
         numeric, other, t_numeric, t_other = self.columns
         size = self.options.chunk_size
-        chunks = _chunks(self.sources, numeric, other, size, progress, self.codes)
+        keys = [] if self.keys is None else self.keys.columns
+        plain = self.codes.columns | set(self.union.keep)  # these stay as written
+        as_dictionary = [c for c in keys if c in other and c not in plain]
+        chunks = _chunks(self.sources, numeric, other, size, progress, self.codes, as_dictionary)
         if self.target_sources:
             chunks = _aligned(
                 chunks,

@@ -92,14 +92,21 @@ class Source:
 
     # -- data ---------------------------------------------------------------------------------
     def batches(
-        self, columns: Sequence[str], numeric: Sequence[str], chunk_size: int
+        self,
+        columns: Sequence[str],
+        numeric: Sequence[str],
+        chunk_size: int,
+        dictionary: Sequence[str] = (),
     ) -> Iterator[pa.RecordBatch]:
         """Record batches holding ``columns`` (``numeric`` ones typed float64 where the format
-        lets us declare it), each at most ``chunk_size`` rows."""
+        lets us declare it), each at most ``chunk_size`` rows; ``dictionary`` columns (group
+        keys) may arrive dictionary-encoded where the format stores them so (Parquet)."""
         import pyarrow as pa
 
+        reader = _reader(self.format)
+        extra = {"dictionary": dictionary} if dictionary and self.format == "parquet" else {}
         try:
-            yield from _reader(self.format).batches(self, columns, numeric, chunk_size)
+            yield from reader.batches(self, columns, numeric, chunk_size, **extra)
         except pa.ArrowInvalid as exc:
             raise InputError(clean_arrow_message(exc), file=self.label) from None
         except (OSError, EOFError) as exc:
