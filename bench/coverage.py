@@ -21,10 +21,9 @@ import numpy as np
 
 from losscli.stats.intervals import (
     BootstrapEstimate,
-    PoissonCounts,
+    PoissonWeights,
     ReplicateSums,
     WeightedMoments,
-    unit_of,
 )
 
 NOISE_C, NOISE_B = 1.0, 1.15  # candidate / baseline prediction noise scales
@@ -60,8 +59,7 @@ def run(reps: int, sizes: list[int], replicates: int, confidence: float) -> list
                 lo, hi = moments.estimate().interval(confidence)
                 hits["diff t"] += lo <= true_diff <= hi
                 sums = ReplicateSums(3, replicates)
-                units = unit_of(np.arange(n, dtype=np.int64))
-                sums.add(np.stack([w * sq_c, w * sq_b, w]), units, PoissonCounts(rep, replicates))
+                sums.add(np.stack([w * sq_c, w * sq_b, w]), PoissonWeights(rep, replicates), 0)
                 s = sums.sums
                 diff = BootstrapEstimate(0.0, s[0] / s[2] - s[1] / s[2])
                 lo, hi = diff.interval(confidence)

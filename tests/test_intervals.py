@@ -3,6 +3,7 @@ simulation, chunk/group invariance, and the CLI contract of --confidence."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -16,13 +17,11 @@ from losscli import engine
 from losscli.catalogue import lookup
 from losscli.engine.intervals import IntervalRequest
 from losscli.stats.intervals import (
-    SINGLE_ROWS,
-    PoissonCounts,
+    PoissonWeights,
     ReplicateSums,
     WeightedMoments,
     exact_row_sums,
     t_quantile,
-    unit_of,
 )
 from tests.conftest import invoke
 
@@ -76,25 +75,51 @@ def test_weighted_moments_use_kish_effective_size() -> None:
     assert est.interval(0.95)[1] == pytest.approx(mean + q * se, rel=1e-12)
 
 
-def test_poisson_counts_are_keyed_by_unit_not_by_request() -> None:
-    counts = PoissonCounts(seed=7, replicates=50)
-    units = np.arange(0, 3000, dtype=np.int64)
-    whole = counts.counts(units)
-    again = PoissonCounts(seed=7, replicates=50)
-    for piece in np.array_split(units, 7):
-        assert np.array_equal(again.counts(piece), whole[piece])
-    assert np.array_equal(PoissonCounts(7, 50).counts(units[::3]), whole[::3])
-    assert not np.array_equal(PoissonCounts(8, 50).counts(units), whole)
+def reference_counts(seed: int, replicates: int, rows: int) -> np.ndarray:
+    """(rows, B) Poisson(1) weights written out from the issue's definition, independently of
+    losscli: one Philox4x64-10 stream keyed by ``seed`` from counter 0, ⌈B/16⌉ 256-bit blocks
+    per row in row order, 16-bit little-endian uniforms, inverse CDF from scipy's Poisson."""
+    steps = -(-replicates // 16)
+    raw = np.random.Philox(key=seed).random_raw(rows * steps * 4)
+    u16 = np.frombuffer(raw.astype("<u8").tobytes(), dtype="<u2").reshape(rows, steps * 16)
+    u = (u16[:, :replicates].astype(np.float64) + 0.5) / 65536
+    cdf = st.poisson.cdf(np.arange(9), 1.0)
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, u, side="right").astype(np.float64)
+
+
+def test_poisson_weights_are_keyed_by_row_position() -> None:
+    weights = PoissonWeights(seed=7, replicates=50)
+    whole = weights.counts(0, 3000).astype(np.float64)
+    assert np.array_equal(whole, reference_counts(7, 50, 3000))
+    cuts = [0, 1, 17, 1024, 1025, 2999, 3000]
+    again = np.concatenate([weights.counts(a, b - a) for a, b in itertools.pairwise(cuts)])
+    assert np.array_equal(again, whole)
+    assert not np.array_equal(PoissonWeights(8, 50).counts(0, 3000), whole)
     # Poisson(1): mean 1, variance 1, P(0) = e⁻¹
     assert whole.mean() == pytest.approx(1.0, abs=0.02)
     assert whole.var() == pytest.approx(1.0, abs=0.03)
     assert np.mean(whole == 0) == pytest.approx(math.exp(-1), abs=0.01)
 
 
-def test_units_are_rows_then_blocks() -> None:
-    positions = np.array([0, 5, SINGLE_ROWS - 1, SINGLE_ROWS, SINGLE_ROWS + 63, SINGLE_ROWS + 64])
-    expected = [0, 5, SINGLE_ROWS - 1, SINGLE_ROWS, SINGLE_ROWS, SINGLE_ROWS + 1]
-    assert unit_of(positions).tolist() == expected
+def _weighted_fsum(x: np.ndarray, counts: np.ndarray) -> float:
+    """``Σ count·x`` rounded once: each row repeated ``count`` times (a product would round)."""
+    return math.fsum(np.repeat(x, counts.astype(np.int64)).tolist())
+
+
+def test_replicate_sums_weight_every_row_on_large_inputs() -> None:
+    """Rows beyond 65,536 (where a block bootstrap once took over) keep their own weights:
+    a sorted column, whose neighbours are alike, matches the per-row dense reference."""
+    n, b = 70_000, 24
+    x = np.sort(np.random.default_rng(9).exponential(size=n))
+    sums = ReplicateSums(2, b)
+    for a in range(0, n, 9_999):  # chunks that cut pieces
+        sums.add(
+            np.stack([x[a : a + 9_999], np.ones(len(x[a : a + 9_999]))]), PoissonWeights(5, b), a
+        )
+    k = reference_counts(5, b, n)
+    expected = np.array([[_weighted_fsum(x, k[:, j]) for j in range(b)], k.sum(axis=0)])
+    assert np.array_equal(sums.sums, expected)
 
 
 # -- coverage by simulation (seeded: deterministic, and a test that can fail) ---------------------
@@ -129,7 +154,7 @@ def test_bootstrap_interval_coverage(weighted: bool) -> None:
         d, w = _draws(rep, weighted)
         ww = np.ones(N) if w is None else w
         sums = ReplicateSums(2, 200)
-        sums.add(np.stack([ww * d, ww]), np.arange(N, dtype=np.int64), PoissonCounts(rep, 200))
+        sums.add(np.stack([ww * d, ww]), PoissonWeights(rep, 200), 0)
         s = sums.sums
         point = float(np.sum(ww * d) / np.sum(ww))
         lo, hi = BootstrapEstimate(point, s[0] / s[1]).interval(0.95)
@@ -197,7 +222,7 @@ def test_bootstrap_matches_a_dense_numpy_reference(data: dict) -> None:
     result = _run(data, "rmse", chunk=700, bootstrap=120, weight="w")[0]
     p, b, y, w = data["pred"], data["base"], data["target"], data["w"]
     n = y.size
-    k = PoissonCounts(3, 120).counts(unit_of(np.arange(n, dtype=np.int64)))  # (n, B) dense
+    k = reference_counts(3, 120, n)  # (n, B) dense
     kw = k * w[:, None]
     rep_c = np.sqrt(((p - y) ** 2) @ kw / kw.sum(axis=0))
     rep_b = np.sqrt(((b - y) ** 2) @ kw / kw.sum(axis=0))
@@ -205,6 +230,38 @@ def test_bootstrap_matches_a_dense_numpy_reference(data: dict) -> None:
     np.testing.assert_allclose(est.replicates, rep_c - rep_b, rtol=1e-12, atol=1e-15)
     ref = np.quantile(rep_c - rep_b, [0.025, 0.975], method="median_unbiased")
     assert est.interval(0.95) == pytest.approx(tuple(ref), rel=1e-10)
+
+
+def test_bootstrap_groups_and_threads_match_the_per_row_reference(tmp_path, monkeypatch) -> None:
+    """Many small groups (each piece sums most of them together) and a few large ones, one
+    thread or two: every group's replicates are the exactly rounded per-row sums."""
+    import losscli.engine.intervals as engine_intervals
+
+    rng = np.random.default_rng(14)
+    n, b = 6000, 32
+    g = np.where(rng.random(n) < 0.5, rng.integers(0, 150, size=n), 150 + rng.integers(0, 3, n))
+    y = rng.normal(size=n)
+    p = y + rng.normal(size=n) * (1 + g % 4)
+    w = rng.uniform(0.5, 2.0, size=n)
+    path = tmp_path / "many.parquet"
+    pq.write_table(pa.table({"pred": p, "target": y, "g": g, "w": w}), path)
+    request = engine.LossRequest(lookup("mse"), {}, {}, IntervalRequest(b, 21))
+    runs = []
+    for workers, chunk in ((1, 6000), (2, 1777)):
+        monkeypatch.setattr(engine_intervals, "BOOTSTRAP_WORKERS", workers)
+        options = engine.RunOptions([str(path)], chunk_size=chunk, group_by="g", weight="w")
+        runs.append(engine.run([request], options)[0])
+    k = reference_counts(21, b, n)
+    wsq = w * (p - y) ** 2
+    for group in runs[0].groups:
+        rows = np.flatnonzero(g == group.key[0])
+        expected = [
+            _weighted_fsum(wsq[rows], k[rows, j]) / _weighted_fsum(w[rows], k[rows, j])
+            for j in range(b)
+        ]
+        assert group.intervals.value[0].replicates.tolist() == expected
+    for one, two in zip(runs[0].groups, runs[1].groups, strict=True):
+        assert np.array_equal(one.intervals.value[0].replicates, two.intervals.value[0].replicates)
 
 
 # -- the command line -------------------------------------------------------------------------------
@@ -297,9 +354,39 @@ def test_cli_usage_errors(data: dict, args: list[str]) -> None:
     assert code == 2 and err.count("\n") == 1
 
 
-def test_cli_metric_without_interval_is_a_usage_error(data: dict) -> None:
-    code, _, err = _cli("max_error", str(data["path"]), "--max", "9", "--confidence", "0.9")
-    assert code == 2 and "no interval" in err
+@pytest.mark.parametrize(
+    "loss", ["median_absolute_error", "d2_absolute_error", "d2_tweedie", "d2_pinball", "accuracy"]
+)
+def test_cli_metric_without_interval_is_a_usage_error(data: dict, loss: str) -> None:
+    extra = ["-t", "g"] if loss == "accuracy" else []
+    code, _, err = _cli(loss, str(data["path"]), *extra, "--min", "-9", "--confidence", "0.9")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{loss} has no interval" in err and "a pass per replicate" in err
+
+
+def test_max_error_bootstrap_takes_the_largest_error_among_drawn_rows(data: dict) -> None:
+    def run(chunk: int) -> list:
+        return _run(data, "max_error", chunk=chunk, bootstrap=40, group_by="g")
+
+    result = run(4000)[0]
+    p, b, y, g = data["pred"], data["base"], data["target"], data["g"]
+    drawn = reference_counts(3, 40, y.size) > 0  # (n, B)
+    own = np.where(drawn, np.abs(p - y)[:, None], -np.inf).max(axis=0)
+    base = np.where(drawn, np.abs(b - y)[:, None], -np.inf).max(axis=0)
+    assert np.array_equal(result.intervals.value[0].replicates, own)
+    assert np.array_equal(result.intervals.difference[0].replicates, own - base)
+    assert result.intervals.value[0].interval(0.9)[1] <= result.value  # never above the sample
+    for group in result.groups:
+        rows = g == group.key[0]
+        expected = np.where(drawn[rows], np.abs(p - y)[rows, None], -np.inf).max(axis=0)
+        assert np.array_equal(group.intervals.value[0].replicates, expected)
+    again = run(333)[0]
+    assert again.intervals.difference[0].interval(0.9) == result.intervals.difference[0].interval(
+        0.9
+    )
+    assert [x.intervals.value[0].interval(0.9) for x in again.groups] == [
+        x.intervals.value[0].interval(0.9) for x in result.groups
+    ]
 
 
 def test_check_file_confidence_keys(data: dict, tmp_path) -> None:
@@ -354,8 +441,15 @@ def test_cross_entropy_interval_and_class_weights(tmp_path) -> None:
     ce = logsumexp(z, axis=1) - z[np.arange(500), y]
     ref = st.t.interval(0.95, 499, loc=np.mean(ce), scale=st.sem(ce))
     assert r.code == 0 and r.json["interval"] == pytest.approx(list(ref), rel=1e-12)
-    r = invoke([*args, "--confidence", "0.95", "--class-weight", "1,2,3"])
-    assert r.code == 2 and "class-weight" in r.err
+    # PyTorch's class-weighted mean Σw[y]·l / Σw[y]: a ratio, bootstrapped
+    r = invoke([*args, "--confidence", "0.95", "--class-weight", "1,2,3", "--bootstrap", "64"])
+    cw = np.array([1.0, 2.0, 3.0])[y]
+    k = reference_counts(0, 64, 500)
+    reps = (cw * ce) @ k / (cw @ k)
+    expected = np.quantile(reps, [0.025, 0.975], method="median_unbiased")
+    assert r.code == 0 and r.json["gates"][0]["method"] == "bootstrap-percentile"
+    assert r.json["value"] == pytest.approx(np.sum(cw * ce) / np.sum(cw), rel=1e-13)
+    assert r.json["interval"] == pytest.approx(list(expected), rel=1e-12)
 
 
 def test_junit_and_summary_report_inconclusive(data: dict, tmp_path) -> None:

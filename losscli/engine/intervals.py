@@ -11,26 +11,36 @@ difference candidate − baseline, row by row.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from losscli.engine.groups import group_rows
 from losscli.errors import UsageError
 from losscli.stats import (
     ExplainedVarianceState,
+    MaxState,
     MeanState,
     R2State,
     RootMeanState,
     explained_scores,
 )
 from losscli.stats.intervals import (
+    BATCH_ROWS,
+    PIECE_ROWS,
+    BatchMaxima,
+    BatchProducts,
     BootstrapEstimate,
-    ChunkCounts,
     Estimate,
-    PoissonCounts,
+    GroupedReplicateSums,
+    PoissonWeights,
+    ReplicateMaxima,
     ReplicateSums,
     WeightedMoments,
-    unit_of,
+    batch_maxima,
+    batch_products,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +53,9 @@ else:
     Array = np.ndarray
 
 DEFAULT_REPLICATES = 200
+#: Threads drawing the bootstrap's pieces (None: one per core, at most two). Pieces are added
+#: in input order whatever the count, so the digits do not depend on it.
+BOOTSTRAP_WORKERS: int | None = None
 
 
 class IntervalRequest(NamedTuple):
@@ -62,14 +75,27 @@ class Intervals(NamedTuple):
     paired: bool = False
 
 
+#: Why the metrics outside :func:`_kind` have no interval (one line of a usage error).
+NO_INTERVAL = (
+    "intervals cover means and sums of elementwise losses (class-weighted too), rmse/rmsle, "
+    "r2, explained_variance and max_error; a bootstrap replicate of a quantile error or d2 "
+    "score needs its own quantile or null model over all rows: every row kept, or a pass per "
+    "replicate"
+)
+
+
 def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
-    """``mean``/``root``/``r2``/``ev``, or a usage error for metrics with no interval."""
-    state: object = spec.new_state(1, spec.defaults())
-    if getattr(spec, "denominator", None) is not None and params.get("class_weight") is not None:
-        raise UsageError(
-            f"--confidence: {spec.name} with --class-weight is a ratio Σw[y]·l / Σw[y], not a "
-            "plain mean; intervals cover it without class weights"
-        )
+    """``mean``/``ratio``/``root``/``r2``/``ev``/``max``, or a usage error for metrics with
+    no interval."""
+    try:  # the run's own parameters: label metrics need their label context
+        state: object = spec.new_state(1, {**spec.defaults(), **params})
+    except (KeyError, TypeError, ValueError):
+        state = None
+    class_weighted = (
+        getattr(spec, "denominator", None) is not None and params.get("class_weight") is not None
+    )
+    if class_weighted and reduction == "mean":
+        return "ratio"  # PyTorch's class-weighted mean Σw[y]·l / Σw[y]: a bootstrap
     if isinstance(state, RootMeanState) and spec.elementwise is not None:
         return "root"
     if isinstance(state, MeanState) and spec.elementwise is not None:
@@ -78,10 +104,9 @@ def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
         return "r2"
     if isinstance(state, ExplainedVarianceState) and reduction == "mean":
         return "ev"
-    raise UsageError(
-        f"--confidence: {spec.name} has no interval (intervals cover means of elementwise "
-        "losses, rmse/rmsle, r2 and explained_variance)"
-    )
+    if isinstance(state, MaxState) and spec.elementwise is not None:
+        return "max"
+    raise UsageError(f"--confidence: {spec.name} has no interval ({NO_INTERVAL})")
 
 
 class Features:
@@ -91,6 +116,8 @@ class Features:
         self, spec: LossSpec, reduction: str, per: str, outputs: int, params: dict[str, Any]
     ) -> None:
         self.kind = _kind(spec, reduction, params)
+        self.spec = spec
+        self.params = params
         self.reduction = reduction
         self.per = per
         self.outputs = outputs
@@ -101,15 +128,24 @@ class Features:
         return self.kind == "mean" and self.reduction == "mean"
 
     @property
+    def needs_inputs(self) -> bool:
+        """Whether :meth:`rows` reads the chunk's inputs (not only elementwise losses)."""
+        return self.kind in ("ratio", "r2", "ev")
+
+    @property
     def width(self) -> int:
         k = self.outputs
         if self.kind == "mean":
             return k if self.per == "output" else 1
-        return {"root": k, "r2": 3 * k, "ev": 4 * k}[self.kind]
+        return {"root": k, "max": k, "ratio": 2, "r2": 3 * k, "ev": 4 * k}[self.kind]
 
     def rows(self, losses: Array | None, inputs: dict[str, Array] | None) -> Array:
         """(m, n) features of a chunk: losses (elementwise kinds) or pred/target (scores)."""
-        if self.kind in ("mean", "root"):
+        if self.kind == "ratio":  # the class-weighted losses and their class weights
+            assert losses is not None and inputs is not None and self.spec.denominator
+            denominator = self.spec.denominator(inputs, self.params)
+            return np.concatenate([losses.sum(axis=0, keepdims=True), denominator[None, :]])
+        if self.kind in ("mean", "root", "max"):
             assert losses is not None
             if self.kind == "mean" and self.per != "output" and losses.shape[0] > 1:
                 row_mean: Array = losses.mean(axis=0, keepdims=True)
@@ -130,10 +166,17 @@ class Features:
         y = target - self.shift[k:]
         return np.concatenate([r, np.square(r), y, np.square(y)])
 
-    def values(self, sums: Array, weight: Array) -> Array:
-        """Metric values (B,) or (k, B) from replicate sums (m, B) and weight sums (B,)."""
+    def values(self, sums: Array, weight: Array | None) -> Array:
+        """Metric values (B,) or (k, B) from replicate sums (m, B) and weight sums (B,)
+        (``max``: replicate maxima (k, B), no weights)."""
         k = self.outputs
+        if self.kind == "max":
+            return sums if self.per == "output" else sums.max(axis=0)
+        assert weight is not None
         with np.errstate(divide="ignore", invalid="ignore"):
+            if self.kind == "ratio":
+                ratio: Array = sums[0] / sums[1]
+                return ratio
             if self.kind == "mean":
                 if self.reduction == "mean":
                     means: Array = sums / weight
@@ -156,12 +199,11 @@ class Features:
 
 
 class _Cell:
-    """The interval states of one result or group."""
+    """The moments of one result or group (t intervals)."""
 
-    def __init__(self, width: int, normal: bool, replicates: int, paired: bool) -> None:
-        self.own = WeightedMoments(width) if normal else None
-        self.diff = WeightedMoments(width) if normal and paired else None
-        self.sums = None if normal else ReplicateSums(width * (2 if paired else 1) + 1, replicates)
+    def __init__(self, width: int, paired: bool) -> None:
+        self.own = WeightedMoments(width)
+        self.diff = WeightedMoments(width) if paired else None
 
 
 class IntervalTracker:
@@ -177,12 +219,23 @@ class IntervalTracker:
         self.replicates = request.bootstrap or DEFAULT_REPLICATES
         if self.replicates < 1:
             raise UsageError("--bootstrap must be a positive number of replicates")
-        self.counts = None if self.normal else PoissonCounts(request.seed, self.replicates)
+        self.weights = None if self.normal else PoissonWeights(request.seed, self.replicates)
         self.total = self._cell()
         self.groups: dict[int, _Cell] = {}
+        # the bootstrap: features own (and the baseline's) and the weight, per replicate
+        m = features.width * (1 if partner is None else 2) + 1
+        self.sums = ReplicateSums(m, self.replicates)
+        self.group_sums = GroupedReplicateSums(m, self.replicates)
+        self.maxima = ReplicateMaxima(m - 1, self.replicates) if features.kind == "max" else None
 
     def _cell(self) -> _Cell:
-        return _Cell(self.features.width, self.normal, self.replicates, self.partner is not None)
+        return _Cell(self.features.width, self.partner is not None)
+
+    def _group(self, gid: int) -> _Cell:
+        cell = self.groups.get(gid)
+        if cell is None:
+            cell = self.groups[gid] = self._cell()
+        return cell
 
     def add(
         self,
@@ -190,65 +243,111 @@ class IntervalTracker:
         other: Array | None,
         weights: Array | None,
         start: int,
-        group_rows: list[tuple[int, NDArray[np.intp]]] | None,
+        codes: NDArray[np.intp] | None,
     ) -> None:
-        """Add a chunk's features (``other``: the paired baseline's) of rows ``start …``."""
-        n = own.shape[1]
-        units = chunk_counts = None
+        """Add a chunk's features (``other``: the paired baseline's) of the rows at positions
+        ``start …`` of the input (``codes``: their group codes, with ``--group-by``)."""
         if not self.normal:
-            assert self.counts is not None
-            units = unit_of(np.arange(start, start + n, dtype=np.int64))
-            chunk_counts = ChunkCounts(self.counts, units)
-        self._add(self.total, own, other, weights, units, chunk_counts)
-        for gid, rows in group_rows or []:
-            cell = self.groups.get(gid)
-            if cell is None:
-                cell = self.groups[gid] = self._cell()
-            self._add(
-                cell,
+            parts = [own] if other is None else [own, other]
+            if self.maxima is not None:  # max_error takes no weights
+                self._bootstrap(np.concatenate(parts), start, codes)
+                return
+            if weights is None:
+                stacked = np.concatenate([*parts, np.ones((1, own.shape[1]))])
+            else:
+                stacked = np.concatenate([*(p * weights for p in parts), weights[None, :]])
+            self._bootstrap(stacked, start, codes)
+            return
+        self._moments(self.total, own, other, weights)
+        if codes is None:
+            return
+        for gid, rows in group_rows(codes):
+            self._moments(
+                self._group(gid),
                 own[:, rows],
                 None if other is None else other[:, rows],
                 None if weights is None else weights[rows],
-                None if units is None else units[rows],
-                chunk_counts,
             )
 
-    def _add(
-        self,
-        cell: _Cell,
-        own: Array,
-        other: Array | None,
-        weights: Array | None,
-        units: NDArray[np.int64] | None,
-        chunk_counts: ChunkCounts | None = None,
-    ) -> None:
-        if cell.own is not None:
-            cell.own.add(own, weights)
-            if cell.diff is not None and other is not None:
-                cell.diff.add(own - other, weights)
-            return
-        assert cell.sums is not None and units is not None and chunk_counts is not None
-        parts = [own] if other is None else [own, other]
-        if weights is None:
-            stacked = np.concatenate([*parts, np.ones((1, own.shape[1]))])
+    @staticmethod
+    def _moments(cell: _Cell, own: Array, other: Array | None, weights: Array | None) -> None:
+        cell.own.add(own, weights)
+        if cell.diff is not None and other is not None:
+            cell.diff.add(own - other, weights)
+
+    def _bootstrap(self, stacked: Array, start: int, codes: NDArray[np.intp] | None) -> None:
+        """Feed the replicate sums batch by batch: each batch's weights are drawn and its
+        products formed on worker threads (NumPy and BLAS release the GIL); the sums take
+        them in input order, so the digits do not depend on the number of threads."""
+        from losscli.io.parallel import cores, ordered_map  # threads only for the bootstrap
+
+        weights = self.weights
+        assert weights is not None
+        n = stacked.shape[1]
+
+        local = threading.local()  # each thread's (PIECE_ROWS, B) weight buffer
+
+        def job(a: int) -> Callable[[], list[BatchProducts | BatchMaxima]]:
+            def run() -> list[BatchProducts | BatchMaxima]:
+                if self.maxima is not None:
+                    part_codes = None if codes is None else codes[a : a + BATCH_ROWS]
+                    return [
+                        batch_maxima(stacked[:, a : a + BATCH_ROWS], weights, start + a, part_codes)
+                    ]
+                buffer = getattr(local, "buffer", None)
+                if buffer is None:
+                    buffer = local.buffer = np.empty((PIECE_ROWS, weights.replicates))
+                batch = stacked[:, a : a + BATCH_ROWS]
+                chunk_codes = None if codes is None else codes[a : a + BATCH_ROWS]
+                return [batch_products(batch, weights, start + a, chunk_codes, buffer)]
+
+            return run
+
+        starts = range(0, n, BATCH_ROWS)
+        workers = BOOTSTRAP_WORKERS or cores()
+        if workers == 1 or len(starts) == 1:
+            results: Iterable[BatchProducts | BatchMaxima] = (job(a)()[0] for a in starts)
         else:
-            stacked = np.concatenate([*(p * weights for p in parts), weights[None, :]])
-        cell.sums.add(stacked, units, chunk_counts)
+            results = ordered_map((job(a) for a in starts), workers=workers, ahead=workers + 1)
+        for batch in results:
+            if isinstance(batch, BatchMaxima):
+                assert self.maxima is not None
+                self.maxima.add(batch)
+                continue
+            self.sums.add_products(batch.total, batch.kept)
+            if batch.gids is not None and batch.groups is not None:
+                self.group_sums.add_products(batch.gids, batch.groups, batch.kept)
 
     def intervals(self, gid: int | None, value: Any, partner_value: Any) -> Intervals | None:
         """The estimates of the total (``gid=None``) or a group, given the point values."""
-        cell = self.total if gid is None else self.groups.get(gid)
-        if cell is None:
-            return None
         paired = self.partner is not None
-        if cell.own is not None:
-            width = self.features.width
+        width = self.features.width
+        if self.normal:
+            cell = self.total if gid is None else self.groups.get(gid)
+            if cell is None:
+                return None
             own = [cell.own.estimate(j) for j in range(width)]
             diff = [cell.diff.estimate(j) for j in range(width)] if cell.diff is not None else None
             return Intervals(list(own), None if diff is None else list(diff), paired)
-        assert cell.sums is not None
-        sums = cell.sums.sums
-        width = self.features.width
+        weight: Array | None = None
+        if self.maxima is not None:  # replicate maxima of max_error
+            stats = self.maxima.total if gid is None else self.maxima.group(gid)
+        else:
+            stats = self.sums.sums if gid is None else self.group_sums.sums(gid)
+            weight = None if stats is None else stats[-1]
+        if stats is None:
+            return None
+        own_values = self.features.values(stats[:width], weight)
+        estimates = _bootstrap(own_values, value)
+        difference = None
+        if paired:
+            assert self.partner is not None
+            base_values = self.partner.values(stats[width : 2 * width], weight)
+            difference = _bootstrap(own_values - base_values, _minus(value, partner_value))
+        return Intervals(estimates, difference, paired)
+        sums = self.sums.sums if gid is None else self.group_sums.sums(gid)
+        if sums is None:
+            return None
         weight = sums[-1]
         own_values = self.features.values(sums[:width], weight)
         estimates = _bootstrap(own_values, value)

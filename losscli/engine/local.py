@@ -19,7 +19,7 @@ from losscli.catalogue.workspace import Workspace
 from losscli.defaults import NAN_POLICIES
 from losscli.engine.chunk import Chunk
 from losscli.engine.columns import Selection, select
-from losscli.engine.groups import GroupKeys, PerGroupStates, group_rows
+from losscli.engine.groups import GroupKeys, PerGroupStates
 from losscli.engine.intervals import Features, IntervalTracker
 from losscli.engine.spool import Spool
 from losscli.errors import DataError, EmptyInputError, UsageError
@@ -192,7 +192,8 @@ class _Plan:
         if self.spec.elementwise is None:
             return self.features.rows(None, self.inputs(chunk)), None
         losses = self.elementwise(chunk)
-        rows = self.features.rows(losses, None)
+        inputs = self.inputs(chunk) if self.features.needs_inputs else None
+        rows = self.features.rows(losses, inputs)
         if weighted and np.shares_memory(rows, losses):  # consume scales losses in place
             rows = rows.copy()
         return rows, losses
@@ -1034,14 +1035,14 @@ def _consume_with_intervals(
         if i in featured:
             rows[i], losses = plan.feature_rows(chunk, weights is not None)
         plan.consume(chunk, weights, groups, strict, losses)
-    rows_of = list(group_rows(groups[0])) if groups is not None else None
+    codes = groups[0] if groups is not None else None
     for i, plan in enumerate(plans):
         tracker = plan.tracker
         if tracker is None:
             continue
         paired = tracker.request.paired
         other = None if paired is None else rows[paired]
-        tracker.add(rows[i], other, weights, start, rows_of)
+        tracker.add(rows[i], other, weights, start, codes)
 
 
 def _attach_intervals(

@@ -7,21 +7,21 @@ Two kinds of state, both fed chunk by chunk and merged by addition:
   chunking or grouping gives the same digits. :meth:`WeightedMoments.estimate` gives the
   weighted mean, its standard error with Kish's effective sample size ``n_eff = (Σw)²/Σw²``
   and ``n_eff − 1`` degrees of freedom: a t interval (normal for large ``n_eff``).
-* :class:`ReplicateSums` — a Poisson bootstrap. Each resampling unit gets a Poisson(1) count
-  per replicate from a counter-based generator keyed by ``(seed, unit, replicate)``
-  (:class:`PoissonCounts`); a replicate's sufficient statistics are ``Σ_units count·(Σ rows
-  features)``. A unit is one row for the first :data:`SINGLE_ROWS` rows of the input and an
-  aligned block of :data:`BLOCK_ROWS` consecutive rows after that (a cluster bootstrap there),
-  so the cost grows as ``rows·B/64`` on large inputs while small inputs are resampled row by
-  row. Units are fixed by row position, never by chunk: the same rows get the same counts in
-  any chunking, grouping or machine.
+* :class:`ReplicateSums` — a Poisson bootstrap. Every row gets a Poisson(1) weight per
+  replicate from a counter-based generator keyed by ``(seed, row position)``
+  (:class:`PoissonWeights`); a replicate's sufficient statistics are ``Σ_rows weight·features``.
+  Weights depend on the row's position only, never on the chunk: the same rows get the same
+  weights in any chunking, grouping, thread or machine, and a piece of rows draws its own
+  weights without the rest. The cost is ``rows × B`` draws and multiply-adds.
+* :class:`ReplicateMax` — the same weights for a maximum: per replicate the largest value
+  over the rows drawn at least once.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -34,34 +34,34 @@ if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
 else:
     Array = np.ndarray
 
-#: Rows resampled one by one at the start of the input; beyond, units are blocks.
-SINGLE_ROWS = 1 << 16
-#: Rows per resampling unit after the first :data:`SINGLE_ROWS` rows.
-BLOCK_ROWS = 64
-#: Units whose counts are drawn from one Philox stream (one counter value per block).
-_UNITS_PER_STREAM = 1024
-#: Rows per piece of :meth:`ReplicateSums.add` (bounds its memory).
-_PIECE_ROWS = 1 << 13
+#: Rows per piece of the bootstrap: a piece's (rows × B) float64 weights stay in cache
+#: (800 KB at B = 200) and below the size where each allocation maps fresh pages.
+PIECE_ROWS = 512
+#: Rows per batch of the bootstrap (its threads' unit of work): features are split into exact
+#: parts once per batch, for sums of up to this many rows, so its pieces' products add exactly.
+BATCH_ROWS = 1 << 14
 #: Largest Poisson count the 16-bit inverse-CDF table can give (P(k ≥ 9) rounds to 0 slots).
 MAX_COUNT = 8
 
 
 # -- exact sums ---------------------------------------------------------------------------------
-def exact_sum_levels(x: Array, *, factor: int = 1, levels: int = 2) -> list[Array]:
+def exact_sum_levels(
+    x: Array, *, factor: int = 1, levels: int = 2, terms: int | None = None
+) -> list[Array]:
     """Split each row of a (k, n) block into ``levels`` exact parts plus a remainder.
 
-    Rump–Ogita–Oishi extraction: with ``σ = 2^e ≥ 2·factor·n·max|x|`` the part
+    Rump–Ogita–Oishi extraction: with ``σ = 2^e ≥ 2·factor·terms·max|x|`` the part
     ``h = (σ + x) − σ`` is ``x`` rounded to a multiple of ``ulp(σ)`` and ``x − h`` is exact, so
-    any sum of up to ``n`` parts, even multiplied by integers up to ``factor``, is computed
-    exactly in float64 in any order (pairwise, BLAS, per group). Returns ``levels + 1`` arrays
-    of shape (k, n): the parts and the (tiny) remainder; their exact sum equals ``x``.
-    Non-finite rows are returned unsplit (their sums are non-finite anyway).
+    any sum of up to ``terms`` (default ``n``) parts, even multiplied by integers up to
+    ``factor``, is computed exactly in float64 in any order (pairwise, BLAS, per group).
+    Returns ``levels + 1`` arrays of shape (k, n): the parts and the (tiny) remainder; their
+    exact sum equals ``x``. Non-finite rows are returned unsplit (their sums are non-finite).
     """
     x = np.asarray(x, dtype=np.float64)
     k, n = x.shape
     out: list[Array] = []
     rest = x
-    bits = (max(n, 1) * factor).bit_length() + 1
+    bits = (max(n if terms is None else terms, 1) * factor).bit_length() + 1
     for _ in range(levels):
         top = np.maximum(rest.max(axis=1), -rest.min(axis=1)) if n else np.zeros(k)
         sigma = _sigma(top, bits)
@@ -383,94 +383,157 @@ def _poisson_table() -> NDArray[np.uint8]:
     return np.searchsorted(np.array(cdf), u, side="right").astype(np.uint8)
 
 
-def unit_of(positions: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The resampling unit of each 0-based row position (see the module docstring)."""
-    late = positions >= SINGLE_ROWS
-    if not late.any():
-        return positions
-    out = positions.copy()
-    out[late] = SINGLE_ROWS + (positions[late] - SINGLE_ROWS) // BLOCK_ROWS
-    return out
+class PoissonWeights:
+    """Poisson(1) weights per (row, replicate), keyed by ``(seed, row position)``.
 
-
-class PoissonCounts:
-    """Poisson(1) counts per (unit, replicate), keyed by ``(seed, unit, replicate)``.
-
-    Units are drawn in streams of 1,024: stream ``s`` is NumPy's Philox4x64-10 with key
-    ``seed`` and counter ``(0, s, 0, 0)``; its raw 64-bit outputs, read as little-endian 16-bit
-    uniforms, give unit-major counts through a 16-bit inverse-CDF table. Philox is
-    counter-based and its raw stream is fixed by NumPy's bit-generator compatibility policy,
-    so the counts do not depend on how rows are chunked or grouped, nor on the machine.
+    Row ``r`` (0-based position in the input) owns the ``S = ⌈B/16⌉`` Philox4x64-10 counter
+    values ``r·S + 1 … r·S + S`` under the key ``seed`` (NumPy's ``Philox``, whose raw stream
+    is fixed by its bit-generator compatibility policy); their 4·S 64-bit outputs, read as
+    little-endian 16-bit uniforms, give the row's first ``B`` uniforms, each mapped to a count
+    through a 16-bit inverse-CDF table. Any run of rows is one contiguous counter range, so a
+    piece of any chunk draws its own rows' weights independently: the same row gets the same
+    weights whatever the chunking, grouping, thread or machine.
     """
 
     def __init__(self, seed: int, replicates: int) -> None:
         self.seed = seed
         self.replicates = replicates
+        self.steps = -(-replicates // 16)
         self.table = _poisson_table()
-        self._cache: dict[int, NDArray[np.uint8]] = {}
+        self._float_table: Array | None = None
 
-    def _stream(self, s: int) -> NDArray[np.uint8]:
-        block = self._cache.get(s)
-        if block is None:
-            if len(self._cache) > 8:
-                self._cache.clear()
-            b = self.replicates
-            generator = np.random.Philox(key=self.seed, counter=[0, s, 0, 0])
-            words = -(-_UNITS_PER_STREAM * b // 4)
-            raw = generator.random_raw(words).astype("<u8", copy=False)
-            uniforms = raw.view("<u2")[: _UNITS_PER_STREAM * b]
-            block = self.table[uniforms].reshape(_UNITS_PER_STREAM, b)
-            self._cache[s] = block
-        return block
+    def _uniforms(self, start: int, rows: int) -> NDArray[np.uint16]:
+        generator = np.random.Philox(key=self.seed, counter=[start * self.steps, 0, 0, 0])
+        raw = generator.random_raw(rows * self.steps * 4).astype("<u8", copy=False)
+        out: NDArray[np.uint16] = raw.view("<u2").reshape(rows, self.steps * 16)
+        return out[:, : self.replicates]
 
-    def counts(self, units: NDArray[np.int64]) -> Array:
-        """(len(units), B) float64 counts for sorted unit ids."""
-        return self.small_counts(units).astype(np.float64)
-
-    def small_counts(self, units: NDArray[np.int64]) -> NDArray[np.uint8]:
-        """(len(units), B) counts as uint8 (8× smaller) for sorted unit ids."""
-        out = np.empty((len(units), self.replicates), dtype=np.uint8)
-        if not len(units):
-            return out
-        streams = units // _UNITS_PER_STREAM
-        bounds = np.flatnonzero(np.diff(streams)) + 1
-        starts = [0, *bounds.tolist()]
-        ends = [*bounds.tolist(), len(units)]
-        for a, b in zip(starts, ends, strict=True):
-            s = int(streams[a])
-            out[a:b] = self._stream(s)[units[a:b] - s * _UNITS_PER_STREAM]
+    def counts(self, start: int, rows: int) -> NDArray[np.uint8]:
+        """(rows, B) counts of the rows at positions ``start … start + rows − 1``."""
+        out: NDArray[np.uint8] = self.table.take(self._uniforms(start, rows))
         return out
 
+    def float_counts(self, start: int, rows: int, out: Array) -> Array:
+        """:meth:`counts` as float64, written into ``out`` (a reused buffer: a fresh one
+        would be a fresh mapping of memory, whose page faults cost more than the lookup)."""
+        view = out[:rows]
+        if self._float_table is None:
+            self._float_table = self.table.astype(np.float64)
+        np.take(self._float_table, self._uniforms(start, rows), out=view, mode="wrap")
+        return view
 
-class ChunkCounts:
-    """The counts of one chunk's units, drawn once and shared by the total and every group
-    (a group's rows index into them instead of drawing their streams again)."""
 
-    def __init__(self, counts: PoissonCounts, units: NDArray[np.int64]) -> None:
-        self.units = np.unique(units)
-        self.table = counts.small_counts(self.units)
+#: Arrays :func:`exact_sum_levels` gives by default (two exact parts and a remainder).
+_LEVELS = 3
 
-    def counts(self, units: NDArray[np.int64]) -> Array:
-        """(len(units), B) float64 counts of sorted units of this chunk."""
-        return self.table[np.searchsorted(self.units, units)].astype(np.float64)
+
+def split_parts(x: Array) -> Array:
+    """Exact parts of a (m, n) batch of features for :func:`replicate_products`: the
+    :func:`exact_sum_levels` parts, (levels × m, n), level-major, on a grid where any sum of
+    up to :data:`BATCH_ROWS` parts times Poisson counts is exact."""
+    return np.concatenate(exact_sum_levels(x, factor=MAX_COUNT, terms=BATCH_ROWS))
+
+
+def replicate_products(parts: Array, counts: Array) -> Array:
+    """``Σ_rows count(row, b) · part(row)`` for each part row and replicate b: exact, since
+    the parts sit on a grid where any such sum is representable (BLAS, in any order)."""
+    out: Array = parts @ counts
+    return out
+
+
+#: A group with at least this many rows in a piece gets its own product; smaller ones are
+#: summed together by ``reduceat`` (many tiny products would cost more in calls than in work).
+_GROUP_GEMM_ROWS = 32
+
+
+def group_products(
+    parts: Array, counts: Array, codes: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], Array]:
+    """:func:`replicate_products` per group of a piece's rows (``codes``: group per row):
+    the groups present (ascending) and their products, (groups, part rows, B)."""
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    bounds = np.flatnonzero(np.diff(ordered)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(order)]))
+    gids = ordered[starts]
+    if len(starts) == 1:
+        return gids, replicate_products(parts, counts)[None]
+    parts, counts = parts[:, order], counts[order]
+    out = np.empty((len(starts), parts.shape[0], counts.shape[1]))
+    sizes = ends - starts
+    small = sizes < _GROUP_GEMM_ROWS
+    for j in np.flatnonzero(~small).tolist():
+        a, b = int(starts[j]), int(ends[j])
+        out[j] = parts[:, a:b] @ counts[a:b]
+    if small.any():
+        rows = np.flatnonzero(np.repeat(small, sizes))
+        heads = np.concatenate(([0], np.cumsum(sizes[small])[:-1]))
+        sub = counts[rows]
+        # each small group's rows summed exactly (any order), part row by part row
+        for i, p in enumerate(parts[:, rows]):
+            out[small, i] = np.add.reduceat(sub * p[:, None], heads, axis=0)
+    return gids, out
+
+
+class BatchProducts(NamedTuple):
+    """A batch's exact replicate products: of the part rows ``kept`` (the others are zero),
+    over all its rows (``total``, (kept, B)) and per group (``gids``, (groups, kept, B))."""
+
+    kept: NDArray[np.intp]
+    total: Array
+    gids: NDArray[np.intp] | None
+    groups: Array | None
+
+
+def batch_products(
+    features: Array,
+    weights: PoissonWeights,
+    start: int,
+    codes: NDArray[np.intp] | None = None,
+    buffer: Array | None = None,
+) -> BatchProducts:
+    """The products of a (m, n ≤ :data:`BATCH_ROWS`) batch of features of the rows at positions
+    ``start …``: split once, then piece by piece (weights drawn into ``buffer``, a reused
+    (:data:`PIECE_ROWS`, B) array), the pieces' exact products added exactly."""
+    n = features.shape[1]
+    parts = split_parts(features)
+    kept = np.flatnonzero(parts.any(axis=1))  # a weight of ones needs one part, not three
+    parts = parts[kept]
+    if buffer is None:
+        buffer = np.empty((PIECE_ROWS, weights.replicates))
+    total = np.zeros((len(kept), weights.replicates))
+    gids = groups = None
+    if codes is not None:
+        gids = np.unique(codes)
+        groups = np.zeros((len(gids), len(kept), weights.replicates))
+    for a in range(0, n, PIECE_ROWS):
+        piece = parts[:, a : a + PIECE_ROWS]
+        counts = weights.float_counts(start + a, piece.shape[1], buffer)
+        total += replicate_products(piece, counts)
+        if codes is not None:
+            assert gids is not None and groups is not None
+            present, products = group_products(piece, counts, codes[a : a + PIECE_ROWS])
+            groups[np.searchsorted(gids, present)] += products
+    return BatchProducts(kept, total, gids, groups)
 
 
 class ReplicateSums:
-    """Per replicate, the Poisson-weighted sums of ``m`` per-row features.
+    """Per replicate, the Poisson-weighted sums ``Σ_rows count(row, b) · feature(row)`` of
+    ``m`` per-row features.
 
-    ``add(features, units, counts)`` adds ``Σ_rows count(unit(row), b) · feature(row)``: the
-    features are split into exact parts (:func:`exact_sum_levels`), summed per unit and
-    multiplied by the counts exactly (BLAS in any order), and accumulated in double-double
-    (hi, lo) arrays, so the replicate sums agree across chunkings to the last digit except in
-    the vanishingly rare case of a result within ~2⁻¹⁰⁰ of a rounding boundary.
+    The features are split into exact parts (:func:`split_parts`) whose weighted sums are
+    exact in any order (:func:`replicate_products`); each part's sums are accumulated in
+    double-double (hi, lo) arrays, so the replicate sums agree across chunkings, groupings and
+    threads to the last digit except in the vanishingly rare case of a result within ~2⁻¹⁰⁰ of
+    a rounding boundary.
     """
 
-    __slots__ = ("hi", "lo", "rows")
+    __slots__ = ("hi", "lo")
 
     def __init__(self, features: int, replicates: int) -> None:
         self.hi = np.zeros((features, replicates))
         self.lo = np.zeros((features, replicates))
-        self.rows = 0
 
     def _accumulate(self, x: Array) -> None:
         s = self.hi + x
@@ -478,37 +541,138 @@ class ReplicateSums:
         self.lo += (self.hi - (s - back)) + (x - back)
         self.hi = s
 
-    def add(
-        self,
-        features: Array,
-        unit_ids: NDArray[np.int64],
-        counts: PoissonCounts | ChunkCounts,
-    ) -> None:
-        """Add (m, n) features of rows whose (sorted, non-decreasing) units are ``unit_ids``."""
-        n = features.shape[1]
-        # Pieces of at most _PIECE_ROWS rows bound the (units × B) count matrix and the parts
-        # in memory; a unit cut by a piece boundary simply contributes twice (sums are linear).
-        for start in range(0, n, _PIECE_ROWS):
-            piece = features[:, start : start + _PIECE_ROWS]
-            units = unit_ids[start : start + _PIECE_ROWS]
-            bounds = np.flatnonzero(np.diff(units)) + 1
-            starts = np.concatenate(([0], bounds))
-            weights = counts.counts(units[starts])
-            parts = exact_sum_levels(piece, factor=MAX_COUNT)
-            m = piece.shape[0]
-            # all parts in one product: the (units × B) counts are read once
-            products = np.add.reduceat(np.concatenate(parts), starts, axis=1) @ weights
-            for level in range(len(parts)):
-                self._accumulate(products[level * m : (level + 1) * m])
-        self.rows += n
+    def add_products(self, products: Array, kept: NDArray[np.intp]) -> None:
+        """Add a piece's :func:`replicate_products` of the part rows ``kept`` (of
+        :func:`split_parts`)."""
+        m = self.hi.shape[0]
+        full = np.zeros((_LEVELS * m, self.hi.shape[1]))
+        full[kept] = products
+        for level in range(_LEVELS):
+            self._accumulate(full[level * m : (level + 1) * m])
+
+    def add(self, features: Array, weights: PoissonWeights, start: int) -> None:
+        """Add (m, n) features of the rows at positions ``start …`` (batch by batch)."""
+        for a in range(0, features.shape[1], BATCH_ROWS):
+            batch = batch_products(features[:, a : a + BATCH_ROWS], weights, start + a)
+            self.add_products(batch.total, batch.kept)
 
     def merge(self, other: ReplicateSums) -> None:
         self._accumulate(other.hi)
         self._accumulate(other.lo)
-        self.rows += other.rows
 
     @property
     def sums(self) -> Array:
         """(m, B) replicate sums."""
         out: Array = self.hi + self.lo
         return out
+
+
+class GroupedReplicateSums:
+    """:class:`ReplicateSums` for many groups at once: (groups, m, B) double-double arrays,
+    grown as group codes turn up; a piece's groups are added in one vectorised step."""
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, features: int, replicates: int) -> None:
+        self.hi = np.zeros((0, features, replicates))
+        self.lo = np.zeros((0, features, replicates))
+
+    def _grow(self, size: int) -> None:
+        if size > len(self.hi):
+            extra = max(size, 2 * len(self.hi)) - len(self.hi)
+            pad = np.zeros((extra, *self.hi.shape[1:]))
+            self.hi = np.concatenate([self.hi, pad])
+            self.lo = np.concatenate([self.lo, pad])
+
+    def add_products(self, gids: NDArray[np.intp], products: Array, kept: NDArray[np.intp]) -> None:
+        """Add the :func:`group_products` of distinct groups ``gids``."""
+        self._grow(int(gids.max()) + 1)
+        m = self.hi.shape[1]
+        full = np.zeros((len(gids), _LEVELS * m, self.hi.shape[2]))
+        full[:, kept] = products
+        hi, lo = self.hi[gids], self.lo[gids]
+        for level in range(_LEVELS):
+            x = full[:, level * m : (level + 1) * m]
+            s = hi + x
+            back = s - hi
+            lo += (hi - (s - back)) + (x - back)
+            hi = s
+        self.hi[gids], self.lo[gids] = hi, lo
+
+    def sums(self, gid: int) -> Array | None:
+        """(m, B) replicate sums of group ``gid`` (None if it has no rows here)."""
+        if gid >= len(self.hi):
+            return None
+        out: Array = self.hi[gid] + self.lo[gid]
+        return out
+
+
+# -- the bootstrap of a maximum -----------------------------------------------------------------
+def _drawn_maxima(x: Array, drawn: NDArray[np.bool_], heads: NDArray[np.intp] | None) -> Array:
+    """Per feature row and replicate, the largest value over the rows drawn at least once
+    (−inf where none is): (m, B), or (m, groups, B) over the row runs starting at ``heads``."""
+    out = []
+    for row in x:
+        masked = np.where(drawn, row[:, None], -np.inf)
+        out.append(masked.max(axis=0) if heads is None else np.maximum.reduceat(masked, heads))
+    return np.stack(out)
+
+
+class BatchMaxima(NamedTuple):
+    """A batch's replicate maxima: over all its rows, (m, B), and per group, (groups, m, B)."""
+
+    total: Array
+    gids: NDArray[np.intp] | None
+    groups: Array | None
+
+
+def batch_maxima(
+    features: Array, weights: PoissonWeights, start: int, codes: NDArray[np.intp] | None = None
+) -> BatchMaxima:
+    """Per replicate the maximum of each of ``m`` features (m, n) over the rows at positions
+    ``start …`` whose Poisson weight is not zero: the bootstrap of ``max_error``, streamed (a
+    maximum of maxima is the maximum, in any order)."""
+    n = features.shape[1]
+    total = np.full((features.shape[0], weights.replicates), -np.inf)
+    gids = groups = None
+    if codes is not None:
+        gids = np.unique(codes)
+        groups = np.full((len(gids), features.shape[0], weights.replicates), -np.inf)
+    for a in range(0, n, PIECE_ROWS):
+        piece = features[:, a : a + PIECE_ROWS]
+        drawn = weights.counts(start + a, piece.shape[1]) > 0
+        np.maximum(total, _drawn_maxima(piece, drawn, None), out=total)
+        if codes is not None:
+            assert gids is not None and groups is not None
+            piece_codes = codes[a : a + PIECE_ROWS]
+            order = np.argsort(piece_codes, kind="stable")
+            ordered = piece_codes[order]
+            heads = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
+            maxima = _drawn_maxima(piece[:, order], drawn[order], heads)  # (m, groups, B)
+            at = np.searchsorted(gids, ordered[heads])
+            groups[at] = np.maximum(groups[at], maxima.transpose(1, 0, 2))
+    return BatchMaxima(total, gids, groups)
+
+
+class ReplicateMaxima:
+    """Per replicate the running maxima of ``m`` features, for the total and per group."""
+
+    __slots__ = ("groups", "total")
+
+    def __init__(self, features: int, replicates: int) -> None:
+        self.total = np.full((features, replicates), -np.inf)
+        self.groups = np.full((0, features, replicates), -np.inf)
+
+    def add(self, batch: BatchMaxima) -> None:
+        np.maximum(self.total, batch.total, out=self.total)
+        if batch.gids is None or batch.groups is None:
+            return
+        size = int(batch.gids.max()) + 1
+        if size > len(self.groups):
+            extra = max(size, 2 * len(self.groups)) - len(self.groups)
+            pad = np.full((extra, *self.groups.shape[1:]), -np.inf)
+            self.groups = np.concatenate([self.groups, pad])
+        self.groups[batch.gids] = np.maximum(self.groups[batch.gids], batch.groups)
+
+    def group(self, gid: int) -> Array | None:
+        return self.groups[gid] if gid < len(self.groups) else None
