@@ -4,6 +4,7 @@ import math
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,39 @@ def test_engine_density_equals_histogram2d(scored, chunk: int) -> None:
     want, _, _ = np.histogram2d(cols["target"], cols["pred"], bins=[edges, edges])
     np.testing.assert_array_equal(counts, want.astype(np.int64))
     assert 16 < edges.size - 1 <= 64  # the data span more than a quarter of the window
+
+
+def test_background_counting_raises_where_the_states_are_read(scored, monkeypatch) -> None:
+    # chunks are counted on the chart thread; its error surfaces on the next update or read,
+    # and a chunk is never counted twice or skipped (the counts equal the synchronous ones)
+    from losscli import engine
+    from losscli.catalogue import lookup
+    from losscli.engine import charts as engine_charts
+    from losscli.engine.request import ChartRequest
+
+    path, cols = scored
+    seen: list[int] = []
+    real = engine_charts.ChartStates._update
+
+    def spy(self, chunk, inputs, weights, group_ids):
+        seen.append(threading.get_ident())
+        real(self, chunk, inputs, weights, group_ids)
+
+    monkeypatch.setattr(engine_charts.ChartStates, "_update", spy)
+    options = engine.RunOptions(files=[str(path)], chunk_size=500, charts=ChartRequest())
+    (result,) = engine.run([engine.LossRequest(lookup("mse"), {})], options)
+    assert len(seen) == 6 and threading.get_ident() not in seen  # 3000 rows, 500 a chunk
+    assert result.charts is not None and result.charts.histogram is not None
+    e = cols["pred"] - cols["target"]
+    want, _ = np.histogram(e, bins=result.charts.histogram.edges)
+    np.testing.assert_array_equal(result.charts.histogram.counts, want)
+
+    def broken(self, *args):
+        raise ZeroDivisionError("in the chart thread")
+
+    monkeypatch.setattr(engine_charts.ChartStates, "_update", broken)
+    with pytest.raises(ZeroDivisionError, match="in the chart thread"):
+        engine.run([engine.LossRequest(lookup("mse"), {})], options)
 
 
 def test_json_user_bins_and_exact_weights(scored) -> None:

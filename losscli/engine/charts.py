@@ -5,11 +5,19 @@ errors ``prediction − target`` (per group too), with the predicted-vs-target 2
 other elementwise losses (class axes, embeddings) it is of the per-element loss values. A loss
 that names its positive-class probabilities (``LossSpec.calibration``) also gets calibration
 bins. Every state merges exactly, so nothing here needs a second read of the data.
+
+The counting runs beside the loss kernels: :meth:`ChartStates.update` hands a chunk to one
+background thread (NumPy releases the GIL in its loops) when the chunk's arrays are the
+reader's own (never a buffer the engine reuses), and the next update, or any read of the
+states, first waits for it. Chunks are counted one after another in input order, so the counts
+are those of a synchronous run; at most one more chunk is alive meanwhile.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +46,19 @@ def subject_of(spec: LossSpec) -> str | None:
     return None
 
 
+_WORKER: ThreadPoolExecutor | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker() -> ThreadPoolExecutor:
+    """The one background thread of the process that counts chart states."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = ThreadPoolExecutor(1, thread_name_prefix="losscli-charts")
+        return _WORKER
+
+
 class ChartStates:
     """The histogram states of one loss (or of several sharing the same inputs)."""
 
@@ -63,6 +84,7 @@ class ChartStates:
             if spec.calibration is not None and request.calibration
             else None
         )
+        self._pending: Future[None] | None = None
 
     def update(
         self,
@@ -71,7 +93,29 @@ class ChartStates:
         weights: Array | None,
         group_ids: NDArray[np.int64] | None,
     ) -> None:
-        """Add one chunk: ``inputs`` are the loss's role arrays, (k, n) each."""
+        """Add one chunk: ``inputs`` are the loss's role arrays, (k, n) each. Counted in the
+        background when every array is a view of one column of the chunk (a ``(1, n)`` role;
+        several columns are stacked into a buffer the engine reuses) and the histogram is of
+        errors (loss values come from the plan's kernel workspace, also reused)."""
+        self.settle()
+        if self.subject == "error" and all(a.shape[0] == 1 for a in inputs.values()):
+            self._pending = _worker().submit(self._update, chunk, inputs, weights, group_ids)
+        else:
+            self._update(chunk, inputs, weights, group_ids)
+
+    def settle(self) -> None:
+        """Wait for the chunk being counted in the background (its error raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _update(
+        self,
+        chunk: Any,
+        inputs: dict[str, Array],
+        weights: Array | None,
+        group_ids: NDArray[np.int64] | None,
+    ) -> None:
         if self.histogram is not None:
             if self.subject == "error":
                 pred, target = inputs["pred"], inputs["target"]
@@ -99,6 +143,7 @@ class ChartStates:
 
     def reset(self) -> None:
         """Empty states (a Dask unit ships one set per chunk)."""
+        self.settle()
         if self.histogram is not None:
             self.histogram = self.template.empty_like()
         self.groups = {}
@@ -109,6 +154,7 @@ class ChartStates:
 
     def payload(self, keys: Sequence[Any]) -> tuple[Any, ...]:
         """The states as plain values, groups by key (``keys[gid]``), to merge elsewhere."""
+        self.settle()
         return (
             None if self.histogram is None else self.histogram.parts(),
             {keys[gid]: state.parts() for gid, state in self.groups.items()},
@@ -118,6 +164,7 @@ class ChartStates:
 
     def absorb(self, payload: tuple[Any, ...], gid_of: Callable[[Any], int]) -> None:
         """Merge a :meth:`payload` (exact: counts add, the grid coarsens exactly)."""
+        self.settle()
         histogram, groups, density, calibration = payload
         if self.histogram is not None and histogram is not None:
             self.histogram.add_parts(histogram)
@@ -135,6 +182,7 @@ class ChartStates:
     def compute(self, group_order: Sequence[int]) -> ChartData:
         """The charts, with one histogram per group id of ``group_order`` (empty for a group
         never seen)."""
+        self.settle()
         return ChartData(
             subject=self.subject or "",
             histogram=None if self.histogram is None else self.histogram.compute(),
