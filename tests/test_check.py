@@ -345,3 +345,48 @@ def test_check_json_is_a_baseline(folder: Path) -> None:
                      "--max-increase", "1%"])  # fmt: skip
     assert result.code == 1
     assert json.loads(result.out)["gates"][0]["baseline"] == 2.25
+
+
+# -- check --show: charts per check ---------------------------------------------------------
+def test_check_show_draws_per_check_charts(folder: Path, tmp_path: Path) -> None:
+    gate = _gate_file(
+        folder,
+        '[defaults]\nfile = "preds.parquet"\n'
+        '[[check]]\nname = "overall <b>"\nloss = "mse"\nmax = 5\n'
+        '[[check]]\nname = "by seg"\nloss = "mae"\ngroup_by = "seg"\nmax = 2\n',
+    )
+    plain = invoke(["check", gate, "-f", "markdown", "--no-ci-report"]).out
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true"}
+    out = invoke(["check", gate, "-f", "markdown", "--show", "hist", "--show", "groups"], env=env)
+    assert out.code == 1  # seg y: mae (2 + 3) / 2 = 2.5 > 2
+    assert out.out.startswith(plain)  # the summary first, unchanged
+    charts = out.out[len(plain) :].strip().split("\n\n")
+    # errors 1 − 2, 3 − 1, 0.5 − 0.5, 10 − 7 = −1, 2, 0, 3: one bar each, once (shared pass)
+    assert charts[0] == "#### overall \\<b>"
+    hist = charts[1].splitlines()
+    labels = json.loads(hist[3].removeprefix("    x-axis "))
+    counts = json.loads(hist[5].removeprefix("    bar "))
+    assert {label: n for label, n in zip(labels, counts, strict=True) if n} == {
+        "-1..-0.875": 1,  # −1 = −2^0: its bin [−1, −0.875)
+        "-0.25..0.25": 1,  # 0, in the centre bar (the empty inner octaves folded into it)
+        "2..2.5": 1,
+        "3..3.5": 1,
+    }
+    assert charts[2] == "#### by seg"  # no second histogram: the same errors as above
+    groups = charts[3].splitlines()
+    assert groups[2] == '    title "l1 by group, worst 2, max 2"'
+    assert groups[3:7] == [
+        '    x-axis ["y", "x"]',
+        '    y-axis "l1"',
+        "    bar [2.5, 0.5]",
+        "    line [2.0, 2.0]",
+    ]
+    assert len(charts) == 4
+    assert summary.read_text().rstrip("\n").endswith(out.out[len(plain) :].strip())
+    # JSON: the bins and counts under "histograms"; nothing chart-related without --show
+    data = invoke(["check", gate, "-f", "json", "--show", "hist", "--no-ci-report"]).json
+    hist = data["checks"][0]["histograms"]["error"]
+    assert sum(hist["counts"]) == 4 and hist["underflow"] == hist["overflow"] == 0
+    plain_json = invoke(["check", gate, "-f", "json", "--no-ci-report"]).json
+    assert "histograms" not in plain_json["checks"][0]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
+from losscli.defaults import CHART_KINDS
 from losscli.errors import ExitCode, UsageError
 from losscli.report import sanitize
 from losscli.report.terminal import Environment
@@ -453,8 +454,22 @@ def finish(
 @_junit_option("junit")
 @_no_ci_report_option("no_ci_report")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
+@click.option(
+    "--show",
+    multiple=True,
+    type=click.Choice(CHART_KINDS),
+    help="Charts per check from the same pass: hist (error histogram), groups (worst groups "
+    "against the check's gate), calibration (probability losses). Drawn under the table; "
+    'Mermaid charts in Markdown and the GitHub step summary; "histograms" in JSON. '
+    "Repeatable.",
+)
 def check_command(
-    gate_file: str, fmt: str | None, junit: str | None, no_ci_report: bool, quiet: bool
+    gate_file: str,
+    fmt: str | None,
+    junit: str | None,
+    no_ci_report: bool,
+    quiet: bool,
+    show: tuple[str, ...],
 ) -> None:
     """Run every check of a gate file and exit 1 if any gate fails.
 
@@ -483,6 +498,7 @@ def check_command(
       losscli check
       losscli check ci/losscli.toml --junit losscli-junit.xml
       losscli check --format markdown >> "$GITHUB_STEP_SUMMARY"
+      losscli check --show groups --show hist
 
     Exit codes: 0 all gates passed, 1 a gate failed, 2 bad gate file, 3 input or data error.
     """
@@ -492,21 +508,104 @@ def check_command(
 
     env: Environment = click.get_current_context().find_root().obj
     specs = checkfile.load(gate_file)
+    charts = None
+    if {"hist", "calibration"} & set(show):
+        from losscli.engine.request import ChartRequest
+
+        charts = ChartRequest(
+            histogram="hist" in show, density=False, calibration="calibration" in show
+        )
     checks = checkfile.run_checks(
         specs,
         stdin=env.stdin,
         progress=lambda files: progress_for(env, files, quiet=quiet),
+        charts=charts,
     )
     fmt = fmt or ("table" if env.stdout_isatty else "json")
+    drawn = _check_charts(specs, checks, show)
 
     def write() -> None:
         if fmt == "table":
             reports.print_summary_table(checks, env)
+            _print_check_charts(env, specs, checks, show)
         elif fmt == "markdown":
             env.stdout.write(reports.markdown_summary(checks))
+            if drawn:
+                env.stdout.write("\n" + drawn + "\n")
         else:
             env.stdout.write(reports.checks_json(checks) + "\n")
         env.stdout.flush()
 
     faults = _stdout_faults(write, keep=True)
-    finish(env, checks, junit=junit, ci_report=not no_ci_report, output_faults=faults)
+    finish(
+        env,
+        checks,
+        junit=junit,
+        ci_report=not no_ci_report,
+        summary_charts=drawn if not no_ci_report else "",
+        output_faults=faults,
+    )
+
+
+def _check_kinds(
+    checks: Sequence[Any], show: Sequence[str]
+) -> list[tuple[int, list[Any], list[str]]]:
+    """For each check with something to draw: its index, results and chart kinds. Checks
+    reading the same columns share one histogram: it is drawn under the first of them only;
+    a check without groups or probabilities gets no placeholder."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for i, check in enumerate(checks):
+        results = [outcome.result for outcome in check.outcomes]
+        kinds = []
+        for kind in show:
+            if (kind == "groups" and any(r.groups for r in results)) or (
+                kind == "calibration"
+                and any(r.charts is not None and r.charts.calibration is not None for r in results)
+            ):
+                kinds.append(kind)
+            elif kind == "hist":
+                drawn = [r.charts.histogram for r in results if r.charts is not None]
+                keys = {
+                    (tuple(h.edges.tolist()), tuple(h.counts.tolist()), h.underflow, h.overflow)
+                    for h in drawn
+                    if h is not None
+                }
+                if keys - seen:
+                    kinds.append(kind)
+                seen |= keys
+        if kinds:
+            out.append((i, results, kinds))
+    return out
+
+
+def _check_charts(specs: Sequence[Any], checks: Sequence[Any], show: Sequence[str]) -> str:
+    """Mermaid charts of each check that has some (``check --show``), under its name."""
+    if not show:
+        return ""
+    from losscli.report.charts import markdown_charts
+    from losscli.report.sanitize import markdown
+
+    blocks = [
+        f"#### {markdown(checks[i].name)}\n\n{markdown_charts(results, kinds, specs[i].gates)}"
+        for i, results, kinds in _check_kinds(checks, show)
+    ]
+    return "\n\n".join(blocks)
+
+
+def _print_check_charts(
+    env: Environment, specs: Sequence[Any], checks: Sequence[Any], show: Sequence[str]
+) -> None:
+    """The ``check --show`` charts under the summary table, each under its check's name."""
+    if not show:
+        return
+    from losscli.report.charts import terminal_charts
+    from losscli.report.sanitize import rich_text
+
+    console = env.console()
+    for i, results, kinds in _check_kinds(checks, show):
+        console.print()
+        console.print(f"[bold]{rich_text(checks[i].name)}[/bold]")
+        for renderable in terminal_charts(results, kinds, specs[i].gates):
+            console.print()
+            console.print(renderable)

@@ -25,6 +25,7 @@ from losscli.gates.rules import Change, GateSpec
 
 if TYPE_CHECKING:
     from losscli.engine import RunOptions
+    from losscli.engine.request import ChartRequest
     from losscli.gates.run import Check, GatedRequest
 
 # Keys of a [[check]] (and of [defaults]) with what each holds; role keys (pred, target, ...)
@@ -459,12 +460,17 @@ ProgressFactory = Callable[[Sequence[str]], AbstractContextManager[Any]]
 
 
 def run_checks(
-    specs: Sequence[CheckSpec], *, stdin: Any = None, progress: ProgressFactory | None = None
+    specs: Sequence[CheckSpec],
+    *,
+    stdin: Any = None,
+    progress: ProgressFactory | None = None,
+    charts: ChartRequest | None = None,
 ) -> list[Check]:
     """Run the checks, one engine pass per distinct input; a check that cannot run becomes a
     :class:`~losscli.reports.Check` carrying the error (the others still run).
 
-    ``progress(files)`` gives a context manager yielding the engine's progress (or None)."""
+    ``progress(files)`` gives a context manager yielding the engine's progress (or None);
+    ``charts`` the histograms every pass collects (``check --show``)."""
     from losscli.gates.rules import check_direction
     from losscli.gates.run import Check, run_gated
 
@@ -486,7 +492,7 @@ def run_checks(
             with progress(first.files) if progress else nullcontext(None) as bar:
                 outcomes = run_gated(
                     [specs[i].gated_request() for i in indices],
-                    first.run_options(),
+                    first.run_options()._replace(charts=charts),
                     stdin=stdin,
                     progress=bar,
                 )
