@@ -368,3 +368,43 @@ def test_tls_scheduler_with_certificates_from_dask_config(
         bare = invoke([*args, "--engine", "dask", "--scheduler", address])
     assert bare.code == 2
     assert "a tls:// scheduler needs certificates in Dask's configuration" in bare.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mse", "--baseline-pred", "v0", "--max-increase", "0", "-w", "w"],  # t, paired
+        ["rmse", "--baseline-pred", "v0", "--max-increase", "0", "-w", "w", "--bootstrap", "40"],
+        ["max_error", "--max", "0.01", "--bootstrap", "40", "--seed", "5"],
+    ],
+)
+def test_confidence_on_dask_equals_local(
+    dataset: Path, cluster: str, small_runs: None, args: list[str]
+) -> None:
+    """Interval states travel back from the units (one set per chunk) and merge: the same
+    intervals and verdicts to the last digit; the bootstrap's rows keep their input positions
+    across files and units."""
+    files = [str(dataset / f"part-{i}.parquet") for i in range(3)]
+    loss, *rest = args
+    common = [loss, *files, "-p", "p0", "-t", "t0", *rest, "-g", "g", "-f", "json"]
+    common += ["--confidence", "0.9"]
+    local = invoke(common)
+    on_dask = invoke([*common, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "3000"])
+    assert local.code in (0, 1) and on_dask.code == local.code, on_dask.err
+    assert on_dask.json["gates"] == local.json["gates"]
+    assert on_dask.json["interval"] == local.json["interval"]
+    assert len(local.json["gates"]) == 4 and all(g["interval"][0] for g in local.json["gates"])
+
+
+def test_confidence_on_dask_refusals(dataset: Path, cluster: str) -> None:
+    dask = ["--engine", "dask", "--scheduler", cluster, "--confidence", "0.9"]
+    csv = [str(dataset / "part-0.csv"), str(dataset / "part-1.csv")]
+    r = invoke(["rmse", *csv, "-p", "p0", "-t", "t0", "--max", "9", *dask])
+    assert r.code == 2 and "position in the input" in r.err and r.err.count("\n") == 1
+    r = invoke(["rmse", csv[0], "-p", "p0", "-t", "t0", "--max", "9", *dask])  # starts at row 0
+    assert r.code == 0, r.err
+    r = invoke(["mse", *csv, "-p", "p0", "-t", "t0", "--max", "9", *dask])  # t interval: fine
+    assert r.code == 0, r.err
+    pq_file = str(dataset / "part-0.parquet")
+    r = invoke(["r2", pq_file, "-p", "p0", "-t", "t0", "--min", "-9", *dask])
+    assert r.code == 2 and "--engine local" in r.err

@@ -26,6 +26,7 @@ import numpy as np
 
 from losscli import errors
 from losscli.engine.columns import Selection
+from losscli.engine.intervals import IntervalRequest
 from losscli.engine.local import Pass, _resolve, _validate, open_inputs
 from losscli.engine.request import LossRequest, LossResult, Progress, RowSink, RunOptions
 from losscli.errors import InputError, LossCliError, UsageError
@@ -89,6 +90,7 @@ class Unit(NamedTuple):
     first_row: int = 0
     rows: int | None = None  # known for Parquet (progress)
     nbytes: int = 0
+    offset: int | None = 0  # rows of the input before this unit's (None: not known before)
 
 
 class Job(NamedTuple):
@@ -98,15 +100,16 @@ class Job(NamedTuple):
     options: RunOptions
     selections: list[Selection]
     dataset: str | None = None  # --reduction none: each unit writes its part here
+    intervals: tuple[IntervalRequest | None, ...] = ()  # --confidence, per loss
 
 
 class Done(NamedTuple):
     """A unit's states, one piece per chunk: (rows, skipped, states, group keys with grouped states,
-    chart states)."""
+    chart states, interval states)."""
 
     position: int
     rows: int
-    pieces: list[tuple[int, int, list[Any], tuple[Any, list[Any]] | None, list[Any]]]
+    pieces: list[tuple[int, int, list[Any], tuple[Any, list[Any]] | None, list[Any], list[Any]]]
 
 
 class Failed(NamedTuple):
@@ -153,10 +156,11 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
 
     try:
         requests = []
-        for name, params, columns in job.losses:
+        intervals = job.intervals or (None,) * len(job.losses)
+        for (name, params, columns), interval in zip(job.losses, intervals, strict=True):
             spec = lookup(name)
             assert spec is not None
-            requests.append(LossRequest(spec, params, columns))
+            requests.append(LossRequest(spec, params, columns, interval))
         sources = [s.open() for s in unit.sources]
         sources[0].row_groups = unit.row_groups
         sources[0].first_row = unit.first_row
@@ -171,6 +175,7 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
         with np.errstate(all="ignore"):  # non-finite values are reported as data errors
             for chunk in one.chunks():
                 one.restart()
+                one.row_offset = (unit.offset or 0) + rows  # the bootstrap's row positions
                 one.feed(iter((chunk,)))
                 del chunk
                 pieces.append(one.states())
@@ -285,11 +290,13 @@ def _run(
     selections = _resolve(requests, options, sources, target_sources)
     merged = Pass(requests, options, sources, target_sources, selections)
     units = plan_units(sources, shapes, target_sources, options.unit_rows)
+    _check_intervals(merged, units, options)
     job = Job(
         tuple((r.spec.name, dict(r.params), dict(r.columns)) for r in requests),
         options,
         selections,
         dataset,
+        tuple(r.interval for r in requests),
     )
     if progress is not None and getattr(progress, "total_bytes", 0) is None:
         # A progress bar over the units: their sizes are known from the plan (object sizes
@@ -306,6 +313,31 @@ def _run(
             merged.absorb(*piece)
     with np.errstate(all="ignore"):
         return merged.results()
+
+
+def _check_intervals(merged: Pass, units: Sequence[Unit], options: RunOptions) -> None:
+    """``--confidence`` on Dask: t intervals merge like any state; a bootstrap weighs each row
+    by its position in the input, so every unit must know how many rows precede it."""
+    trackers = [plan.tracker for plan in merged.plans if plan.tracker is not None]
+    if options.paired_file:
+        raise UsageError(
+            "--engine dask: --confidence against a --baseline predictions file runs with "
+            "--engine local (use --baseline-pred COL with the baseline's column in the input)"
+        )
+    for tracker in trackers:
+        if tracker.features.kind in ("r2", "ev"):
+            raise UsageError(
+                f"--engine dask: --confidence on {tracker.features.spec.name} runs with "
+                "--engine local (its replicate sums are centred on the input's first row)"
+            )
+    if all(tracker.normal for tracker in trackers):
+        return
+    if any(unit.offset is None for unit in units) or options.nan == "skip":
+        raise UsageError(
+            "--engine dask: a bootstrap interval needs each row's position in the input before "
+            "the run: Parquet files (row counts in their footers) without --nan skip; run "
+            "CSV inputs with --engine local"
+        )
 
 
 def _prepare_dataset(dataset: str) -> str:
@@ -370,9 +402,11 @@ def plan_units(
         size = sum(s.size_bytes or 0 for s in specs)
         return [Unit(0, tuple(specs), targets, nbytes=size)]
     units: list[Unit] = []
+    offset: int | None = 0  # rows of the input before this file (None once unknown)
     for spec, shape in zip(specs, shapes, strict=True):
         if shape.runs is None:
-            units.append(Unit(len(units), (spec,), nbytes=spec.size_bytes or 0))
+            units.append(Unit(len(units), (spec,), nbytes=spec.size_bytes or 0, offset=offset))
+            offset = None  # a CSV file's rows are known only once read
             continue
         total = sum(rows for _, _, rows in shape.runs) or 1
         first_row = 0
@@ -382,13 +416,18 @@ def plan_units(
             if pending and (run is None or rows + run[2] > unit_rows):
                 nbytes = (spec.size_bytes or 0) * rows // total
                 span = (pending[0][0], pending[-1][1])
-                units.append(Unit(len(units), (spec,), None, span, first_row, rows, nbytes))
+                at = None if offset is None else offset + first_row
+                units.append(Unit(len(units), (spec,), None, span, first_row, rows, nbytes, at))
                 first_row += rows
                 pending = []
             if run is not None:
                 pending.append(run)
         if not shape.runs:  # a file with no row groups: one (empty) unit
-            units.append(Unit(len(units), (spec,), None, (0, 0), 0, 0, spec.size_bytes or 0))
+            units.append(
+                Unit(len(units), (spec,), None, (0, 0), 0, 0, spec.size_bytes or 0, offset)
+            )
+        if offset is not None:
+            offset += sum(rows for _, _, rows in shape.runs)
     return units
 
 

@@ -205,6 +205,11 @@ class _Cell:
         self.own = WeightedMoments(width)
         self.diff = WeightedMoments(width) if paired else None
 
+    def merge(self, other: _Cell) -> None:
+        self.own.merge(other.own)
+        if self.diff is not None and other.diff is not None:
+            self.diff.merge(other.diff)
+
 
 class IntervalTracker:
     """The interval states of one plan (total and per group), fed chunk by chunk."""
@@ -220,6 +225,11 @@ class IntervalTracker:
         if self.replicates < 1:
             raise UsageError("--bootstrap must be a positive number of replicates")
         self.weights = None if self.normal else PoissonWeights(request.seed, self.replicates)
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh, empty states (a Dask unit sends one set per chunk)."""
+        features, partner = self.features, self.partner
         self.total = self._cell()
         self.groups: dict[int, _Cell] = {}
         # the bootstrap: features own (and the baseline's) and the weight, per replicate
@@ -227,6 +237,30 @@ class IntervalTracker:
         self.sums = ReplicateSums(m, self.replicates)
         self.group_sums = GroupedReplicateSums(m, self.replicates)
         self.maxima = ReplicateMaxima(m - 1, self.replicates) if features.kind == "max" else None
+
+    def payload(self) -> tuple[Any, ...]:
+        """The states, as a Dask unit sends them back (see :meth:`absorb`)."""
+        if self.normal:
+            return (self.total, self.groups, None, None, None)
+        if self.maxima is not None:
+            return (None, {}, None, None, self.maxima)
+        return (None, {}, self.sums, self.group_sums, None)
+
+    def absorb(self, payload: tuple[Any, ...], remap: NDArray[np.intp] | None) -> None:
+        """Merge another pass's :meth:`payload` (its group ``g`` is ``remap[g]`` here): exact
+        moments and maxima; replicate sums in double-double, as a local run adds them."""
+        total, groups, sums, group_sums, maxima = payload
+        if self.normal:
+            self.total.merge(total)
+            for gid, cell in groups.items():
+                assert remap is not None
+                self._group(int(remap[gid])).merge(cell)
+        elif self.maxima is not None:
+            self.maxima.merge(maxima, remap)
+        else:
+            self.sums.merge(sums)
+            if remap is not None:
+                self.group_sums.merge(group_sums, remap)
 
     def _cell(self) -> _Cell:
         return _Cell(self.features.width, self.partner is not None)

@@ -771,6 +771,8 @@ class Pass:
         )
         self.keys = GroupKeys(union.group_by) if union.group_by else None
         self.rows = self.skipped = 0
+        # --engine dask: the input's rows before this pass's first (the bootstrap's positions)
+        self.row_offset = 0
         self.notes: list[str] = []  # said on stderr by the command line (e.g. spooled values)
 
     # -- multi-pass states (exact quantiles) ------------------------------------------------
@@ -903,7 +905,7 @@ class Pass:
                 assert plan.charts is not None
                 plan.charts.update(chunk, plan.inputs(chunk), weights, codes)
             if self.featured:  # --confidence: rows self.rows − n … of the input
-                start = self.rows - chunk.n
+                start = self.row_offset + self.rows - chunk.n
                 _consume_with_intervals(plans, self.featured, chunk, weights, groups, strict, start)
                 continue
             for plan in plans:
@@ -920,6 +922,8 @@ class Pass:
             plan.state = plan.spec.new_state(plan.outputs, plan.params)
             if plan.grouped is not None:
                 plan.grouped = plan.new_grouped()
+            if plan.tracker is not None:
+                plan.tracker.reset()
         for plan in self.charted:
             assert plan.charts is not None
             plan.charts.reset()
@@ -927,15 +931,24 @@ class Pass:
 
     def states(
         self,
-    ) -> tuple[int, int, list[LossState], tuple[GroupKeys, list[Any]] | None, list[Any]]:
+    ) -> tuple[int, int, list[LossState], tuple[GroupKeys, list[Any]] | None, list[Any], list[Any]]:
         """(rows, skipped rows, each plan's state, the group keys with each plan's grouped
-        state, the chart states as plain values): what a Dask unit sends back."""
+        state, the chart states as plain values, each plan's interval states or None): what a
+        Dask unit sends back."""
         grouped = None
         if self.keys is not None:
             grouped = (self.keys, [plan.grouped for plan in self.plans])
         keys = self.keys.raw_keys() if self.keys is not None else []
         charts = [plan.charts.payload(keys) for plan in self.charted if plan.charts is not None]
-        return self.rows, self.skipped, [plan.state for plan in self.plans], grouped, charts
+        intervals = [None if p.tracker is None else p.tracker.payload() for p in self.plans]
+        return (
+            self.rows,
+            self.skipped,
+            [plan.state for plan in self.plans],
+            grouped,
+            charts,
+            intervals,
+        )
 
     def absorb(
         self,
@@ -944,6 +957,7 @@ class Pass:
         states: Sequence[LossState],
         grouped: tuple[GroupKeys, list[Any]] | None,
         charts: Sequence[tuple[Any, ...]] = (),
+        intervals: Sequence[Any] = (),
     ) -> None:
         """Merge another pass's :meth:`states` into this one (exact sums: the digits do not
         depend on how the rows were split). Group codes differ between passes: theirs are
@@ -957,13 +971,16 @@ class Pass:
             plan.charts.absorb(payload, self._gid)
         for plan, state in zip(self.plans, states, strict=True):
             plan.state.merge(state)
-        if grouped is None:
-            return
-        assert self.keys is not None
-        keys, theirs = grouped
-        remap = self.keys.merge(keys)
-        for plan, other in zip(self.plans, theirs, strict=True):
-            plan.grouped.merge(other, remap, self.keys.size)
+        remap = None
+        if grouped is not None:
+            assert self.keys is not None
+            keys, theirs = grouped
+            remap = self.keys.merge(keys)
+            for plan, other in zip(self.plans, theirs, strict=True):
+                plan.grouped.merge(other, remap, self.keys.size)
+        for plan, payload in zip(self.plans, intervals, strict=True):
+            if payload is not None and plan.tracker is not None:
+                plan.tracker.absorb(payload, remap)
 
     def _gid(self, key: tuple[Any, ...]) -> int:
         """The group code of ``key`` here (a new one for a key not seen yet)."""

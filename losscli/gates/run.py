@@ -122,11 +122,6 @@ def run_gated(
     json_paths = {path for path in paths if path != "-" and is_result_json(path)}
     for item in items:
         validate(item, json_baseline=item.baseline is not None and item.baseline.path in json_paths)
-    if options.engine != "local" and any(item.gates.confidence for item in items):
-        raise UsageError(
-            "--confidence runs with --engine local (the bootstrap's row positions and the "
-            "interval states are not yet carried by Dask units)"
-        )
     requests = [_with_pred(item.request, None, _interval(item)) for item in items]
     same_input: dict[int, int] = {}  # item index → index of its baseline request in this pass
     for i, item in enumerate(items):

@@ -599,6 +599,21 @@ class GroupedReplicateSums:
             hi = s
         self.hi[gids], self.lo[gids] = hi, lo
 
+    def merge(self, other: GroupedReplicateSums, remap: NDArray[np.intp]) -> None:
+        """Add another pass's groups, whose code ``g`` is ``remap[g]`` here."""
+        n = min(len(other.hi), len(remap))
+        if n == 0:
+            return
+        targets = remap[:n]
+        self._grow(int(targets.max()) + 1)
+        hi, lo = self.hi[targets], self.lo[targets]
+        for x in (other.hi[:n], other.lo[:n]):
+            s = hi + x
+            back = s - hi
+            lo += (hi - (s - back)) + (x - back)
+            hi = s
+        self.hi[targets], self.lo[targets] = hi, lo
+
     def sums(self, gid: int) -> Array | None:
         """(m, B) replicate sums of group ``gid`` (None if it has no rows here)."""
         if gid >= len(self.hi):
@@ -663,16 +678,27 @@ class ReplicateMaxima:
         self.total = np.full((features, replicates), -np.inf)
         self.groups = np.full((0, features, replicates), -np.inf)
 
-    def add(self, batch: BatchMaxima) -> None:
-        np.maximum(self.total, batch.total, out=self.total)
-        if batch.gids is None or batch.groups is None:
-            return
-        size = int(batch.gids.max()) + 1
+    def _grow(self, size: int) -> None:
         if size > len(self.groups):
             extra = max(size, 2 * len(self.groups)) - len(self.groups)
             pad = np.full((extra, *self.groups.shape[1:]), -np.inf)
             self.groups = np.concatenate([self.groups, pad])
+
+    def add(self, batch: BatchMaxima) -> None:
+        np.maximum(self.total, batch.total, out=self.total)
+        if batch.gids is None or batch.groups is None:
+            return
+        self._grow(int(batch.gids.max()) + 1)
         self.groups[batch.gids] = np.maximum(self.groups[batch.gids], batch.groups)
+
+    def merge(self, other: ReplicateMaxima, remap: NDArray[np.intp] | None) -> None:
+        """Take another pass's maxima (its group ``g`` is ``remap[g]`` here)."""
+        np.maximum(self.total, other.total, out=self.total)
+        n = 0 if remap is None else min(len(other.groups), len(remap))
+        if remap is not None and n:
+            self._grow(int(remap[:n].max()) + 1)
+            targets = remap[:n]
+            self.groups[targets] = np.maximum(self.groups[targets], other.groups[:n])
 
     def group(self, gid: int) -> Array | None:
         return self.groups[gid] if gid < len(self.groups) else None
