@@ -210,3 +210,92 @@ def test_csv_text_keys_keep_null_words_as_text(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert result.json["skipped_rows"] == 1 and result.json["value"] == 5.0
     assert [(g["key"]["g"], g["rows"]) for g in result.json["groups"]] == [("NA", 1), ("x", 1)]
+
+
+# -- confidence intervals on extreme weights ---------------------------------------------------
+@pytest.mark.parametrize(("weight", "code"), [(5e-324, 0), (1e308, 3)])
+def test_confidence_on_extreme_weights(tmp_path: Path, weight: float, code: int) -> None:
+    """Subnormal weights (Σw² underflows to 0: no interval, was a ZeroDivisionError) and huge
+    ones (the weighted sum overflows: a data error, was an OverflowError from math.fsum)."""
+    path = tmp_path / "w.csv"
+    path.write_text("pred,target,w\n" + "".join(f"{i},0,{weight!r}\n" for i in range(8)))
+    result = invoke(["mse", str(path), "-w", "w", "--max", "100", "--confidence", "0.9"])
+    assert result.code == code, result.err
+    if code == 3:
+        assert "overflows float64" in _one_error_line(result.err)
+    else:
+        assert result.json["value"] == 17.5  # Σi²/8 for i < 8, whatever the (equal) weights
+
+
+def test_t_quantile_with_tiny_degrees_of_freedom() -> None:
+    """A weighted effective sample size just above 1 gives df ≪ 1, where the t density
+    underflows (was a ZeroDivisionError): the quantile is huge or infinite, never an error."""
+    from scipy import stats
+
+    from losscli.stats.intervals import t_quantile
+
+    for df in (0.01, 0.05, 0.3, 3.0):
+        assert t_quantile(0.95, df) == pytest.approx(stats.t.ppf(0.95, df), rel=1e-9)
+    for df in (1e-9, 1e-6, 1e-3):
+        assert t_quantile(0.95, df) > 1e150
+
+
+def test_a_key_column_that_starts_all_null(tmp_path: Path) -> None:
+    """Only the null key seen in the first pass, then text: a two-pass metric in eval (was an
+    ArrowTypeError: string vs null)."""
+    path = tmp_path / "k.csv"
+    path.write_text("pred,target,g\n1,0,\n3,0,\n4,0,\n")
+    result = invoke(["eval", str(path), "-m", "medae", "-m", "mse", "-g", "g", "-f", "json"])
+    assert result.code == 0, result.err
+    medae = result.json["results"][0]
+    assert medae["value"] == 3.0 and medae["groups"] == [
+        {"key": {"g": None}, "rows": 3, "value": 3.0}
+    ]
+
+
+def test_label_errors_found_after_the_last_row_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("p_a,p_b,y\n0.5,0.5,x\n0.2,0.8,y\n0.1,0.9,z\n")
+    result = invoke(["log_loss", str(path), "-p", "p_*", "-t", "y"])
+    assert result.code == 3
+    assert _one_error_line(result.err).startswith(f"losscli: error: {path}, column 'y': 3 classes")
+
+
+def test_per_row_output_of_kept_columns_of_any_type(tmp_path: Path) -> None:
+    path = tmp_path / "k.parquet"
+    kept = {
+        "d": pa.array([0, 1], pa.int32()).cast(pa.date32()),
+        "m": pa.array([1, 2], pa.decimal128(10, 2)),
+        "b": pa.array([b"a\xff", b"b"]),
+        "t": pa.array(["::error::x", "a\nb\x1b[31m"]),
+    }
+    pq.write_table(pa.table({"pred": [1.0, 3.0], "target": [0.0, 0.0], **kept}), path)
+    result = invoke(["mse", str(path), "-r", "none", "-f", "ndjson", "--keep", "d,m,b,t"])
+    assert result.code == 0, result.err  # was a TypeError: date/Decimal/bytes not serializable
+    rows = [json.loads(line) for line in result.out.splitlines()]
+    assert rows == [
+        {"d": "1970-01-01", "m": "1.00", "b": "a\\xff", "t": "::error::x", "mse": 1.0},
+        {"d": "1970-01-02", "m": "2.00", "b": "b", "t": "a\nb\x1b[31m", "mse": 9.0},
+    ]
+    # `value` is line-based: kept text is escaped like the human channels
+    result = invoke(["mse", str(path), "-r", "none", "-f", "value", "--keep", "t"])
+    assert result.out.splitlines() == ["\\x3a:error::x\t1.0", "a\\nb\\x1b[31m\t9.0"]
+
+
+@pytest.mark.parametrize("option", ["-o", "--junit"])
+def test_an_empty_output_name_is_a_usage_error(option: str) -> None:
+    args = ["-r", "none"] if option == "-o" else ["--max", "1"]
+    result = invoke(["mse", str(SAMPLE), *args, option, ""])
+    assert result.code == 2
+    assert "(got '')" in _one_error_line(result.err)
+
+
+def test_gate_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    gate = tmp_path / "losscli.toml"
+    text = f"[[check]]\nloss = 'mse'\nfile = '{SAMPLE}'\nmax = 100\n"
+    gate.write_bytes(b"\xef\xbb\xbf" + text.encode())  # as Windows editors save it
+    assert invoke(["check", str(gate)]).code == 0
+    gate.write_text(text.replace("max = 100", "max = 100\nchunk_size = 1.5"))
+    result = invoke(["check", str(gate)])
+    assert result.code == 2
+    assert "'chunk_size' must be an integer (got 1.5)" in _one_error_line(result.err)

@@ -472,6 +472,8 @@ def _execute(
         files = ("-",)
     if reduction == "none" and group_by:
         raise UsageError("--group-by needs a reducing --reduction (mean or sum)")
+    if output is not None and not output.strip():
+        raise UsageError("--output needs a file name ending in .csv or .parquet (got '')")
     if output and reduction != "none":
         raise UsageError("--output writes per-row values: use it with --reduction none")
     if keep and reduction != "none":
@@ -605,7 +607,9 @@ def _execute_rows(
             "weight": options.weight,
             "files": list(options.files),
         }
-        sink = StreamSink(env.stdout, fmt, preamble)
+        from losscli.report.sanitize import visible
+
+        sink = StreamSink(env.stdout, fmt, preamble, escape=visible)
     try:
         with progress_for(env, options.files, quiet=quiet) as progress:
             engine.run(requests, options, stdin=env.stdin, sink=sink, progress=progress)

@@ -46,7 +46,15 @@ def _junit_option(dest: str) -> Callable[[F], F]:
         dest,
         metavar="FILE",
         help="Write a JUnit XML report: one testcase per gated value.",
+        callback=_file_name,
     )
+
+
+def _file_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An empty file name is a mistake (an unset variable), never "no report"."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a file name (got '')", ctx, param)
+    return value
 
 
 def _no_ci_report_option(dest: str) -> Callable[[F], F]:

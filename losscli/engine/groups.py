@@ -237,7 +237,10 @@ class _ColumnCodes:
             return self._last_dictionary[1]
         mapping = np.full(len(dictionary), -1, dtype=np.int64)
         if self.parts:
-            mapping = _codes_or(pc.index_in(dictionary, value_set=self._values()), -1)
+            value_set = self._values()
+            if value_set.type != dictionary.type and value_set.null_count == len(value_set):
+                value_set = value_set.cast(dictionary.type)  # only the null key seen so far
+            mapping = _codes_or(pc.index_in(dictionary, value_set=value_set), -1)
         if dictionary.null_count:
             mapping[~valid_mask(dictionary)] = self._null()
         self._last_dictionary = (ident, mapping, dictionary)

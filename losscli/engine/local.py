@@ -22,7 +22,7 @@ from losscli.engine.columns import Selection, select
 from losscli.engine.groups import GroupKeys, PerGroupStates
 from losscli.engine.intervals import Features, IntervalTracker
 from losscli.engine.spool import Spool
-from losscli.errors import DataError, EmptyInputError, UsageError
+from losscli.errors import DataError, EmptyInputError, LossCliError, UsageError
 from losscli.io.convert import to_float64, to_labels
 from losscli.io.source import Source
 from losscli.io.sources import check_same_columns, open_sources
@@ -913,6 +913,8 @@ class Pass:
                     plan.consume(chunk, weights, groups, strict)
                 except OverflowError:
                     raise plan.sum_overflow(chunk.where(plan.input_columns[0], 0)[0]) from None
+                except LossCliError as exc:
+                    raise _with_file(exc, chunk.where(plan.input_columns[0], 0)[0]) from None
         if sink is not None:
             sink.close()
 
@@ -1051,7 +1053,12 @@ def _consume_with_intervals(
         losses = None
         if i in featured:
             rows[i], losses = plan.feature_rows(chunk, weights is not None)
-        plan.consume(chunk, weights, groups, strict, losses)
+        try:
+            plan.consume(chunk, weights, groups, strict, losses)
+        except OverflowError:
+            raise plan.sum_overflow(chunk.where(plan.input_columns[0], 0)[0]) from None
+        except LossCliError as exc:
+            raise _with_file(exc, chunk.where(plan.input_columns[0], 0)[0]) from None
     codes = groups[0] if groups is not None else None
     for i, plan in enumerate(plans):
         tracker = plan.tracker
@@ -1149,6 +1156,16 @@ def _result(
         return _result_of(plan, options, sources, rows, skipped, keys, notes)
     except OverflowError:
         raise plan.sum_overflow(_label(sources)) from None
+    except LossCliError as exc:
+        raise _with_file(exc, _label(sources)) from None
+
+
+def _with_file(exc: LossCliError, file: str) -> LossCliError:
+    """A data error that a state raised knowing only its column (``column 'label': 4 classes
+    for 3 columns``) also names the file (SPEC §3: file, column, row)."""
+    if exc.file is None and exc.column is not None:
+        exc.file = file
+    return exc
 
 
 def _result_of(

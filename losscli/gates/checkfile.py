@@ -162,9 +162,9 @@ def _read_text(path: str) -> str:
     if is_remote(path):
         from losscli.io import remote  # object-storage clients load only for a URI
 
-        return remote.read_all(path).decode("utf-8")
-    with open(path, "rb") as fh:
-        return fh.read().decode("utf-8")
+        return remote.read_all(path).decode("utf-8-sig")
+    with open(path, "rb") as fh:  # utf-8-sig: a byte-order mark (Windows editors) is not TOML
+        return fh.read().decode("utf-8-sig")
 
 
 def parse(doc: Mapping[str, Any], path: str) -> list[CheckSpec]:
@@ -230,6 +230,11 @@ def _suggest(key: str, valid: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _article(kind: str) -> str:
+    """``a string``, ``an integer``, ``a number in [0.5, 1)``."""
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _parse_check(
     index: int, check: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: str, path: str
 ) -> CheckSpec:
@@ -260,7 +265,8 @@ def _parse_check(
             value = object()  # true/false is not a number
         if not isinstance(value, kind):
             raise CheckFileError(
-                f"{label}: {key!r} must be a {_KEYS.get(key, 'string')} (got {merged[key]!r})",
+                f"{label}: {key!r} must be {_article(_KEYS.get(key, 'string'))} "
+                f"(got {merged[key]!r})",
                 file=path,
             )
         if key in _CHOICES and value not in _CHOICES[key]:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,9 +96,16 @@ def _value_text(value: Any) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """A kept or computed value as JSON holds it: NaN/±inf as null, dates and times in ISO
+    8601, bytes as UTF-8 (invalid bytes as ``\\xNN``), decimals and durations as text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
 
 
 class StreamSink:
@@ -112,7 +119,13 @@ class StreamSink:
 
     FORMATS = ("csv", "ndjson", "value", "json")
 
-    def __init__(self, stream: IO[str], fmt: str, preamble: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        fmt: str,
+        preamble: dict[str, Any] | None = None,
+        escape: Callable[[str], str] | None = None,
+    ) -> None:
         if fmt not in self.FORMATS:
             raise UsageError(
                 "per-row output (--reduction none) is written as csv, ndjson, value or json"
@@ -120,6 +133,8 @@ class StreamSink:
         self.stream = stream
         self.fmt = fmt
         self.preamble = preamble or {}
+        # ``value`` is line-based: kept text is shown as the human channels show it (escaped)
+        self.escape = escape or (lambda text: text)
         self.names: list[str] = []
         self._header = True
         self._rows = 0
@@ -146,7 +161,8 @@ class StreamSink:
             ]
             text = "".join(line + "\n" for line in lines)
         elif self.fmt == "value":
-            text = "".join("\t".join(map(_value_text, row)) + "\n" for row in rows)
+            escape = self.escape
+            text = "".join("\t".join(escape(_value_text(v)) for v in row) + "\n" for row in rows)
         else:
             items = [
                 json.dumps(_json_value(row[0]) if len(row) == 1 else [_json_value(v) for v in row])

@@ -209,7 +209,13 @@ def t_quantile(p: float, df: float) -> float:
         return -t_quantile(1.0 - p, df)
     t = max(normal_quantile(p), 1e-3)
     for _ in range(100):
-        step = (t_cdf(t, df) - p) / _t_density(t, df)
+        density = _t_density(t, df)
+        if not density > 0:  # far in a heavy tail (df ≪ 1): the density underflowed
+            if t > 1e300:
+                return math.inf  # the quantile is beyond float64: the interval is unbounded
+            t = t * 1e10 if t_cdf(t, df) < p else t / 2
+            continue
+        step = (t_cdf(t, df) - p) / density
         t_next = t - step
         if t_next <= 0:
             t_next = t / 2
@@ -355,8 +361,8 @@ class WeightedMoments:
     def estimate(self, j: int = 0) -> NormalEstimate:
         w, w2 = _fraction(self.weight, 0), _fraction(self.weight2, 0)
         s1, s2 = _fraction(self.linear, j), _fraction(self.square, j)
-        if not all(isinstance(v, Fraction) for v in (w, w2, s1, s2)) or w == 0:
-            return NormalEstimate(math.nan, math.nan, 0.0, 0.0)
+        if not all(isinstance(v, Fraction) for v in (w, w2, s1, s2)) or w == 0 or w2 == 0:
+            return NormalEstimate(math.nan, math.nan, 0.0, 0.0)  # w2: subnormal w² underflow
         assert isinstance(w, Fraction) and isinstance(w2, Fraction)
         assert isinstance(s1, Fraction) and isinstance(s2, Fraction)
         mean = s1 / w
