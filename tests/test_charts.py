@@ -328,6 +328,54 @@ def test_calibration_for_binary_cross_entropy(tmp_path) -> None:
     assert "calibration (10 bins, ECE" in table
 
 
+@pytest.mark.parametrize("chunk", ["7", "1000000"])
+def test_calibration_for_brier_score_loss_labels(tmp_path, chunk: str) -> None:
+    # true labels as numbers or text; the positive class (the greater label, or --pos-label)
+    # is known only after the last row: per bin Σw and Σw·p per label, y added at the end
+    rng = np.random.default_rng(11)
+    n = 1500
+    p = np.round(rng.uniform(size=n), 3)  # some on the bin edges 0.1, 0.2, ...
+    pos = rng.uniform(size=n) < p**1.5
+    w = rng.integers(1, 4, n).astype(float)
+    cols = {"pred": p, "num": np.where(pos, 5.0, 2.0), "txt": np.where(pos, "spam", "ham"), "w": w}
+    path = write_table(tmp_path / "b.parquet", cols)
+    edges = np.linspace(0, 1, 11)
+    bins = np.clip(np.searchsorted(edges[1:-1], p, side="left"), 0, 9)  # right-closed bins
+
+    def expected(y: np.ndarray, weights: np.ndarray) -> tuple[list, list, float]:
+        wsum = np.bincount(bins, weights=weights, minlength=10)
+        mean_p = np.bincount(bins, weights=weights * p, minlength=10) / wsum
+        freq = np.bincount(bins, weights=weights * y, minlength=10) / wsum
+        gaps = [abs(math.fsum((weights * y)[bins == b]) - math.fsum((weights * p)[bins == b]))
+                for b in range(10)]  # fmt: skip
+        return mean_p.tolist(), freq.tolist(), math.fsum(gaps) / math.fsum(weights)
+
+    common = ["brier", str(path), "--show", "calibration", "--chunk-size", chunk, "-f", "json"]
+    cases = [
+        (["-t", "num"], pos, np.ones(n)),  # labels {2, 5}: 5 is positive
+        (["-t", "txt", "--pos-label", "spam"], pos, np.ones(n)),
+        (["-t", "txt", "--pos-label", "ham", "-w", "w"], ~pos, w),
+    ]
+    for args, y, weights in cases:
+        out = invoke([*common, *args])
+        assert out.code == 0, out.err
+        cal = out.json["histograms"]["calibration"]
+        assert cal["counts"] == np.bincount(bins, minlength=10).tolist()
+        mean_p, freq, ece = expected(y.astype(float), weights)
+        np.testing.assert_allclose(cal["mean_predicted"], mean_p, rtol=1e-14)
+        np.testing.assert_allclose(cal["observed"], freq, rtol=1e-14)
+        assert cal["ece"] == pytest.approx(ece, rel=1e-14)
+    sk = pytest.importorskip("sklearn.calibration")
+    prob_true, prob_pred = sk.calibration_curve(pos, p, n_bins=10)
+    used = [c > 0 for c in cal["counts"]]
+    out = invoke([*common, "-t", "num"]).json["histograms"]["calibration"]
+    np.testing.assert_allclose(np.array(out["observed"])[used], prob_true, rtol=1e-12)
+    np.testing.assert_allclose(np.array(out["mean_predicted"])[used], prob_pred, rtol=1e-12)
+    # text labels without --pos-label: the same usage error as the loss itself
+    bad = invoke([*common, "-t", "txt"])
+    assert bad.code == 2 and "--pos-label" in bad.err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -249,6 +249,18 @@ def test_charts_on_dask_equal_local(dataset: Path, cluster: str, small_runs: Non
     assert on_dask.code == local.code == 0, on_dask.err
     assert on_dask.json == local.json
     assert "histograms" in on_dask.json["results"][0]
+    # brier's calibration comes back per true label; text labels get other codes per unit
+    rng = np.random.default_rng(5)
+    p = rng.uniform(size=4000)
+    labels = np.where(rng.uniform(size=4000) < p, "yes", "no")
+    labels[:900] = "no"  # the first unit sees one label only
+    text = write_table(dataset / "brier.parquet", {"p": p, "y": labels}, row_group_size=750)
+    args = ["brier", str(text), "-p", "p", "-t", "y", "--pos-label", "yes", "--show", "calibration"]
+    local = invoke([*args, "--chunk-size", "700"])
+    on_dask = invoke([*args, "--chunk-size", "700", "--engine", "dask", "--scheduler", cluster])
+    assert on_dask.code == local.code == 0, on_dask.err
+    assert on_dask.json == local.json
+    assert sum(local.json["histograms"]["calibration"]["counts"]) == 4000
 
 
 def test_per_row_output_is_a_parquet_dataset_in_input_order(

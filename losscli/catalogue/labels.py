@@ -128,6 +128,23 @@ def _positive_class(classes: list[Label], pos_label: str | None, context: LabelC
     return classes[-1]
 
 
+def positive_key(seen: Sequence[float], params: Params) -> float:
+    """The key of ``brier_score_loss``'s positive class, given the true-label keys ``seen``
+    (or ``--labels``): for the calibration chart, which learns the class only at the end."""
+    from losscli.stats.labels import sorted_labels
+
+    context: LabelContext = params["label_context"]
+    given = params.get("labels")
+    keys = context.keys(given).tolist() if given is not None else list(seen)
+    classes = sorted_labels([context.label(k) for k in keys if not math.isnan(k)])
+    return context.key_of(_positive_class(classes, params["pos_label"], context))
+
+
+def _brier_probabilities(inputs: Inputs, params: Params) -> Array:
+    """The positive class's probability column, for the calibration chart."""
+    return inputs["pred"]
+
+
 class LabelMetricState:
     """One scikit-learn label metric: per distinct true label, the sums of its candidate row
     losses (:class:`losscli.stats.labels.LabelSums`); ``compute`` orders the classes (sorted
@@ -347,6 +364,7 @@ LOSSES: tuple[LossSpec, ...] = (
             ),
         ),
         make_state=_state("brier"),
+        calibration=_brier_probabilities,
         reductions=("mean",),
         checks=(
             _pred_columns(lambda c: c == 1, "brier_score_loss takes one probability column"),

@@ -24,7 +24,13 @@ import numpy as np
 
 from losscli.catalogue.spec import LossSpec, Params
 from losscli.engine.request import ChartData, ChartRequest
-from losscli.stats.histograms import Calibration, Density2D, ErrorHistogram, update_groups
+from losscli.stats.histograms import (
+    Calibration,
+    Density2D,
+    ErrorHistogram,
+    LabelCalibration,
+    update_groups,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -79,11 +85,12 @@ class ChartStates:
         self.groups: dict[int, ErrorHistogram] = {}
         self.density = Density2D() if self.subject == "error" and request.density else None
         self.probabilities = spec.calibration
-        self.calibration = (
-            Calibration(request.calibration_bins)
-            if spec.calibration is not None and request.calibration
-            else None
-        )
+        # class labels as targets (brier_score_loss): the positive class is known at the end
+        self.labelled = any(r.labels for r in spec.roles if r.name == "target")
+        self.calibration: Calibration | LabelCalibration | None = None
+        if spec.calibration is not None and request.calibration:
+            n_bins = request.calibration_bins
+            self.calibration = LabelCalibration(n_bins) if self.labelled else Calibration(n_bins)
         self._pending: Future[None] | None = None
 
     def update(
@@ -150,16 +157,23 @@ class ChartStates:
         if self.density is not None:
             self.density = Density2D()
         if self.calibration is not None:
-            self.calibration = Calibration(self.calibration.n_bins)
+            self.calibration = type(self.calibration)(self.calibration.n_bins)
 
     def payload(self, keys: Sequence[Any]) -> tuple[Any, ...]:
         """The states as plain values, groups by key (``keys[gid]``), to merge elsewhere."""
         self.settle()
+        calibration: Any = self.calibration
+        if isinstance(calibration, LabelCalibration):  # by label: text codes are per run
+            context = self.params["label_context"]
+            calibration = (
+                calibration.nan,
+                {context.label(k): c for k, c in calibration.per_label.items()},
+            )
         return (
             None if self.histogram is None else self.histogram.parts(),
             {keys[gid]: state.parts() for gid, state in self.groups.items()},
             self.density,
-            self.calibration,
+            calibration,
         )
 
     def absorb(self, payload: tuple[Any, ...], gid_of: Callable[[Any], int]) -> None:
@@ -176,7 +190,14 @@ class ChartStates:
             state.add_parts(parts)
         if self.density is not None and density is not None:
             self.density.merge(density)
-        if self.calibration is not None and calibration is not None:
+        if isinstance(self.calibration, LabelCalibration) and calibration is not None:
+            nan, per_label = calibration
+            context = self.params["label_context"]
+            theirs = LabelCalibration(self.calibration.n_bins)
+            theirs.nan = nan
+            theirs.per_label = {context.key_of(label): c for label, c in per_label.items()}
+            self.calibration.merge(theirs)
+        elif isinstance(self.calibration, Calibration) and calibration is not None:
             self.calibration.merge(calibration)
 
     def compute(self, group_order: Sequence[int]) -> ChartData:
@@ -190,5 +211,15 @@ class ChartStates:
             if self.histogram is not None
             else [],
             density=None if self.density is None else self.density.compute(),
-            calibration=None if self.calibration is None else self.calibration.compute(),
+            calibration=self._calibration(),
         )
+
+    def _calibration(self) -> Any:
+        if isinstance(self.calibration, LabelCalibration):
+            from losscli.catalogue.labels import positive_key
+
+            if not self.calibration.per_label:
+                return Calibration(self.calibration.n_bins).compute()
+            positive = positive_key(self.calibration.keys(), self.params)
+            return self.calibration.compute(positive)
+        return None if self.calibration is None else self.calibration.compute()

@@ -714,6 +714,70 @@ class Calibration:
         return CalibrationResult(self.edges.copy(), self.counts.copy(), w, mean_p, freq, ece)
 
 
+class LabelCalibration:
+    """Calibration against class labels whose positive class is known only after the last row
+    (``brier_score_loss``: the greater label, or ``--pos-label``): per distinct label key a
+    :class:`Calibration` of its rows, so every bin holds Σw and Σw·p per label;
+    :meth:`compute` adds them up with ``y = 1`` for the positive label's rows, ``0`` else."""
+
+    __slots__ = ("n_bins", "nan", "per_label")
+
+    def __init__(self, n_bins: int = 10) -> None:
+        self.n_bins = n_bins
+        self.per_label: dict[float, Calibration] = {}
+        self.nan = 0  # rows with a missing label (--nan propagate): the ECE becomes NaN
+
+    def update(self, prob: Array, labels: Array, weights: Array | None = None) -> None:
+        p = np.asarray(prob, dtype=np.float64).ravel()
+        keys = np.asarray(labels, dtype=np.float64).ravel()
+        w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+        missing = np.isnan(keys)
+        if missing.any():
+            self.nan += int(np.count_nonzero(missing))
+            keep = ~missing
+            p, keys, w = p[keep], keys[keep], None if w is None else w[keep]
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        for i, key in enumerate(distinct.tolist()):
+            state = self.per_label.get(key)
+            if state is None:
+                state = self.per_label[key] = Calibration(self.n_bins)
+            if distinct.size == 1:
+                part, w_part = p, w
+            else:
+                rows = inverse == i
+                part, w_part = p[rows], None if w is None else w[rows]
+            state.update(part, np.ones_like(part), w_part)
+
+    def merge(self, other: LabelCalibration) -> None:
+        self.nan += other.nan
+        for key, theirs in other.per_label.items():
+            mine = self.per_label.get(key)
+            if mine is None:
+                self.per_label[key] = mine = Calibration(self.n_bins)
+            mine.merge(theirs)
+
+    def keys(self) -> list[float]:
+        """The label keys seen."""
+        return list(self.per_label)
+
+    def compute(self, positive: float) -> CalibrationResult:
+        """The calibration with the rows of label key ``positive`` as the positive class."""
+        n = self.n_bins
+        total = Calibration(n)
+        total.nan = self.nan
+        for key, state in self.per_label.items():
+            total.counts += state.counts
+            total.nan += state.nan
+            for j in range(2 * n):  # Σw, Σw·p of every label
+                for x in state.sums.partials[j]:
+                    grow_partials(total.sums.partials[j], x)
+            if key == positive:  # Σw·y: the positive label's Σw
+                for b in range(n):
+                    for x in state.sums.partials[b]:
+                        grow_partials(total.sums.partials[2 * n + b], x)
+        return total.compute()
+
+
 class CalibrationErrorState:
     """The ``ece`` metric: a :class:`Calibration` over every (probability, target) element;
     ``compute`` gives the expected calibration error (NaN when a NaN got through)."""
