@@ -7,6 +7,7 @@ other engines (e.g. Dask) live beside :mod:`~losscli.engine.local` and reuse its
 from typing import Any
 
 from losscli.engine import local
+from losscli.engine.grouptable import GroupPiece, GroupTable
 from losscli.engine.request import (
     GroupResult,
     LossRequest,
@@ -40,7 +41,9 @@ def run(
 
 
 __all__ = [
+    "GroupPiece",
     "GroupResult",
+    "GroupTable",
     "LossRequest",
     "LossResult",
     "Progress",

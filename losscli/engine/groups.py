@@ -417,20 +417,18 @@ class GroupKeys:
     def key_tuples(self, groups: NDArray[np.intp], *, raw: bool = False) -> list[tuple[Any, ...]]:
         """The key tuple of each of ``groups`` (Python values; unless ``raw``, text that reads
         as a number becomes that number, as CSV keys always did)."""
-        import pyarrow as pa
-
-        columns = []
-        for column, codes in zip(self.per_column, self.column_codes(), strict=True):
-            values = take(column.values(), codes[groups])
-            plain = values.to_pylist()
-            if raw:
-                pass
-            elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-                plain = [numeric_text(v) for v in plain]
-            elif pa.types.is_floating(values.type):
-                plain = [_plain(v) for v in plain]
-            columns.append(plain)
+        columns = [
+            values.to_pylist() if raw else plain_values(values)
+            for values in self.key_arrays(groups)
+        ]
         return list(zip(*columns, strict=True))
+
+    def key_arrays(self, groups: NDArray[np.intp]) -> list[Any]:
+        """For each key column, the key of each of ``groups`` (an Arrow array, as read)."""
+        return [
+            take(column.values(), codes[groups])
+            for column, codes in zip(self.per_column, self.column_codes(), strict=True)
+        ]
 
     def raw_keys(self) -> list[tuple[Any, ...]]:
         """Every group's key as read, in code order."""
@@ -497,6 +495,12 @@ def _column_ranks(values: Any) -> NDArray[np.intp]:
 
 
 _NUMBER_LIKE = r"(?i)^\s*[-+]?([0-9_.]+(e[-+]?[0-9_]+)?|inf(inity)?|nan)\s*$"
+#: Every text ``float()`` accepts matches (a superset: Unicode digits and the spaces
+#: ``str.strip`` removes included), so only these need ``float()`` tried.
+_SPACE = r"[\pZ\t\n\x0b\x0c\r\x1c-\x1f\x85]"
+_FLOAT_LIKE = (
+    rf"(?i)^{_SPACE}*[-+]?([\p{{Nd}}_.]+(e[-+]?[\p{{Nd}}_]+)?|inf(inity)?|nan){_SPACE}*$"
+)
 
 
 def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
@@ -594,6 +598,33 @@ class PerGroupStates:
             else:
                 out[gid] = value
         return out
+
+
+def plain_values(values: Any) -> list[Any]:
+    """An Arrow array of keys as the Python values results show: text that reads as a number
+    becomes that number (as CSV keys always did), whole floats become ints."""
+    import pyarrow as pa
+
+    typ = values.type
+    plain = values.to_pylist()
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        # Only the keys that may read as numbers need a Python call each.
+        for i in np.flatnonzero(_may_be_numbers(values)).tolist():
+            plain[i] = numeric_text(plain[i])
+    elif pa.types.is_floating(typ):
+        plain = [_plain(v) for v in plain]
+    return plain
+
+
+def may_be_number(values: Any) -> bool:
+    """Whether any text key of ``values`` may read as a number (:func:`numeric_text`)."""
+    return bool(_may_be_numbers(values).any())
+
+
+def _may_be_numbers(values: Any) -> NDArray[np.bool_]:
+    import pyarrow.compute as pc
+
+    return true_mask(pc.match_substring_regex(values, _FLOAT_LIKE))
 
 
 def _plain(value: Any) -> Any:

@@ -49,8 +49,8 @@ else:
     Array = np.ndarray
 
 
+from losscli.engine.grouptable import GroupTable
 from losscli.engine.request import (
-    GroupResult,
     LossRequest,
     LossResult,
     Progress,
@@ -1000,17 +1000,16 @@ class Pass:
             raise EmptyInputError("no rows", file=_label(self.sources))
         if self.options.reduction != "none":
             self.later_passes()
+        keys = None if self.keys is None else SharedKeys(self.keys)
         results = [
-            _result(
-                plan, self.options, self.sources, self.rows, self.skipped, self.keys, self.notes
-            )
+            _result(plan, self.options, self.sources, self.rows, self.skipped, keys, self.notes)
             for plan in self.plans
         ]
         for i, plan in enumerate(self.plans):
             interval = self.requests[i].interval
             if plan.tracker is not None and interval is not None:
                 partner = None if interval.paired is None else results[interval.paired]
-                _attach_intervals(plan, results[i], partner, self.keys)
+                _attach_intervals(plan, results[i], partner, keys)
         return results
 
 
@@ -1070,7 +1069,7 @@ def _consume_with_intervals(
 
 
 def _attach_intervals(
-    plan: _Plan, result: LossResult, partner: LossResult | None, keys: GroupKeys | None
+    plan: _Plan, result: LossResult, partner: LossResult | None, keys: SharedKeys | None
 ) -> None:
     tracker = plan.tracker
     assert tracker is not None
@@ -1078,9 +1077,13 @@ def _attach_intervals(
     if keys is None or not result.groups:
         return
     gids = _present_groups(plan, keys).tolist()
-    partner_groups = partner.groups if partner is not None else [None] * len(gids)
-    for gid, group, other in zip(gids, result.groups, partner_groups, strict=True):
-        group.intervals = tracker.intervals(gid, group.value, other and other.value)
+    partner_values = (
+        [g.value for g in partner.groups] if partner is not None else [None] * len(gids)
+    )
+    result.groups.intervals = [
+        tracker.intervals(gid, group.value, other)
+        for gid, group, other in zip(gids, result.groups, partner_values, strict=True)
+    ]
 
 
 def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
@@ -1149,7 +1152,7 @@ def _result(
     sources: Sequence[Source],
     rows: int,
     skipped: int,
-    keys: GroupKeys | None,
+    keys: SharedKeys | None,
     notes: list[str] | None = None,
 ) -> LossResult:
     try:
@@ -1174,12 +1177,12 @@ def _result_of(
     sources: Sequence[Source],
     rows: int,
     skipped: int,
-    keys: GroupKeys | None,
+    keys: SharedKeys | None,
     notes: list[str] | None = None,
 ) -> LossResult:
     reduction, per = options.reduction, options.per
     value: Value = float("nan")
-    groups: list[GroupResult] = []
+    groups: GroupTable | None = None
     shown: list[int] = []  # the group ids of ``groups``, in order
     if reduction != "none":
         weight = plan.selection.weight
@@ -1215,7 +1218,29 @@ def _result_of(
     )
 
 
-def _present_groups(plan: _Plan, keys: GroupKeys) -> NDArray[np.intp]:
+class SharedKeys:
+    """A pass's group keys as its results read them: the key order and the key columns,
+    computed once for all its losses (``eval -m mse -m mae …`` shows the same groups)."""
+
+    def __init__(self, keys: GroupKeys) -> None:
+        self.keys = keys
+        self._order: NDArray[np.intp] | None = None
+        self._arrays: tuple[NDArray[np.intp], list[Any]] | None = None
+
+    def order(self) -> NDArray[np.intp]:
+        """Every group code, sorted by key (:meth:`GroupKeys.order`)."""
+        if self._order is None:
+            self._order = self.keys.order()
+        return self._order
+
+    def key_arrays(self, groups: NDArray[np.intp]) -> list[Any]:
+        """:meth:`GroupKeys.key_arrays` of ``groups`` (the last answer, when asked again)."""
+        if self._arrays is None or not np.array_equal(self._arrays[0], groups):
+            self._arrays = (groups, self.keys.key_arrays(groups))
+        return self._arrays[1]
+
+
+def _present_groups(plan: _Plan, keys: SharedKeys) -> NDArray[np.intp]:
     """The codes of the groups that have rows, in key order (see :meth:`GroupKeys.order`)."""
     rows = plan.grouped.rows
     order = keys.order()
@@ -1225,23 +1250,22 @@ def _present_groups(plan: _Plan, keys: GroupKeys) -> NDArray[np.intp]:
 
 def _group_results(
     plan: _Plan,
-    keys: GroupKeys,
+    keys: SharedKeys,
     order: NDArray[np.intp],
     reduction: Reduction,
     per: Per,
     sources: Sequence[Source],
     weight_column: str | None,
-) -> list[GroupResult]:
-    """The rows and value of each group of ``order``."""
+) -> GroupTable:
+    """The rows and value of each group of ``order``, as columns."""
     state = plan.grouped
     rows = state.rows
-    names = keys.key_tuples(order)
     if isinstance(state, GroupedMeanState) and reduction == "mean":
         empty = np.flatnonzero(state.weights()[order] == 0)
         if len(empty):
+            key = keys.keys.key_tuples(order[empty[:1]])[0]
             where = ", ".join(
-                f"{c}={k}"
-                for c, k in zip(plan.selection.group_by, names[int(empty[0])], strict=True)
+                f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True)
             )
             raise DataError(
                 f"the weights sum to 0 in group {where}: the weighted mean is undefined",
@@ -1249,14 +1273,8 @@ def _group_results(
                 column=weight_column,
             )
     values = state.compute(reduction, per)
-    if values.ndim == 2:
-        chosen: list[Any] = values[:, order].T.tolist()
-    else:
-        chosen = values[order].tolist()
-    return [
-        GroupResult(key, n, value)
-        for key, n, value in zip(names, rows[order].tolist(), chosen, strict=True)
-    ]
+    chosen = np.ascontiguousarray(values[:, order].T if values.ndim == 2 else values[order])
+    return GroupTable(plan.selection.group_by, keys.key_arrays(order), rows[order], chosen)
 
 
 def _check_total_weight(

@@ -3,7 +3,6 @@ protocols of progress reporting and per-row sinks."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from losscli.catalogue.spec import LossSpec
 from losscli.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_MEMORY_LIMIT, DEFAULT_UNIT_ROWS
+from losscli.engine.grouptable import GroupResult, GroupTable
 from losscli.stats import Per, Reduction, Value
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -90,43 +90,6 @@ class RunOptions(NamedTuple):
     memory_limit: int = DEFAULT_MEMORY_LIMIT
 
 
-class GroupResult:
-    """One group's rows and value (``--group-by``)."""
-
-    __slots__ = ("intervals", "key", "rows", "value")
-
-    def __init__(
-        self,
-        key: tuple[Any, ...],
-        rows: int,
-        value: Value,
-        intervals: Intervals | None = None,
-    ) -> None:
-        self.key = key
-        self.rows = rows
-        self.value = value
-        self.intervals = intervals
-
-    def key_dict(self, group_by: Sequence[str]) -> dict[str, Any]:
-        """The key as ``{column: value}``, each value one JSON can hold (see :func:`json_key`)."""
-        return {column: json_key(value) for column, value in zip(group_by, self.key, strict=True)}
-
-
-def json_key(value: Any) -> Any:
-    """A key value as JSON writes it: text, integers, finite floats, booleans and null as they
-    are; NaN and ±inf as ``'nan'``/``'inf'`` (as the table shows them); dates and times in ISO
-    8601; bytes as UTF-8 (invalid bytes as ``\\xNN``); anything else (decimals, durations) as
-    its text. Every renderer and gate matches groups by this form."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if callable(isoformat) else str(value)
-
-
 class LossResult:
     """The outcome of one loss over the data (JSON/table renderers read this).
 
@@ -165,7 +128,7 @@ class LossResult:
         value: Value,
         files: list[str],
         group_by: list[str] | None = None,
-        groups: list[GroupResult] | None = None,
+        groups: Sequence[GroupResult] | None = None,
         higher_is_better: bool = False,
         intervals: Intervals | None = None,
         charts: ChartData | None = None,
@@ -182,7 +145,9 @@ class LossResult:
         self.value = value
         self.files = files
         self.group_by: list[str] = [] if group_by is None else group_by
-        self.groups: list[GroupResult] = [] if groups is None else groups
+        # every group's key, rows and value as columns (a list of GroupResults is turned
+        # into one)
+        self.groups = GroupTable.of(self.group_by, groups or [])
         self.higher_is_better = higher_is_better
         self.intervals = intervals  # with ``--confidence``: the value's interval estimates
         self.charts = charts

@@ -487,3 +487,13 @@ def for_group(gates: Sequence[GateResult], group: Mapping[str, Any] | None) -> l
         for g in gates
         if g.group and {k: v for k, v in g.group.items() if k != "output"} == dict(group)
     ]
+
+
+def by_group(gates: Sequence[GateResult]) -> dict[tuple[tuple[str, Any], ...] | None, list[GateResult]]:
+    """The gates of each gated value, as :func:`for_group` picks them, for every group at
+    once: ``None`` for the total, else the group's ``(column, key)`` pairs."""
+    out: dict[tuple[tuple[str, Any], ...] | None, list[GateResult]] = {}
+    for g in gates:
+        key = tuple((k, v) for k, v in (g.group or {}).items() if k != "output") or None
+        out.setdefault(key, []).append(g)
+    return out

@@ -5,14 +5,18 @@ JSON never holds a bare NaN/Infinity token: non-finite numbers become ``null``.
 
 from __future__ import annotations
 
-import heapq
 import io
+import itertools
 import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from losscli.engine import GroupResult, LossResult, output_labels
+import numpy as np
+
+from losscli.engine import GroupResult, GroupTable, LossResult, output_labels
 from losscli.io.writers import csv_writer
 from losscli.report import sanitize
 from losscli.report.terminal import Environment
@@ -47,9 +51,14 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={text(v)}" for k, v in params.items())
 
 
-def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -> dict[str, Any]:
+def result_dict(
+    result: LossResult,
+    gates: Sequence[GateResult] | None = None,
+    groups: Callable[[LossResult, float | None], Any] | None = None,
+) -> dict[str, Any]:
     """The JSON object of one result (without ``schema_version``); with ``gates``, also
-    ``"gates"`` (one entry per gate and gated value) and ``"passed"``."""
+    ``"gates"`` (one entry per gate and gated value) and ``"passed"``. ``groups`` stands in
+    for the list of groups (a placeholder the streaming writers replace)."""
     out: dict[str, Any] = {
         "loss": result.loss,
         "params": {k: number(v) for k, v in result.params.items()},
@@ -62,20 +71,15 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
         "skipped_rows": result.skipped_rows,
         "value": number(result.value),
     }
-    level = next((g.confidence for g in gates or [] if g.confidence is not None), None)
+    level = confidence_level(gates)
     if level is not None:
         out.update(interval_fields(result.intervals, result.value, level))
     if result.group_by:
         out["group_by"] = result.group_by
-        out["groups"] = [
-            {
-                "key": g.key_dict(result.group_by),
-                "rows": g.rows,
-                "value": number(g.value),
-                **(interval_fields(g.intervals, g.value, level) if level is not None else {}),
-            }
-            for g in result.groups
-        ]
+        if groups is not None:
+            out["groups"] = groups(result, level)
+        else:
+            out["groups"] = [group_dict(g, result.group_by, level) for g in result.groups]
     if result.charts is not None:  # --show / --report: the bins and counts
         from losscli.report.charts import histograms_json
 
@@ -84,6 +88,21 @@ def result_dict(result: LossResult, gates: Sequence[GateResult] | None = None) -
         out["gates"] = [g.to_dict() for g in gates]
         out["passed"] = all(g.passed for g in gates)
     return out
+
+
+def confidence_level(gates: Sequence[GateResult] | None) -> float | None:
+    """The ``--confidence`` level of a result's gates (None: no intervals)."""
+    return next((g.confidence for g in gates or [] if g.confidence is not None), None)
+
+
+def group_dict(group: GroupResult, group_by: Sequence[str], level: float | None) -> dict[str, Any]:
+    """The JSON object of one group."""
+    return {
+        "key": group.key_dict(group_by),
+        "rows": group.rows,
+        "value": number(group.value),
+        **(interval_fields(group.intervals, group.value, level) if level is not None else {}),
+    }
 
 
 def interval_fields(intervals: Any, value: Any, level: float) -> dict[str, Any]:
@@ -116,35 +135,90 @@ def _gates_of(gates: Verdicts, index: int) -> Sequence[GateResult] | None:
     return None if gates is None else gates[index]
 
 
-def to_json(results: Sequence[LossResult], *, many: bool, gates: Verdicts = None) -> str:
+class _GroupSlots:
+    """Placeholders for the groups of a JSON document: the document is dumped with a token
+    in place of each list of groups, then written in pieces with the groups streamed into
+    the tokens' places (:mod:`losscli.report.grouped`)."""
+
+    def __init__(self) -> None:
+        self.nonce = os.urandom(8).hex()
+        self.slots: list[tuple[str, LossResult, float | None]] = []
+
+    def __call__(self, result: LossResult, level: float | None) -> str:
+        token = f"groups-{self.nonce}-{len(self.slots)}"
+        self.slots.append((token, result, level))
+        return token
+
+    def splice(self, text: str, indented: bool) -> Iterator[str]:
+        from losscli.report.grouped import json_groups
+
+        pos = 0
+        for token, result, level in self.slots:
+            at = text.index(f'"{token}"', pos)
+            line = text[text.rfind("\n", 0, at) + 1 : at]
+            indent = len(line) - len(line.lstrip(" ")) if indented else None
+            yield text[pos:at]
+            dicts = None
+            if level is not None and any(g is not None for g in result.groups.intervals or []):
+                dicts = partial(_group_dict_at, level=level)
+            yield from json_groups(result, indent, dicts)
+            pos = at + len(token) + 2
+        yield text[pos:]
+
+
+def _group_dict_at(result: LossResult, index: int, level: float) -> dict[str, Any]:
+    return group_dict(result.groups[index], result.group_by, level)
+
+
+def json_pieces(
+    results: Sequence[LossResult], *, many: bool, gates: Verdicts = None
+) -> Iterator[str]:
+    """The JSON document of ``results``, in pieces (every group, streamed)."""
+    slots = _GroupSlots()
     if many:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "results": [result_dict(r, _gates_of(gates, i)) for i, r in enumerate(results)],
+            "results": [
+                result_dict(r, _gates_of(gates, i), slots) for i, r in enumerate(results)
+            ],
         }
         if gates is not None:
             doc["passed"] = all(g.passed for per_result in gates for g in per_result)
     else:
-        doc = {"schema_version": SCHEMA_VERSION, **result_dict(results[0], _gates_of(gates, 0))}
-    return json.dumps(doc, indent=2, allow_nan=False)
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            **result_dict(results[0], _gates_of(gates, 0), slots),
+        }
+    yield from slots.splice(json.dumps(doc, indent=2, allow_nan=False), indented=True)
+
+
+def to_json(results: Sequence[LossResult], *, many: bool, gates: Verdicts = None) -> str:
+    return "".join(json_pieces(results, many=many, gates=gates))
+
+
+def ndjson_pieces(results: Sequence[LossResult], gates: Verdicts = None) -> Iterator[str]:
+    """One JSON line per result, in pieces."""
+    for i, r in enumerate(results):
+        if i:
+            yield "\n"
+        slots = _GroupSlots()
+        doc = {"schema_version": SCHEMA_VERSION, **result_dict(r, _gates_of(gates, i), slots)}
+        yield from slots.splice(json.dumps(doc, allow_nan=False), indented=False)
 
 
 def to_ndjson(results: Sequence[LossResult], gates: Verdicts = None) -> str:
-    lines = [
-        json.dumps(
-            {"schema_version": SCHEMA_VERSION, **result_dict(r, _gates_of(gates, i))},
-            allow_nan=False,
-        )
-        for i, r in enumerate(results)
-    ]
-    return "\n".join(lines)
+    return "".join(ndjson_pieces(results, gates))
 
 
-def to_csv(results: Sequence[LossResult]) -> str:
-    buf = io.StringIO()
-    writer = csv_writer(buf)
+def csv_pieces(results: Sequence[LossResult]) -> Iterator[str]:
+    """The CSV table (a header, a record per result and per group), in pieces; a record per
+    output with ``--per output``."""
+    from losscli.report.grouped import csv_groups
+
     group_cols = results[0].group_by
     per_output = any(isinstance(r.value, list) for r in results)
+    buf = io.StringIO()
+    writer = csv_writer(buf)
     writer.writerow(
         [
             "loss",
@@ -159,51 +233,79 @@ def to_csv(results: Sequence[LossResult]) -> str:
         ]
     )
     for r in results:
-        blank = [""] * len(group_cols)
-        entries = [(blank, r.rows, r.value)] + [
-            ([text(k) if k is not None else "" for k in g.key], g.rows, g.value) for g in r.groups
-        ]
-        for key, rows, value in entries:
-            values = value if isinstance(value, list) else [value]
-            labels = output_labels(r, len(values)) if isinstance(value, list) else [""]
-            for label, v in zip(labels, values, strict=True):
-                writer.writerow(
-                    [
-                        r.loss,
-                        params_text(r.params),
-                        r.reduction,
-                        r.per,
-                        *key,
-                        *([label] if per_output else []),
-                        rows,
-                        r.skipped_rows,
-                        text(v),
-                    ]
-                )
-    return buf.getvalue().rstrip("\n")
+        values = r.value if isinstance(r.value, list) else [r.value]
+        labels = output_labels(r, len(values)) if isinstance(r.value, list) else [""]
+        for label, v in zip(labels, values, strict=True):
+            writer.writerow(
+                [
+                    r.loss,
+                    params_text(r.params),
+                    r.reduction,
+                    r.per,
+                    *[""] * len(group_cols),
+                    *([label] if per_output else []),
+                    r.rows,
+                    r.skipped_rows,
+                    text(v),
+                ]
+            )
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        yield from csv_groups(r, per_output, text, params_text(r.params))
+
+
+def _last_line_open(pieces: Iterator[str]) -> Iterator[str]:
+    """``pieces`` without the line break that ends the last one."""
+    held = ""
+    for piece in pieces:
+        if piece:
+            if held:
+                yield held
+            held = piece
+    yield held[:-1] if held.endswith("\n") else held
+
+
+def to_csv(results: Sequence[LossResult]) -> str:
+    return "".join(_last_line_open(csv_pieces(results)))
+
+
+def value_pieces(results: Sequence[LossResult]) -> Iterator[str]:
+    """Bare numbers: the value; per group ``key<TAB>value``; per output ``column<TAB>value``;
+    for several losses ``loss<TAB>value`` (each line ending in a line break). The format is
+    line-based, so keys and column names are shown with their control characters escaped
+    (:func:`sanitize.visible`): a key cannot add a line or a field."""
+    many = len(results) > 1
+
+    def lines() -> Iterator[str]:
+        for r in results:
+            prefix = f"{r.loss}\t" if many else ""
+            if isinstance(r.value, list):
+                labels = output_labels(r, len(r.value))
+                for label, v in zip(labels, r.value, strict=True):
+                    yield f"{prefix}{sanitize.visible(label)}\t{text(v)}\n"
+            else:
+                yield f"{prefix}{text(r.value)}\n"
+            for g in r.groups:
+                key = ",".join("" if k is None else sanitize.visible(text(k)) for k in g.key)
+                yield f"{prefix}{key}\t{text(g.value)}\n"
+
+    return _batched(lines())
 
 
 def to_value(results: Sequence[LossResult]) -> str:
-    """Bare numbers: the value; per group ``key<TAB>value``; per output ``column<TAB>value``;
-    for several losses ``loss<TAB>value``. The format is line-based, so keys and column names
-    are shown with their control characters escaped (:func:`sanitize.visible`): a key cannot
-    add a line or a field."""
-    lines: list[str] = []
-    many = len(results) > 1
-    for r in results:
-        prefix = f"{r.loss}\t" if many else ""
-        if isinstance(r.value, list):
-            labels = output_labels(r, len(r.value))
-            lines += [
-                f"{prefix}{sanitize.visible(label)}\t{text(v)}"
-                for label, v in zip(labels, r.value, strict=True)
-            ]
-        else:
-            lines.append(prefix + text(r.value))
-        for g in r.groups:
-            key = ",".join("" if k is None else sanitize.visible(text(k)) for k in g.key)
-            lines.append(f"{prefix}{key}\t{text(g.value)}")
-    return "\n".join(lines)
+    return "".join(_last_line_open(value_pieces(results)))
+
+
+def _batched(lines: Iterator[str], size: int = 16_384) -> Iterator[str]:
+    """Lines joined ``size`` at a time (fewer, larger writes)."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield "".join(batch)
+            batch = []
+    yield "".join(batch)
 
 
 def markdown_cell(cell: Any) -> str:
@@ -211,10 +313,10 @@ def markdown_cell(cell: Any) -> str:
     return sanitize.markdown(cell)
 
 
-def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
+def markdown_pieces(results: Sequence[LossResult], gates: Verdicts = None) -> Iterator[str]:
     """A GitHub-flavoured Markdown table: one row for the total, one per group; with gates a
     ``gate`` column holds the verdict of that row's value."""
-    from losscli.gates.rules import for_group, verdict_text
+    from losscli.gates.rules import by_group, verdict_text
 
     header = ["loss", "params", "reduction", "group", "rows", "value"]
     align = ["---", "---", "---", "---", "---:", "---:"]
@@ -225,21 +327,31 @@ def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
     if gates is not None:
         header.append("gate")
         align.append("---")
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for i, r in enumerate(results):
-        rows: list[tuple[dict[str, Any] | None, int, Any]] = [(None, r.rows, r.value)] + [
-            (g.key_dict(r.group_by), g.rows, g.value) for g in r.groups
-        ]
-        for key, n, value in rows:
-            group = "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
-            cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
-            if gates is not None:
-                mine = for_group(gates[i], key)
-                if intervals:
-                    cells.append(interval_cell(mine))
-                cells.append(verdict_text(mine))
-            lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
-    return "\n".join(lines)
+
+    def lines() -> Iterator[str]:
+        yield "| " + " | ".join(header) + " |\n"
+        yield "| " + " | ".join(align) + " |\n"
+        for i, r in enumerate(results):
+            verdicts = by_group(gates[i]) if gates is not None else {}
+            total: list[tuple[dict[str, Any] | None, int, Any]] = [(None, r.rows, r.value)]
+            groups = ((g.key_dict(r.group_by), g.rows, g.value) for g in r.groups)
+            for key, n, value in itertools.chain(total, groups):
+                group = (
+                    "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
+                )
+                cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
+                if gates is not None:
+                    mine = verdicts.get(None if key is None else tuple(key.items()), [])
+                    if intervals:
+                        cells.append(interval_cell(mine))
+                    cells.append(verdict_text(mine))
+                yield "| " + " | ".join(markdown_cell(c) for c in cells) + " |\n"
+
+    return _batched(lines())
+
+
+def to_markdown(results: Sequence[LossResult], gates: Verdicts = None) -> str:
+    return "".join(_last_line_open(markdown_pieces(results, gates)))
 
 
 class TableView(NamedTuple):
@@ -253,28 +365,21 @@ class TableView(NamedTuple):
 DEFAULT_TOP = 50
 
 
-def shown_groups(result: LossResult, view: TableView | None) -> list[GroupResult]:
+def shown_groups(result: LossResult, view: TableView | None) -> GroupTable:
     """The groups a table shows: every group in key order when they fit (``DEFAULT_TOP``),
-    else the worst ones first; ``--top`` and ``--sort`` choose."""
+    else the worst ones first (one sort of the values; NaN is the worst, ties keep key
+    order); ``--top`` and ``--sort`` choose."""
     view = view or TableView()
     groups = result.groups
     top = view.top if view.top is not None else (DEFAULT_TOP if len(groups) > DEFAULT_TOP else None)
     hiding = top is not None and top < len(groups)
     sort = view.sort or ("value" if hiding else "key")
     if sort == "value":
-        sign = -1.0 if result.higher_is_better else 1.0
-
-        def badness(g: GroupResult) -> float:
-            values = g.value if isinstance(g.value, list) else [g.value]
-            if any(v != v for v in values):
-                return math.inf  # NaN is the worst
-            return max(sign * v for v in values)
-
-        if hiding:
-            assert top is not None
-            return heapq.nlargest(top, groups, key=badness)
-        return sorted(groups, key=badness, reverse=True)
-    return groups[:top] if hiding else list(groups)
+        return groups.take(groups.worst(result.higher_is_better, top if hiding else None))
+    if hiding:
+        assert top is not None
+        return groups.take(np.arange(top))
+    return groups
 
 
 def print_table(
@@ -287,7 +392,7 @@ def print_table(
     with many groups, the worst (:func:`shown_groups`) and a row counting the others."""
     from rich.table import Table
 
-    from losscli.gates.rules import for_group, verdict_text
+    from losscli.gates.rules import by_group, verdict_text
 
     grouped = bool(results[0].group_by)
     table = Table(show_header=True, header_style="bold", box=None)
@@ -305,10 +410,12 @@ def print_table(
     if gates is not None:
         table.add_column("gate")
 
+    indexed = [by_group(per_result) for per_result in gates] if gates is not None else []
+
     def verdict(index: int, key: dict[str, Any] | None) -> list[str]:
         if gates is None:
             return []
-        mine = for_group(gates[index], key)
+        mine = indexed[index].get(None if key is None else tuple(key.items()), [])
         cell = verdict_text(mine)
         if cell.startswith("FAIL"):
             cell = f"[red]{cell}[/red]"
@@ -352,12 +459,15 @@ def render(
     if fmt == "table":
         print_table(results, env, gates, view)
         return
-    renderers = {
-        "json": lambda: to_json(results, many=many, gates=gates),
-        "ndjson": lambda: to_ndjson(results, gates),
-        "csv": lambda: to_csv(results),
-        "markdown": lambda: to_markdown(results, gates),
-        "value": lambda: to_value(results),
+    pieces = {
+        "json": lambda: json_pieces(results, many=many, gates=gates),
+        "ndjson": lambda: ndjson_pieces(results, gates),
+        "csv": lambda: _last_line_open(csv_pieces(results)),
+        "markdown": lambda: _last_line_open(markdown_pieces(results, gates)),
+        "value": lambda: _last_line_open(value_pieces(results)),
     }
-    env.stdout.write(renderers[fmt]() + "\n")
+    write = env.stdout.write
+    for piece in pieces[fmt]():
+        write(piece)
+    write("\n")
     env.stdout.flush()
