@@ -498,9 +498,7 @@ _NUMBER_LIKE = r"(?i)^\s*[-+]?([0-9_.]+(e[-+]?[0-9_]+)?|inf(inity)?|nan)\s*$"
 #: Every text ``float()`` accepts matches (a superset: Unicode digits and the spaces
 #: ``str.strip`` removes included), so only these need ``float()`` tried.
 _SPACE = r"[\pZ\t\n\x0b\x0c\r\x1c-\x1f\x85]"
-_FLOAT_LIKE = (
-    rf"(?i)^{_SPACE}*[-+]?([\p{{Nd}}_.]+(e[-+]?[\p{{Nd}}_]+)?|inf(inity)?|nan){_SPACE}*$"
-)
+_FLOAT_LIKE = rf"(?i)^{_SPACE}*[-+]?([\p{{Nd}}_.]+(e[-+]?[\p{{Nd}}_]+)?|inf(inity)?|nan){_SPACE}*$"
 
 
 def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:

@@ -1264,9 +1264,7 @@ def _group_results(
         empty = np.flatnonzero(state.weights()[order] == 0)
         if len(empty):
             key = keys.keys.key_tuples(order[empty[:1]])[0]
-            where = ", ".join(
-                f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True)
-            )
+            where = ", ".join(f"{c}={k}" for c, k in zip(plan.selection.group_by, key, strict=True))
             raise DataError(
                 f"the weights sum to 0 in group {where}: the weighted mean is undefined",
                 file=_label(sources),

@@ -489,7 +489,9 @@ def for_group(gates: Sequence[GateResult], group: Mapping[str, Any] | None) -> l
     ]
 
 
-def by_group(gates: Sequence[GateResult]) -> dict[tuple[tuple[str, Any], ...] | None, list[GateResult]]:
+def by_group(
+    gates: Sequence[GateResult],
+) -> dict[tuple[tuple[str, Any], ...] | None, list[GateResult]]:
     """The gates of each gated value, as :func:`for_group` picks them, for every group at
     once: ``None`` for the total, else the group's ``(column, key)`` pairs."""
     out: dict[tuple[tuple[str, Any], ...] | None, list[GateResult]] = {}

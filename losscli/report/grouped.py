@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Groups per piece: ~1–2 MiB of text.
 PIECE = 16_384
+#: Fewer groups are written by the standard library (no ``pyarrow.compute`` to load).
+COLUMNAR_FROM = 2_048
 
 #: Python's ``repr`` and Arrow's float → string cast give the same shortest digits; between
 #: these bounds both write them in fixed notation (Arrow omits ``.0`` on whole numbers).
@@ -41,8 +43,6 @@ _FIXED_LOW, _FIXED_HIGH = 1e-4, 1e10
 
 #: Printable ASCII but ``"`` and ``\\``: JSON text that needs only its quotes.
 _JSON_PLAIN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]*$"
-#: CSV fields (and keys shown on a line) that need no quoting: no quote, comma or line end.
-_CSV_PLAIN = r"^[^\",\r\n]*$"
 
 
 def float_texts(values: NDArray[np.float64], nonfinite: str | None = None) -> Any:
@@ -116,7 +116,9 @@ def strings(texts: list[str]) -> Any:
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return pa.Array.from_buffers(
-        pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        pa.large_string(),
+        len(encoded),
+        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
     ).cast(pa.string())
 
 
@@ -166,16 +168,19 @@ def _template(sample: dict[str, Any], indent: int | None) -> list[str]:
 def json_groups(
     result: LossResult,
     indent: int | None,
-    group_dict: Callable[[LossResult, int], dict[str, Any]] | None = None,
+    group_dict: Callable[[LossResult, int], dict[str, Any]],
+    columnar: bool = True,
 ) -> Iterator[str]:
     """The JSON list of ``result``'s groups, as ``json.dumps`` writes it in a document
     indented by 2 (the list's ``"groups":`` line standing at ``indent`` spaces) or compact
-    (``indent`` None). ``group_dict`` (a group's whole object) is for groups that carry more
-    than key, rows and value (intervals): those pieces go through ``json.dumps``."""
+    (``indent`` None). Many groups of key, rows and value are written from the columns; a
+    few, or groups that carry more (``columnar`` False: intervals), go through ``json.dumps``
+    of ``group_dict`` (a group's whole object)."""
     table = result.groups
     if not len(table):
         yield "[]"
         return
+    columnar = columnar and len(table) >= COLUMNAR_FROM
     pad = "" if indent is None else " " * indent
     sep = ", " if indent is None else ",\n"
     yield "[" if indent is None else "[\n"
@@ -183,10 +188,10 @@ def json_groups(
         stop = min(start + PIECE, len(table))
         if start:
             yield sep
-        if group_dict is not None:
-            yield _json_dumped(result, start, stop, indent, group_dict)
-        else:
+        if columnar:
             yield _json_piece(table, start, stop, indent, sep)
+        else:
+            yield _json_dumped(result, start, stop, indent, group_dict)
     yield "]" if indent is None else "\n" + pad + "]"
 
 
@@ -216,9 +221,7 @@ def _json_piece(table: GroupTable, start: int, stop: int, indent: int | None, se
             parts += [between] if j else []
             parts.append(float_texts(values[:, j], "null"))
         columns["value"] = _joined_array([*parts, close])
-    parts = [
-        columns[part] if i % 2 else part for i, part in enumerate(template) if part or i % 2
-    ]
+    parts = [columns[part] if i % 2 else part for i, part in enumerate(template) if part or i % 2]
     text = _joined([*parts, sep])
     return text[: len(text) - len(sep)]
 
@@ -262,7 +265,6 @@ def csv_groups(
     time; ``text`` writes a key or value, ``params`` is the params field (as the other
     records have them)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     table = result.groups
     fixed = [result.loss, params, result.reduction, result.per]
@@ -276,15 +278,13 @@ def csv_groups(
             [text(k) if k is not None else "" for k in table.key_values(j, start, stop)]
             for j in range(len(table.names))
         ]
-        keys = [strings(k) for k in key_texts]
-        label_fields = [csv_line([label, ""]) for label in labels]
-        simple = all(pc.all(pc.match_substring_regex(k, _CSV_PLAIN)).as_py() for k in keys)
-        simple = simple and not any("\r" in f for f in [*fixed, *labels])
         values = table.values[start:stop]
-        if not simple:
+        if len(table) < COLUMNAR_FROM or not _csv_plain(key_texts, [*fixed, *labels]):
             output = labels if per_output else None
             yield _csv_rows(table, start, stop, key_texts, output, fixed, text, skipped)
             continue
+        keys = [strings(k) for k in key_texts]
+        label_fields = [csv_line([label, ""]) for label in labels]
         rows = int_texts(table.rows[start:stop])
         columns = values.reshape(len(values), -1)
         out = []
@@ -303,6 +303,13 @@ def csv_groups(
         else:  # group by group, each group's outputs in turn
             order = np.arange(len(values) * len(out)).reshape(len(out), -1).T.ravel()
             yield _text_of(pa.concat_arrays(out).take(arrow_of(order)))
+
+
+def _csv_plain(keys: list[list[str]], fixed: list[str]) -> bool:
+    """Whether no key needs CSV quoting (no quote, comma or line end) and no field a record's
+    quoting of every field (a bare CR, see :class:`~losscli.io.writers.csv_writer`)."""
+    joined = "\x00".join(["\x00".join(k) for k in keys])
+    return not any(c in joined for c in '",\r\n') and not any("\r" in f for f in fixed)
 
 
 def _csv_rows(

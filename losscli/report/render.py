@@ -158,15 +158,14 @@ class _GroupSlots:
             line = text[text.rfind("\n", 0, at) + 1 : at]
             indent = len(line) - len(line.lstrip(" ")) if indented else None
             yield text[pos:at]
-            dicts = None
-            if level is not None and any(g is not None for g in result.groups.intervals or []):
-                dicts = partial(_group_dict_at, level=level)
-            yield from json_groups(result, indent, dicts)
+            dicts = partial(_group_dict_at, level=level)
+            plain = level is None or not any(result.groups.intervals or [])
+            yield from json_groups(result, indent, dicts, columnar=plain)
             pos = at + len(token) + 2
         yield text[pos:]
 
 
-def _group_dict_at(result: LossResult, index: int, level: float) -> dict[str, Any]:
+def _group_dict_at(result: LossResult, index: int, level: float | None) -> dict[str, Any]:
     return group_dict(result.groups[index], result.group_by, level)
 
 
@@ -178,9 +177,7 @@ def json_pieces(
     if many:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "results": [
-                result_dict(r, _gates_of(gates, i), slots) for i, r in enumerate(results)
-            ],
+            "results": [result_dict(r, _gates_of(gates, i), slots) for i, r in enumerate(results)],
         }
         if gates is not None:
             doc["passed"] = all(g.passed for per_result in gates for g in per_result)
