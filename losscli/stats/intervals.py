@@ -39,7 +39,7 @@ else:
 PIECE_ROWS = 512
 #: Rows per batch of the bootstrap (its threads' unit of work): features are split into exact
 #: parts once per batch, for sums of up to this many rows, so its pieces' products add exactly.
-BATCH_ROWS = 1 << 14
+BATCH_ROWS = 1 << 16
 #: Largest Poisson count the 16-bit inverse-CDF table can give (P(k ≥ 9) rounds to 0 slots).
 MAX_COUNT = 8
 
@@ -447,38 +447,52 @@ def replicate_products(parts: Array, counts: Array) -> Array:
     return out
 
 
-#: A group with at least this many rows in a piece gets its own product; smaller ones are
-#: summed together by ``reduceat`` (many tiny products would cost more in calls than in work).
-_GROUP_GEMM_ROWS = 32
+#: A group with at least this many rows in a batch gets its own product (BLAS); smaller ones
+#: are summed together, :data:`_SMALL_ROWS` rows at a time, by ``reduceat``.
+_GROUP_GEMM_ROWS = 8
+_SMALL_ROWS = 1024
 
 
 def group_products(
-    parts: Array, counts: Array, codes: NDArray[np.intp]
+    parts: Array, counts: NDArray[np.uint8], codes: NDArray[np.intp]
 ) -> tuple[NDArray[np.intp], Array]:
-    """:func:`replicate_products` per group of a piece's rows (``codes``: group per row):
-    the groups present (ascending) and their products, (groups, part rows, B)."""
+    """:func:`replicate_products` per group of a batch's rows (``codes``: group per row;
+    ``counts``: the rows' (n, B) weights): the groups present (ascending) and their products,
+    (groups, part rows, B). The rows are sorted by group once per batch, so a group's rows
+    are one slice and its product one BLAS call; groups too small for that are summed
+    together. Every product is exact, so neither the order nor the grouping shows."""
     order = np.argsort(codes, kind="stable")
     ordered = codes[order]
     bounds = np.flatnonzero(np.diff(ordered)) + 1
     starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(order)]))
+    sizes = np.diff(np.concatenate((starts, [len(order)])))
     gids = ordered[starts]
     if len(starts) == 1:
-        return gids, replicate_products(parts, counts)[None]
+        return gids, replicate_products(parts, counts.astype(np.float64))[None]
     parts, counts = parts[:, order], counts[order]
     out = np.empty((len(starts), parts.shape[0], counts.shape[1]))
-    sizes = ends - starts
     small = sizes < _GROUP_GEMM_ROWS
     for j in np.flatnonzero(~small).tolist():
-        a, b = int(starts[j]), int(ends[j])
-        out[j] = parts[:, a:b] @ counts[a:b]
-    if small.any():
-        rows = np.flatnonzero(np.repeat(small, sizes))
-        heads = np.concatenate(([0], np.cumsum(sizes[small])[:-1]))
-        sub = counts[rows]
-        # each small group's rows summed exactly (any order), part row by part row
-        for i, p in enumerate(parts[:, rows]):
-            out[small, i] = np.add.reduceat(sub * p[:, None], heads, axis=0)
+        a, b = int(starts[j]), int(starts[j] + sizes[j])
+        out[j] = 0.0
+        for c in range(a, b, 4 * PIECE_ROWS):  # float64 weights a few pieces at a time
+            d = min(c + 4 * PIECE_ROWS, b)
+            out[j] += parts[:, c:d] @ counts[c:d].astype(np.float64)
+    small_groups = np.flatnonzero(small)
+    if len(small_groups):
+        group_of_row = np.repeat(np.arange(len(starts)), sizes)
+        ends = np.cumsum(sizes[small_groups])
+        cuts = np.searchsorted(ends, np.arange(_SMALL_ROWS, ends[-1], _SMALL_ROWS))
+        for block in np.split(small_groups, np.unique(cuts)):
+            if not len(block):
+                continue
+            chosen = np.zeros(len(starts), dtype=bool)
+            chosen[block] = True
+            rows = np.flatnonzero(chosen[group_of_row])
+            heads = np.concatenate(([0], np.cumsum(sizes[block])[:-1]))
+            sub = counts[rows].astype(np.float64)
+            for i, p in enumerate(parts[:, rows]):  # each group's rows summed exactly
+                out[block, i] = np.add.reduceat(sub * p[:, None], heads, axis=0)
     return gids, out
 
 
@@ -501,27 +515,27 @@ def batch_products(
 ) -> BatchProducts:
     """The products of a (m, n ≤ :data:`BATCH_ROWS`) batch of features of the rows at positions
     ``start …``: split once, then piece by piece (weights drawn into ``buffer``, a reused
-    (:data:`PIECE_ROWS`, B) array), the pieces' exact products added exactly."""
+    (:data:`PIECE_ROWS`, B) array), the pieces' exact products added exactly. With group
+    ``codes`` the batch's weights are drawn whole (uint8) and :func:`group_products` sums each
+    group; the total is the exact sum of the groups'."""
     n = features.shape[1]
     parts = split_parts(features)
     kept = np.flatnonzero(parts.any(axis=1))  # a weight of ones needs one part, not three
     parts = parts[kept]
     if buffer is None:
         buffer = np.empty((PIECE_ROWS, weights.replicates))
+    if codes is not None:  # weights of the whole batch, its rows sorted by group once
+        whole = np.empty((n, weights.replicates), dtype=np.uint8)
+        for a in range(0, n, PIECE_ROWS):
+            whole[a : a + PIECE_ROWS] = weights.counts(start + a, min(PIECE_ROWS, n - a))
+        gids, groups = group_products(parts, whole, codes)
+        return BatchProducts(kept, groups.sum(axis=0), gids, groups)  # exact sums
     total = np.zeros((len(kept), weights.replicates))
-    gids = groups = None
-    if codes is not None:
-        gids = np.unique(codes)
-        groups = np.zeros((len(gids), len(kept), weights.replicates))
     for a in range(0, n, PIECE_ROWS):
         piece = parts[:, a : a + PIECE_ROWS]
-        counts = weights.float_counts(start + a, piece.shape[1], buffer)
-        total += replicate_products(piece, counts)
-        if codes is not None:
-            assert gids is not None and groups is not None
-            present, products = group_products(piece, counts, codes[a : a + PIECE_ROWS])
-            groups[np.searchsorted(gids, present)] += products
-    return BatchProducts(kept, total, gids, groups)
+        drawn = weights.float_counts(start + a, piece.shape[1], buffer)
+        total += replicate_products(piece, drawn)
+    return BatchProducts(kept, total, None, None)
 
 
 class ReplicateSums:
@@ -573,6 +587,19 @@ class ReplicateSums:
         return out
 
 
+def _two_sum_into(hi: Array, lo: Array, x: Array) -> None:
+    """``(hi, lo) += x`` in double-double, in place (Knuth's TwoSum: ``hi + x`` is split
+    into its rounded sum and the exact error, which goes to ``lo``)."""
+    s = hi + x
+    back = s - hi
+    error = x - back
+    np.subtract(s, back, out=back)
+    np.subtract(hi, back, out=back)
+    lo += back
+    lo += error
+    hi[...] = s
+
+
 class GroupedReplicateSums:
     """:class:`ReplicateSums` for many groups at once: (groups, m, B) double-double arrays,
     grown as group codes turn up; a piece's groups are added in one vectorised step."""
@@ -591,19 +618,20 @@ class GroupedReplicateSums:
             self.lo = np.concatenate([self.lo, pad])
 
     def add_products(self, gids: NDArray[np.intp], products: Array, kept: NDArray[np.intp]) -> None:
-        """Add the :func:`group_products` of distinct groups ``gids``."""
-        self._grow(int(gids.max()) + 1)
+        """Add the :func:`group_products` of distinct ascending groups ``gids``."""
+        self._grow(int(gids[-1]) + 1)
         m = self.hi.shape[1]
         full = np.zeros((len(gids), _LEVELS * m, self.hi.shape[2]))
         full[:, kept] = products
-        hi, lo = self.hi[gids], self.lo[gids]
-        for level in range(_LEVELS):
-            x = full[:, level * m : (level + 1) * m]
-            s = hi + x
-            back = s - hi
-            lo += (hi - (s - back)) + (x - back)
-            hi = s
-        self.hi[gids], self.lo[gids] = hi, lo
+        span = int(gids[-1]) - int(gids[0]) + 1
+        at: slice | NDArray[np.intp] = gids
+        if span == len(gids):  # consecutive codes (the usual case): views, no gather/scatter
+            at = slice(int(gids[0]), int(gids[-1]) + 1)
+        hi, lo = self.hi[at], self.lo[at]
+        for level in sorted(set((kept // m).tolist())):
+            _two_sum_into(hi, lo, full[:, level * m : (level + 1) * m])
+        if not isinstance(at, slice):
+            self.hi[at], self.lo[at] = hi, lo
 
     def merge(self, other: GroupedReplicateSums, remap: NDArray[np.intp]) -> None:
         """Add another pass's groups, whose code ``g`` is ``remap[g]`` here."""
