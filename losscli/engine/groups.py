@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from losscli.engine.text_codes import TextCodes, text_words
 from losscli.errors import DataError, UsageError
 from losscli.io.convert import arrow_of, index_values, true_mask, valid_mask
 
@@ -33,6 +34,11 @@ else:
 
 #: A lookup table spans at most this many values (8 bytes each) beyond 8 per known key.
 _LUT_SPAN = 1 << 22
+
+#: Text columns with this many keys go through :class:`TextCodes`; with fewer, Arrow's hash
+#: table stays in cache and ``dictionary_encode`` is faster (20 keys, 1M rows: 20 against
+#: 45 ms; 100,000 keys: 105 against 53 ms).
+TEXT_TABLE_KEYS = 1 << 14
 
 
 class _IntCodes:
@@ -154,6 +160,8 @@ class _ColumnCodes:
         self.kind: str | None = None  # "int" or "hash", fixed by the first chunk
         self._lookup: pa.Array | None = None
         self._last_dictionary: tuple[tuple[int, ...], Codes, Any] | None = None
+        self.text: TextCodes | None = None  # built once there are many keys
+        self.text_ok = True  # False once a value does not fit it: Arrow keeps the column
 
     def encode(self, arr: Any) -> Codes:
         """A code per row (null rows share the column's null code)."""
@@ -194,6 +202,10 @@ class _ColumnCodes:
 
         every_entry_used = not pa.types.is_dictionary(arr.type)
         if every_entry_used:
+            if self.text_ok and self.count >= TEXT_TABLE_KEYS:
+                codes = self._encode_text(arr)
+                if codes is not None:
+                    return codes
             arr = arr.dictionary_encode()
         dictionary = arr.dictionary
         indices = arr.indices
@@ -218,6 +230,42 @@ class _ColumnCodes:
             return codes
         out = np.full(len(raw), self._null(), dtype=np.int64)
         out[valid] = codes
+        return out
+
+    def _encode_text(self, arr: Any) -> Codes | None:
+        """Codes through :class:`TextCodes` (short strings), None where it does not apply."""
+        if self.text is None:  # built from the values known so far
+            import pyarrow as pa
+
+            known = self._values() if self.parts else None
+            if known is None or pa.types.is_null(known.type):
+                self.text = TextCodes()
+            else:
+                valid = valid_mask(known) if known.null_count else np.ones(self.count, dtype=bool)
+                self.text = TextCodes.of(known, np.flatnonzero(valid))
+        found = None if self.text is None else text_words(arr)
+        if self.text is None or found is None:
+            self.text, self.text_ok = None, False
+            return None
+        words, lengths = found
+        rows = None
+        if arr.null_count:
+            self._null()  # its code first: new values are numbered after it
+            rows = np.flatnonzero(valid_mask(arr))
+            words, lengths = [w[rows] for w in words], lengths[rows]
+        looked_up = self.text.lookup(words, lengths, self.count)
+        if looked_up is None:
+            self.text, self.text_ok = None, False
+            return None
+        codes, new, hashes = looked_up
+        if len(new):
+            new_codes = np.arange(self.count, self.count + len(new))
+            self.text.add([w[new] for w in words], lengths[new], hashes, new_codes)
+            self._append(take(arr, new if rows is None else rows[new]))
+        if rows is None:
+            return codes
+        out = np.full(len(arr), self.null_code, dtype=np.int64)
+        out[rows] = codes
         return out
 
     def _dictionary_codes(self, dictionary: Any) -> Codes:
@@ -254,6 +302,7 @@ class _ColumnCodes:
         fresh = pc.unique(values)  # a dictionary may repeat a value
         mapping[entries] = self.count + _codes_or(pc.index_in(values, value_set=fresh), -1)
         self._append(fresh)
+        self.text = None  # its table would not know these values: built again if needed
 
     def _type(self) -> Any:
         """The column's value type (None until a value that is not null arrived)."""

@@ -1,0 +1,128 @@
+"""Text group keys coded in NumPy (losscli.engine.text_codes): the groups are those of Python
+string equality whatever the hash does, across chunks, slices, nulls and Arrow fallbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from losscli.engine import groups, text_codes
+from losscli.engine.chunk import Chunk
+from losscli.engine.groups import GroupKeys
+
+
+def _random_texts(rng: np.random.Generator, n: int, distinct: int) -> list[Any]:
+    alphabet = ["a", "b", "é", "\x00", "z", "字", "0", " "]
+    pool: list[Any] = ["", "a", "a\x00", "ab", "b", "x" * 24, "é" * 12, None]
+    while len(pool) < distinct:
+        size = int(rng.integers(0, 25))
+        text = "".join(rng.choice(alphabet, size))
+        if len(text.encode()) <= 24:
+            pool.append(text)
+    return [pool[i] for i in rng.integers(0, len(pool), n)]
+
+
+def _codes(keys: GroupKeys, arr: Any, chunk: int) -> np.ndarray:
+    parts = []
+    for start in range(0, len(arr), chunk):
+        part = arr.slice(start, chunk)
+        parts.append(keys.chunk_codes(Chunk(len(part), {}, {"k": part}, {})))
+    return np.concatenate(parts)
+
+
+def _check(values: list[Any], codes: np.ndarray, keys: GroupKeys) -> None:
+    """Equal codes exactly for equal values; each code's key is its rows' value."""
+    first: dict[Any, int] = {}
+    for value, code in zip(values, codes.tolist(), strict=True):
+        assert first.setdefault(value, code) == code, value
+    assert len(set(first.values())) == len(first) == keys.size
+    by_code = {code: value for value, code in first.items()}
+    raw = keys.raw_keys()
+    assert [raw[c][0] for c in sorted(by_code)] == [by_code[c] for c in sorted(by_code)]
+
+
+_REAL_HASH = text_codes._hash
+
+
+def _same_home(words: list[Any], lengths: Any) -> Any:
+    """Distinct hashes (40 bits), one home slot (the top bits, all zero): every lookup and
+    insert probes."""
+    return _REAL_HASH(words, lengths) >> np.uint64(24)
+
+
+def _constant(words: list[Any], lengths: Any) -> Any:
+    """Every value the same hash: the compare catches it and Arrow takes over."""
+    return np.zeros(len(lengths), dtype=np.uint64)
+
+
+@pytest.fixture(autouse=True)
+def _table_from_the_first_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups, "TEXT_TABLE_KEYS", 0)
+
+
+@pytest.mark.parametrize("hash_kind", ["real", "same home slot", "constant"])
+@pytest.mark.parametrize("typ", [pa.string(), pa.large_string(), pa.binary()])
+@pytest.mark.parametrize("from_keys", [0, 50])
+def test_text_keys_group_by_equality(
+    monkeypatch: pytest.MonkeyPatch, hash_kind: str, typ: Any, from_keys: int
+) -> None:
+    """From the first key, or from the 50th (Arrow's codes until then, the table built from
+    the values known, null included)."""
+    monkeypatch.setattr(groups, "TEXT_TABLE_KEYS", from_keys)
+    if hash_kind == "same home slot":
+        monkeypatch.setattr(text_codes, "_hash", _same_home)
+    elif hash_kind == "constant":
+        monkeypatch.setattr(text_codes, "_hash", _constant)
+    rng = np.random.default_rng(3)
+    values = _random_texts(rng, 5000, 300)
+    if pa.types.is_binary(typ):
+        values = [None if v is None else v.encode() for v in values]
+    arr = pa.array(values, typ)
+    for chunk in (5000, 777, 40):
+        keys = GroupKeys(["k"])
+        codes = _codes(keys, arr, chunk)
+        _check(values, codes, keys)
+        column = keys.per_column[0]
+        assert column.text_ok == (hash_kind != "constant" or (from_keys and chunk == 5000))
+        if hash_kind != "constant" and chunk == 40:
+            assert column.text is not None  # the table coded the later chunks
+
+
+def test_long_strings_and_dictionaries_hand_the_column_to_arrow() -> None:
+    """A chunk with a string over 24 bytes, or a dictionary chunk bringing new values, moves
+    the column to Arrow's hashing for good; codes stay consistent across the switch."""
+    rng = np.random.default_rng(4)
+    short = _random_texts(rng, 2000, 100)
+    long = ["y" * 30, *short[:500]]
+    for second in (pa.array(long), pa.array(["new", *short[:300]]).dictionary_encode()):
+        keys = GroupKeys(["k"])
+        codes = [_codes(keys, pa.array(short), 2000)]
+        assert keys.per_column[0].text is not None
+        codes.append(_codes(keys, second, 10_000))
+        assert keys.per_column[0].text is None
+        codes.append(_codes(keys, pa.array(short[::-1]), 2000))
+        _check(short + second.to_pylist() + short[::-1], np.concatenate(codes), keys)
+
+
+def test_text_words_pack_bytes_and_lengths() -> None:
+    arr = pa.array(["", "abc", "abcdefghi", None, "é"]).slice(1)
+    found = text_codes.text_words(arr)
+    assert found is not None
+    words, lengths = found
+    assert lengths.tolist() == [3, 9, 0, 2]
+    assert words[0][0] == int.from_bytes(b"abc", "little")
+    assert words[0][1] == int.from_bytes(b"abcdefgh", "little")
+    assert words[1].tolist() == [0, ord("i"), 0, 0]
+    assert words[0][3] == int.from_bytes("é".encode(), "little")
+    assert text_codes.text_words(pa.array(["z" * 25])) is None
+
+
+def test_a_first_chunk_of_only_nulls() -> None:
+    for second in (pa.array(["b", None, "a"]), pa.array(["b", None, "a"]).dictionary_encode()):
+        keys = GroupKeys(["k"])
+        codes = [_codes(keys, pa.array([None, None], pa.string()), 10)]
+        codes.append(_codes(keys, second, 10))
+        _check([None, None, "b", None, "a"], np.concatenate(codes), keys)
