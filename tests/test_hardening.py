@@ -4,8 +4,13 @@ multi-line error, data acting on a CI channel, a silent merge of groups)."""
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import math
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +304,79 @@ def test_gate_file_with_a_byte_order_mark(tmp_path: Path) -> None:
     result = invoke(["check", str(gate)])
     assert result.code == 2
     assert "'chunk_size' must be an integer (got 1.5)" in _one_error_line(result.err)
+
+
+# -- HTTP(S) servers that misbehave -------------------------------------------------------------
+class _HostileHTTP(http.server.BaseHTTPRequestHandler):
+    """Statuses fsspec reports as "not found", a server without range requests, a slow one."""
+
+    protocol_version = "HTTP/1.1"
+    parquet = b""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            try:
+                self.wfile.write(body)
+            except OSError:  # the client gave up (a timeout): nothing to answer
+                pass
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/slow.csv":
+            time.sleep(1.5)
+            self._send(200, b"pred,target\n1,2\n")
+        elif path == "/norange.parquet":  # 200 and the whole body, whatever the Range
+            self._send(200, self.parquet)
+        elif path == "/loop.csv":
+            self._send(302, headers={"Location": "/loop.csv"})
+        else:
+            self._send({"/403.csv": 403, "/500.csv": 500}.get(path, 404), b"no")
+
+
+@pytest.fixture(scope="module")
+def hostile_http() -> Iterator[str]:
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"pred": [1.0, 2.0], "target": [0.0, 0.0]}), sink)
+    _HostileHTTP.parquet = sink.getvalue()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileHTTP)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("403.csv", "access denied (HTTP 403)"),  # all three were "no such object (HTTP 404)"
+        ("500.csv", "server error (HTTP 500)"),
+        ("loop.csv", "too many redirects"),
+        ("nope.csv?sig=secret", "no such object (HTTP 404)"),
+        # was a ValueError from fsspec
+        ("norange.parquet", "does not answer HTTP range requests"),
+        # LOSSCLI_REMOTE_TIMEOUT was not applied to HTTP: it waited for the server
+        ("slow.csv", "timed out"),
+    ],
+)
+def test_http_failures_are_named(
+    hostile_http: str, monkeypatch: pytest.MonkeyPatch, path: str, says: str
+) -> None:
+    pytest.importorskip("fsspec")
+    monkeypatch.setenv("LOSSCLI_REMOTE_TIMEOUT", "0.5")
+    monkeypatch.setenv("LOSSCLI_REMOTE_ATTEMPTS", "1")
+    result = invoke(["mse", f"{hostile_http}/{path}"])
+    assert result.code == 3
+    line = _one_error_line(result.err)
+    assert says in line and "secret" not in line

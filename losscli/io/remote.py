@@ -251,7 +251,14 @@ def _http_filesystem() -> Any:
     # A context made now honours SSL_CERT_FILE / SSL_CERT_DIR as set for this run (aiohttp
     # builds its default context once, when it is imported).
     context = ssl.create_default_context()
-    return pafs.PyFileSystem(Handler(HTTPFileSystem(block_size=1 << 22, ssl=context)))
+    # LOSSCLI_REMOTE_TIMEOUT bounds each wait for the server (connecting, and each read), not
+    # the whole download: a server that stops answering is an error, a large file is not.
+    import aiohttp
+
+    timeout = _env_number("LOSSCLI_REMOTE_TIMEOUT", DEFAULT_TIMEOUT)
+    waits = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+    http = HTTPFileSystem(block_size=1 << 22, ssl=context, client_kwargs={"timeout": waits})
+    return pafs.PyFileSystem(Handler(http))
 
 
 def filesystem_of(location: Location) -> Any:
@@ -281,9 +288,54 @@ def explain(exc: BaseException, location: Location) -> InputError:
         detail = re.search(r"curlCode: \d+, ([^;]+)", text)
         why = detail.group(1).strip() if detail else "network error"
         return InputError(f"connection failed after retries ({why})", file=label)
+    if "support range requests" in text:
+        return InputError(
+            "the server does not answer HTTP range requests, which reading Parquet needs: "
+            "download the file first",
+            file=label,
+        )
+    status = re.search(r"\b(?:status|code|HTTP Error) ?:? ?([45]\d\d)\b", text)
+    if status is not None:
+        return InputError(http_status_text(int(status.group(1))), file=label)
     if "SSL" in text or "CERTIFICATE" in text.upper():
         return InputError(f"TLS error: {_one_line(redact(text))}", file=label)
     return InputError(f"cannot read: {_one_line(redact(text))}", file=label)
+
+
+def _http_failure(location: Location) -> str:
+    """Why an HTTP(S) URL cannot be read, asked once more with a HEAD request (fsspec reports
+    a 403, a 500 or a redirect loop as "not found")."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(location.uri, method="HEAD")
+    timeout = _env_number("LOSSCLI_REMOTE_TIMEOUT", DEFAULT_TIMEOUT)
+    try:
+        context = ssl.create_default_context() if location.scheme == "https" else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context):
+            pass
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            return f"too many redirects (HTTP {exc.code})"
+        return http_status_text(exc.code)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            return f"timed out (no answer within {timeout:g} s, LOSSCLI_REMOTE_TIMEOUT)"
+        return f"connection failed ({_one_line(redact(str(reason)))})"
+    return "cannot read: the server answers, but reading the file failed or timed out"
+
+
+def http_status_text(status: int) -> str:
+    """What an HTTP error status means for reading a file."""
+    if status == 404 or status == 410:
+        return f"no such object (HTTP {status})"
+    if status in (401, 403):
+        return f"access denied (HTTP {status})"
+    if status >= 500:
+        return f"server error (HTTP {status})"
+    return f"the server refused the request (HTTP {status})"
 
 
 def _one_line(text: str) -> str:
@@ -303,8 +355,8 @@ def expand(uri: str, anonymous: bool = False) -> list[RemoteFile]:
         fs = filesystem_of(location)
         if location.http:
             info = fs.get_file_info(location.fs_path)
-            if info.type != pafs.FileType.File:
-                raise InputError("no such object (HTTP 404)", file=location.label)
+            if info.type != pafs.FileType.File:  # fsspec says "not found" for any failure
+                raise InputError(_http_failure(location), file=location.label)
             return [RemoteFile(location, info.size)]
         if _GLOB.search(location.key):
             fixed = _GLOB.split(location.key, 1)[0]

@@ -113,6 +113,13 @@ class Source:
             raise InputError(f"cannot read: {exc}", file=self.label) from None
         except pa.ArrowException as exc:  # e.g. an unsupported codec or a corrupt page
             raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=self.label) from None
+        except (ValueError, RuntimeError) as exc:
+            if self.location is None:  # a local read: not a storage failure, a bug
+                raise
+            from losscli.io import remote  # only a URI gets here
+
+            # fsspec's HTTP file raises plain ValueErrors (no range requests, a short body)
+            raise remote.explain(exc, self.location) from None
 
 
 def _reader(format: str) -> Any:
