@@ -216,6 +216,7 @@ def test_background_counting_raises_where_the_states_are_read(scored, monkeypatc
         real(self, chunk, inputs, weights, group_ids)
 
     monkeypatch.setattr(engine_charts.ChartStates, "_update", spy)
+    monkeypatch.setattr(engine_charts, "BACKGROUND_ROWS", 100)
     options = engine.RunOptions(files=[str(path)], chunk_size=500, charts=ChartRequest())
     (result,) = engine.run([engine.LossRequest(lookup("mse"), {})], options)
     assert len(seen) == 6 and threading.get_ident() not in seen  # 3000 rows, 500 a chunk

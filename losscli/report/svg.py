@@ -10,7 +10,6 @@ markup, script or a request.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from losscli.report.sanitize import visible
@@ -19,9 +18,14 @@ from losscli.report.scene import Circle, Line, Polyline, Rect, Scene, Shape
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 
 
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+)  # html.escape's table (the html package costs ~3 ms to import)
+
+
 def escape(text: object) -> str:
     """Data text for XML/HTML content or a quoted attribute: visible, then escaped."""
-    return html.escape(visible(text), quote=True)
+    return visible(text).translate(_ESCAPES)
 
 
 def _n(x: float) -> str:
