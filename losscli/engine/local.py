@@ -32,11 +32,12 @@ from losscli.stats import (
     MeanState,
     Per,
     Reduction,
+    RootMeanState,
     Value,
     accurate_row_sums,
     blocked_loss_sums,
 )
-from losscli.stats.grouped import GROUPED_STATES, GroupedMeanState
+from losscli.stats.grouped import GROUPED_STATES, GroupedMeanState, GroupedRootMeanState
 from losscli.stats.labels import LabelCodes, LabelContext
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -770,6 +771,8 @@ class Pass:
             else []
         )
         self.keys = GroupKeys(union.group_by) if union.group_by else None
+        # plans whose statistics another plan gathers already (mse and rmse): index → theirs
+        self.twins = {} if self.featured else _twins(self.plans)
         self.rows = self.skipped = 0
         # --engine dask: the input's rows before this pass's first (the bootstrap's positions)
         self.row_offset = 0
@@ -908,7 +911,9 @@ class Pass:
                 start = self.row_offset + self.rows - chunk.n
                 _consume_with_intervals(plans, self.featured, chunk, weights, groups, strict, start)
                 continue
-            for plan in plans:
+            for i, plan in enumerate(plans):
+                if i in self.twins:
+                    continue  # its twin's statistics become its own (see results)
                 try:
                     plan.consume(chunk, weights, groups, strict)
                 except OverflowError:
@@ -989,6 +994,17 @@ class Pass:
         assert self.keys is not None
         return self.keys.code_of(key)
 
+    def _take_from_twins(self) -> None:
+        """Each twin plan merges the statistics its twin gathered (once; exact: merging is
+        adding)."""
+        for mine, theirs in self.twins.items():
+            plan, twin = self.plans[mine], self.plans[theirs]
+            plan.state.merge(twin.state)
+            if plan.grouped is not None:
+                size = twin.grouped.counts.size
+                plan.grouped.merge(twin.grouped, np.arange(size, dtype=np.intp), size)
+        self.twins = {}
+
     def results(self) -> list[LossResult]:
         """Every plan's result (after the later passes its multi-pass states need)."""
         if self.rows == 0:
@@ -1000,6 +1016,7 @@ class Pass:
             raise EmptyInputError("no rows", file=_label(self.sources))
         if self.options.reduction != "none":
             self.later_passes()
+        self._take_from_twins()
         keys = None if self.keys is None else SharedKeys(self.keys)
         results = [
             _result(plan, self.options, self.sources, self.rows, self.skipped, keys, self.notes)
@@ -1084,6 +1101,56 @@ def _attach_intervals(
         tracker.intervals(gid, group.value, other)
         for gid, group, other in zip(gids, result.groups, partner_values, strict=True)
     ]
+
+
+#: States that hold the same statistics and differ only in what they compute from them.
+_MEAN_FAMILY = (MeanState, RootMeanState)
+_GROUPED_MEAN_FAMILY = (GroupedMeanState, GroupedRootMeanState)
+
+
+def _twins(plans: Sequence[_Plan]) -> dict[int, int]:
+    """Plans that gather the same sums as an earlier plan — the same kernel, parameters,
+    columns and weights into a mean or root-mean state (``eval -m mse -m rmse``): index →
+    the earlier plan's. A twin is not fed; it merges its twin's statistics at the end."""
+    twins: dict[int, int] = {}
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, plan in enumerate(plans):
+        spec = plan.spec
+        if (
+            spec.elementwise is None
+            or spec.denominator is not None
+            or plan.multi_pass
+            or type(plan.state) not in _MEAN_FAMILY
+            or (plan.grouped is not None and type(plan.grouped) not in _GROUPED_MEAN_FAMILY)
+        ):
+            continue
+        params = {k: v for k, v in plan.params.items() if k != "label_context"}
+        if len(params) != len(plan.params):
+            continue  # label metrics: their contexts are their own
+        key = (
+            _kernel_identity(spec.elementwise),
+            tuple(map(_kernel_identity, (c.violations for c in spec.checks))),
+            repr(sorted(params.items())),
+            tuple((r, tuple(c)) for r, c in plan.selection.roles.items()),
+            plan.selection.weight,
+            plan.outputs,
+        )
+        first = seen.setdefault(key, i)
+        if first != i:
+            twins[i] = first
+    return twins
+
+
+def _kernel_identity(fn: Callable[..., Any]) -> Any:
+    """What a kernel computes: its code and the values it closes over (each entry's adapter,
+    e.g. ``pair(squared_error)``, is a function of its own); the function itself when a
+    closed-over value cannot be compared."""
+    cells = tuple(c.cell_contents for c in getattr(fn, "__closure__", None) or ())
+    try:
+        hash(cells)
+    except TypeError:
+        return fn
+    return (getattr(fn, "__code__", fn), cells)
 
 
 def _chart_states(plans: Sequence[_Plan], options: RunOptions) -> list[_Plan]:
@@ -1198,7 +1265,7 @@ def _result_of(
                     state.overall_classes = classes()
             shown_codes = _present_groups(plan, keys)
             groups = _group_results(plan, keys, shown_codes, reduction, per, sources, weight)
-            shown = shown_codes.tolist()
+            shown = shown_codes.tolist() if plan.charts is not None else []
     return LossResult(
         loss=plan.spec.name,
         params={k: v for k, v in plan.params.items() if k != "label_context"},
