@@ -107,9 +107,15 @@ def _weighted_fsum(x: np.ndarray, counts: np.ndarray) -> float:
     return math.fsum(np.repeat(x, counts.astype(np.int64)).tolist())
 
 
-def test_replicate_sums_weight_every_row_on_large_inputs() -> None:
+@pytest.mark.parametrize("piece_weights", [None, 240])
+def test_replicate_sums_weight_every_row_on_large_inputs(monkeypatch, piece_weights) -> None:
     """Rows beyond 65,536 (where a block bootstrap once took over) keep their own weights:
-    a sorted column, whose neighbours are alike, matches the per-row dense reference."""
+    a sorted column, whose neighbours are alike, matches the per-row dense reference (also
+    in pieces of 10 rows, as a large --bootstrap draws them)."""
+    import losscli.stats.intervals as stats_intervals
+
+    if piece_weights is not None:
+        monkeypatch.setattr(stats_intervals, "_PIECE_WEIGHTS", piece_weights)
     n, b = 70_000, 24
     x = np.sort(np.random.default_rng(9).exponential(size=n))
     sums = ReplicateSums(2, b)
@@ -236,6 +242,7 @@ def test_bootstrap_groups_and_threads_match_the_per_row_reference(tmp_path, monk
     """Many small groups (each piece sums most of them together) and a few large ones, one
     thread or two: every group's replicates are the exactly rounded per-row sums."""
     import losscli.engine.intervals as engine_intervals
+    import losscli.stats.intervals as stats_intervals
 
     rng = np.random.default_rng(14)
     n, b = 6000, 32
@@ -247,8 +254,11 @@ def test_bootstrap_groups_and_threads_match_the_per_row_reference(tmp_path, monk
     pq.write_table(pa.table({"pred": p, "target": y, "g": g, "w": w}), path)
     request = engine.LossRequest(lookup("mse"), {}, {}, IntervalRequest(b, 21))
     runs = []
-    for workers, chunk in ((1, 6000), (2, 1777)):
+    for workers, chunk, small in ((1, 6000, False), (2, 1777, False), (2, 6000, True)):
         monkeypatch.setattr(engine_intervals, "BOOTSTRAP_WORKERS", workers)
+        if small:  # what a large --bootstrap does: pieces of 10 rows, batches drawn in parts
+            monkeypatch.setattr(stats_intervals, "_PIECE_WEIGHTS", 10 * b)
+            monkeypatch.setattr(stats_intervals, "_GROUPED_WEIGHTS", 700 * b)
         options = engine.RunOptions([str(path)], chunk_size=chunk, group_by="g", weight="w")
         runs.append(engine.run([request], options)[0])
     k = reference_counts(21, b, n)
@@ -261,10 +271,12 @@ def test_bootstrap_groups_and_threads_match_the_per_row_reference(tmp_path, monk
         ]
         expected = [num / den if den else math.nan for num, den in sums]  # none drawn: NaN
         np.testing.assert_array_equal(group.intervals.value[0].replicates, expected)
-    for one, two in zip(runs[0].groups, runs[1].groups, strict=True):
-        np.testing.assert_array_equal(
-            one.intervals.value[0].replicates, two.intervals.value[0].replicates
-        )
+    for other in runs[1:]:
+        for one, two in zip(runs[0].groups, other.groups, strict=True):
+            np.testing.assert_array_equal(
+                one.intervals.value[0].replicates, two.intervals.value[0].replicates
+            )
+        assert other.intervals.value[0].interval(0.9) == runs[0].intervals.value[0].interval(0.9)
 
 
 # -- the command line -------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from losscli.stats import (
 )
 from losscli.stats.intervals import (
     BATCH_ROWS,
-    PIECE_ROWS,
     BatchMaxima,
     BatchProducts,
     BootstrapEstimate,
@@ -319,7 +318,7 @@ class IntervalTracker:
         assert weights is not None
         n = stacked.shape[1]
 
-        local = threading.local()  # each thread's (PIECE_ROWS, B) weight buffer
+        local = threading.local()  # each thread's (piece rows, B) weight buffer
 
         def job(a: int) -> Callable[[], list[BatchProducts | BatchMaxima]]:
             def run() -> list[BatchProducts | BatchMaxima]:
@@ -330,7 +329,7 @@ class IntervalTracker:
                     ]
                 buffer = getattr(local, "buffer", None)
                 if buffer is None:
-                    buffer = local.buffer = np.empty((PIECE_ROWS, weights.replicates))
+                    buffer = local.buffer = np.empty((weights.piece_rows, weights.replicates))
                 batch = stacked[:, a : a + BATCH_ROWS]
                 chunk_codes = None if codes is None else codes[a : a + BATCH_ROWS]
                 return [batch_products(batch, weights, start + a, chunk_codes, buffer)]

@@ -37,6 +37,11 @@ else:
 #: Rows per piece of the bootstrap: a piece's (rows × B) float64 weights stay in cache
 #: (800 KB at B = 200) and below the size where each allocation maps fresh pages.
 PIECE_ROWS = 512
+#: Weights a piece holds at most (PIECE_ROWS × B ≤ this): large ``--bootstrap`` counts take
+#: fewer rows per piece, so memory does not grow with B.
+_PIECE_WEIGHTS = 1 << 18
+#: uint8 weights a grouped batch draws at once at most (a batch is cut into parts beyond).
+_GROUPED_WEIGHTS = 1 << 24
 #: Rows per batch of the bootstrap (its threads' unit of work): features are split into exact
 #: parts once per batch, for sums of up to this many rows, so its pieces' products add exactly.
 BATCH_ROWS = 1 << 16
@@ -406,6 +411,8 @@ class PoissonWeights:
         self.replicates = replicates
         self.steps = -(-replicates // 16)
         self.table = _poisson_table()
+        #: rows per piece: :data:`PIECE_ROWS`, fewer for large B (memory bounded, not by B)
+        self.piece_rows = max(1, min(PIECE_ROWS, _PIECE_WEIGHTS // replicates))
         self._float_table: Array | None = None
 
     def _uniforms(self, start: int, rows: int) -> NDArray[np.uint16]:
@@ -475,8 +482,9 @@ def group_products(
     for j in np.flatnonzero(~small).tolist():
         a, b = int(starts[j]), int(starts[j] + sizes[j])
         out[j] = 0.0
-        for c in range(a, b, 4 * PIECE_ROWS):  # float64 weights a few pieces at a time
-            d = min(c + 4 * PIECE_ROWS, b)
+        step = 4 * max(1, min(PIECE_ROWS, _PIECE_WEIGHTS // counts.shape[1]))
+        for c in range(a, b, step):  # float64 weights a few pieces at a time
+            d = min(c + step, b)
             out[j] += parts[:, c:d] @ counts[c:d].astype(np.float64)
     small_groups = np.flatnonzero(small)
     if len(small_groups):
@@ -515,24 +523,38 @@ def batch_products(
 ) -> BatchProducts:
     """The products of a (m, n ≤ :data:`BATCH_ROWS`) batch of features of the rows at positions
     ``start …``: split once, then piece by piece (weights drawn into ``buffer``, a reused
-    (:data:`PIECE_ROWS`, B) array), the pieces' exact products added exactly. With group
+    (piece rows, B) array), the pieces' exact products added exactly. With group
     ``codes`` the batch's weights are drawn whole (uint8) and :func:`group_products` sums each
     group; the total is the exact sum of the groups'."""
     n = features.shape[1]
     parts = split_parts(features)
     kept = np.flatnonzero(parts.any(axis=1))  # a weight of ones needs one part, not three
     parts = parts[kept]
+    rows = weights.piece_rows
     if buffer is None:
-        buffer = np.empty((PIECE_ROWS, weights.replicates))
-    if codes is not None:  # weights of the whole batch, its rows sorted by group once
-        whole = np.empty((n, weights.replicates), dtype=np.uint8)
-        for a in range(0, n, PIECE_ROWS):
-            whole[a : a + PIECE_ROWS] = weights.counts(start + a, min(PIECE_ROWS, n - a))
-        gids, groups = group_products(parts, whole, codes)
+        buffer = np.empty((rows, weights.replicates))
+    if codes is not None:  # weights of the whole batch (uint8), its rows sorted by group once
+        part_rows = max(rows, _GROUPED_WEIGHTS // weights.replicates)
+        gids = groups = None
+        for b in range(0, n, part_rows):
+            e = min(b + part_rows, n)
+            whole = np.empty((e - b, weights.replicates), dtype=np.uint8)
+            for a in range(b, e, rows):
+                whole[a - b : a - b + rows] = weights.counts(start + a, min(rows, e - a))
+            present, products = group_products(parts[:, b:e], whole, codes[b:e])
+            if gids is None or groups is None:
+                gids, groups = present, products
+            else:  # products of one batch share its grid: they add exactly
+                union = np.union1d(gids, present)
+                merged = np.zeros((len(union), *products.shape[1:]))
+                merged[np.searchsorted(union, gids)] += groups
+                merged[np.searchsorted(union, present)] += products
+                gids, groups = union, merged
+        assert gids is not None and groups is not None
         return BatchProducts(kept, groups.sum(axis=0), gids, groups)  # exact sums
     total = np.zeros((len(kept), weights.replicates))
-    for a in range(0, n, PIECE_ROWS):
-        piece = parts[:, a : a + PIECE_ROWS]
+    for a in range(0, n, rows):
+        piece = parts[:, a : a + rows]
         drawn = weights.float_counts(start + a, piece.shape[1], buffer)
         total += replicate_products(piece, drawn)
     return BatchProducts(kept, total, None, None)
@@ -687,13 +709,13 @@ def batch_maxima(
     if codes is not None:
         gids = np.unique(codes)
         groups = np.full((len(gids), features.shape[0], weights.replicates), -np.inf)
-    for a in range(0, n, PIECE_ROWS):
-        piece = features[:, a : a + PIECE_ROWS]
+    for a in range(0, n, weights.piece_rows):
+        piece = features[:, a : a + weights.piece_rows]
         drawn = weights.counts(start + a, piece.shape[1]) > 0
         np.maximum(total, _drawn_maxima(piece, drawn, None), out=total)
         if codes is not None:
             assert gids is not None and groups is not None
-            piece_codes = codes[a : a + PIECE_ROWS]
+            piece_codes = codes[a : a + weights.piece_rows]
             order = np.argsort(piece_codes, kind="stable")
             ordered = piece_codes[order]
             heads = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
