@@ -213,6 +213,28 @@ def test_density_constant_and_non_finite() -> None:
     assert edges[0] <= 2.0 < edges[-1]
 
 
+@pytest.mark.parametrize("chunk", [1000, 70_000, 300_000])
+def test_density_blocks_with_non_finite_pairs_and_a_growing_range(chunk: int) -> None:
+    # NaN/inf pairs in some blocks (not others), and a range that widens block after block
+    # (the window rescales while cells of earlier blocks wait to be counted)
+    rng = np.random.default_rng(21)
+    n = 300_000
+    t = rng.normal(0, 1, n) * np.linspace(1, 400, n)  # spread grows along the input
+    p = t + rng.normal(0, 2, n)
+    p[rng.integers(0, n, 40)] = np.nan
+    t[rng.integers(0, n, 40)] = np.inf
+    p[150_000:150_010] = -np.inf
+    d = h.Density2D()
+    for s in range(0, n, chunk):
+        d.update(p[s : s + chunk], t[s : s + chunk])
+    ok = np.isfinite(p) & np.isfinite(t)
+    edges, counts = d.compute()
+    want, _, _ = np.histogram2d(t[ok], p[ok], bins=[edges, edges])
+    np.testing.assert_array_equal(counts, want.astype(np.int64))
+    assert counts.sum() == ok.sum() and d.dropped == n - ok.sum()
+    assert 16 < edges.size - 1 <= 64
+
+
 # -- calibration --------------------------------------------------------------------------------
 def _reference_calibration(p, y, w, n_bins):
     """Per bin Σw, Σw·p, Σw·y with math.fsum, bins as scikit-learn's calibration_curve."""

@@ -217,3 +217,19 @@ def test_png_encoder_round_trips_through_pillow() -> None:
     with Image.open(io.BytesIO(encode_png(rgb))) as picture:
         assert (picture.format, picture.mode, picture.size) == ("PNG", "RGB", (53, 37))
         np.testing.assert_array_equal(np.asarray(picture), rgb)
+
+
+def test_histogram_panel_names_what_it_counts() -> None:
+    from losscli.stats.histograms import ErrorHistogram
+
+    state = ErrorHistogram()
+    state.update(np.array([0.5, 1.0, 2.0, 2.5]))
+    for subject, title in (
+        ("error", "error histogram (prediction − target)"),
+        ("loss", "histogram of the per-element loss values"),
+    ):
+        data = image.ReportData("t", [], [], histogram=state.compute(), subject=subject)
+        texts = [s.text for s in panels.report_scene(data).shapes if isinstance(s, panels.Text)]
+        assert title in texts
+        bars = [s for s in panels.report_scene(data).shapes if getattr(s, "kind", None) == "bar"]
+        assert sum(int(dict(b.data)["count"]) for b in bars) == 4

@@ -155,7 +155,11 @@ def _missing(out: list[Shape], panel: Box, title: str, why: str) -> None:
 def histogram_panel(out: list[Shape], panel: Box, data: ReportData) -> None:
     """Bars of the error histogram (at most :data:`HIST_BARS`; exact merges of bins), on a
     symmetric log axis for the default bins, a linear one for ``--bins``."""
-    title = "error histogram (prediction − target)"
+    title = (
+        "error histogram (prediction − target)"
+        if data.subject == "error"
+        else "histogram of the per-element loss values"
+    )
     result = data.histogram
     if result is None or int(result.counts.sum()) == 0:
         _missing(out, panel, title, "no errors to show")
