@@ -4,12 +4,16 @@ multi-line error, data acting on a CI channel, a silent merge of groups)."""
 
 from __future__ import annotations
 
+import csv
 import http.server
 import io
 import json
 import math
+import os
+import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from losscli.report import sanitize
 from tests.conftest import invoke
@@ -380,3 +386,134 @@ def test_http_failures_are_named(
     assert result.code == 3
     line = _one_error_line(result.err)
     assert says in line and "secret" not in line
+
+
+# -- fuzz: every newer feature over hostile tables ------------------------------------------------
+COMMAND_TEMPLATES = [
+    ["eval", "{F}", "-m", "mse", "-m", "r2", "-m", "medae", "-g", "g", "-f", "json"],
+    ["quantile_absolute_error", "{F}", "--q", "0.9", "--q", "0.1", "-w", "w", "-g", "g"],
+    ["rmse", "{F}", "--max", "0.5", "--confidence", "0.9", "--bootstrap", "20", "-g", "g"],
+    ["mse", "{F}", "--max", "1", "--confidence", "0.9", "-w", "w", "-f", "markdown"],
+    ["mse", "{F}", "--show", "hist", "--show", "groups", "-g", "g", "-f", "markdown", "--max", "1"],
+    ["log_loss", "{F}", "-p", "p,q", "-t", "label", "-g", "g", "-f", "table"],
+    ["accuracy", "{F}", "-p", "p,q", "-t", "label", "-f", "value"],
+    ["binary_crossentropy", "{F}", "-p", "p", "-t", "y", "--max", "1", "-f", "table"],
+    ["ece", "{F}", "-p", "p", "-t", "y", "--show", "calibration", "-f", "json"],
+    ["mse", "{F}", "-r", "none", "-f", "value", "--keep", "g"],
+    ["d2_absolute_error", "{F}", "-w", "w", "-g", "g", "-f", "csv"],
+    ["check", "{GATE}", "-f", "markdown"],
+]
+hostile_text = st.one_of(
+    st.sampled_from(["", "NA", "null", "nan", "a", "b", "::error::x", "##vso[x]", "<b>", "1,5"]),
+    st.text(alphabet=st.sampled_from(list("ab:#[]|<>\n\r\x1b\x00\u202e é,\"'")), max_size=6),
+)
+hostile_cell = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 0.5, 1.0, 5e-324, 1e308, -1e308, 2.0, -1.0]),
+    hostile_text,
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("LOSSCLI_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=not os.environ.get("LOSSCLI_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(st.lists(hostile_cell, min_size=7, max_size=7), min_size=0, max_size=7),
+    template=st.sampled_from(COMMAND_TEMPLATES),
+    parquet=st.booleans(),
+)
+def test_fuzz_newer_features(rows: list[list[object]], template: list[str], parquet: bool) -> None:
+    names = ["pred", "target", "w", "g", "p", "q", "y"]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        columns = {name: [r[i] for r in rows] for i, name in enumerate(names)}
+        columns["label"] = [str(r[6]) for r in rows]
+        if parquet:
+            path = directory / "t.parquet"
+            table = {
+                name: pa.array([v if isinstance(v, float) else None for v in values], pa.float64())
+                if name != "g"
+                else pa.array([v if isinstance(v, str) else repr(v) for v in values])
+                for name, values in columns.items()
+            }
+            pq.write_table(pa.table(table), path)
+        else:
+            path = directory / "t.csv"
+            with path.open("w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(list(columns))
+                writer.writerows(zip(*columns.values(), strict=True))
+        gate = directory / "gate.toml"
+        gate.write_text(
+            "[defaults]\npred = 'pred'\ntarget = 'target'\n"
+            f"[[check]]\nloss = 'mse'\nfile = {str(path)!r}\ngroup_by = 'g'\nmax = 1.0\n"
+            "[[check]]\nloss = 'rmse'\nfile = " + repr(str(path)) + "\nconfidence = 0.9\n"
+            "max = 1.0\n",
+            encoding="utf-8",
+        )
+        junit, summary = directory / "j.xml", directory / "s.md"
+        args = [a.replace("{F}", str(path)).replace("{GATE}", str(gate)) for a in template]
+        result = invoke([*args, "--junit", str(junit)] if "--max" in args else args,
+                        env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+        assert result.code in (0, 1, 2, 3), result.err
+        assert "unexpected" not in result.err and "Traceback" not in result.err, result.err
+        err_lines = result.err.splitlines()
+        for line in err_lines:
+            assert line.startswith(("losscli: ", "::error title=losscli")), repr(line)
+            assert line.isprintable() and not (_acts(line) and line.startswith("losscli")), line
+        if result.code in (2, 3):  # one error line (in `check`, one per check that failed)
+            errors = sum(line.startswith("losscli: error:") for line in err_lines)
+            assert errors == 1 or (args[0] == "check" and errors == 2), err_lines
+        fmt = args[args.index("-f") + 1] if "-f" in args else "json"
+        if result.code in (0, 1) and fmt == "json":
+            json.loads(result.out, parse_constant=lambda name: pytest.fail(f"bare {name}"))
+        if fmt in ("table", "markdown", "value"):
+            for line in result.out.splitlines():
+                assert line.replace("\t", " ").isprintable() and not _acts(line), repr(line)
+        if junit.exists():
+            ET.parse(junit)
+        if summary.exists():
+            for line in summary.read_text(encoding="utf-8").splitlines():
+                assert line.isprintable() and not _acts(line), repr(line)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    values=st.lists(
+        st.tuples(
+            st.floats(allow_nan=False, allow_infinity=False, min_value=-1e150, max_value=1e150)
+            | st.sampled_from([5e-324, -0.0, 2.2250738585072014e-308]),
+            st.floats(allow_nan=False, allow_infinity=False, min_value=-1e150, max_value=1e150),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    chunk=st.integers(1, 7),
+)
+def test_fuzz_values_survive_the_csv_round_trip_exactly(
+    values: list[tuple[float, float]], chunk: int
+) -> None:
+    """Any finite float written with repr() reads back as the same float: mse is math.fsum of
+    the squared errors (to an ulp per chunk, any chunk size), medae exactly np.median's value."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "v.csv"
+        path.write_text("pred,target\n" + "".join(f"{p!r},{t!r}\n" for p, t in values))
+        result = invoke(["eval", str(path), "-m", "mse", "-m", "medae", "--chunk-size", str(chunk)])
+        assert result.code == 0, result.err
+        mse, medae = (r["value"] for r in result.json["results"])
+        squares = [(p - t) ** 2 for p, t in values]
+        # each chunk's exactly rounded sum is rounded once more when chunks are added (a tie
+        # can round the other way): within an ulp per chunk of math.fsum, as README states
+        assert mse == pytest.approx(math.fsum(squares) / len(values), rel=1e-14, abs=0)
+        assert medae == float(np.median(np.abs(np.subtract(*zip(*values, strict=True)))))
+
+
+def test_an_ndjson_array_line_is_not_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "a.ndjson"
+    path.write_text("[1, 2]\n")
+    result = invoke(["mse", str(path)])
+    assert result.code == 3  # was "cannot read: cannot unpack non-iterable int object"
+    assert _one_error_line(result.err).endswith("a.ndjson: NDJSON lines must be objects")

@@ -20,15 +20,20 @@ if TYPE_CHECKING:
 
 
 # -- NDJSON -------------------------------------------------------------------------------------
+class _Pairs(list[tuple[str, object]]):
+    """A JSON object's (key, value) pairs in order, duplicates kept (a JSON array is a list
+    too, so objects get a type of their own)."""
+
+
 def _first_record(source: Source) -> list[tuple[str, object]]:
     import json
 
     first, _ = first_line(source)
     try:
-        pairs = json.loads(first, object_pairs_hook=lambda items: items)
+        pairs = json.loads(first, object_pairs_hook=_Pairs)
     except ValueError:
         raise InputError("not valid NDJSON (first line)", file=source.label) from None
-    if not isinstance(pairs, list):
+    if not isinstance(pairs, _Pairs):  # a number, a string, an array: not a record
         raise InputError("NDJSON lines must be objects", file=source.label)
     return pairs
 
