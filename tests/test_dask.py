@@ -388,6 +388,7 @@ def test_tls_scheduler_with_certificates_from_dask_config(
         ["mse", "--baseline-pred", "v0", "--max-increase", "0", "-w", "w"],  # t, paired
         ["rmse", "--baseline-pred", "v0", "--max-increase", "0", "-w", "w", "--bootstrap", "40"],
         ["max_error", "--max", "0.01", "--bootstrap", "40", "--seed", "5"],
+        ["d2_tweedie", "-p", "pp0", "-t", "pt0", "--power", "1.5", "--min", "0.5", "-w", "w"],
     ],
 )
 def test_confidence_on_dask_equals_local(
@@ -398,7 +399,8 @@ def test_confidence_on_dask_equals_local(
     across files and units."""
     files = [str(dataset / f"part-{i}.parquet") for i in range(3)]
     loss, *rest = args
-    common = [loss, *files, "-p", "p0", "-t", "t0", *rest, "-g", "g", "-f", "json"]
+    columns = [] if "-p" in rest else ["-p", "p0", "-t", "t0"]
+    common = [loss, *files, *columns, *rest, "-g", "g", "-f", "json"]
     common += ["--confidence", "0.9"]
     local = invoke(common)
     on_dask = invoke([*common, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "3000"])
@@ -420,3 +422,5 @@ def test_confidence_on_dask_refusals(dataset: Path, cluster: str) -> None:
     pq_file = str(dataset / "part-0.parquet")
     r = invoke(["r2", pq_file, "-p", "p0", "-t", "t0", "--min", "-9", *dask])
     assert r.code == 2 and "--engine local" in r.err
+    r = invoke(["d2_tweedie", pq_file, "-p", "pp0", "-t", "pt0", "--min", "-9", *dask])
+    assert r.code == 2 and "centred on the input's first row" in r.err  # power 0

@@ -370,7 +370,7 @@ def test_cli_usage_errors(data: dict, args: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "loss", ["median_absolute_error", "d2_absolute_error", "d2_tweedie", "d2_pinball", "accuracy"]
+    "loss", ["median_absolute_error", "d2_absolute_error", "d2_pinball", "accuracy"]
 )
 def test_cli_metric_without_interval_is_a_usage_error(data: dict, loss: str) -> None:
     extra = ["-t", "g"] if loss == "accuracy" else []
@@ -442,6 +442,30 @@ def test_cli_baseline_predictions_file_is_paired_row_by_row(data: dict, tmp_path
     pq.write_table(pa.table({"pred": data["base"][:-1], "target": data["target"][:-1]}), short)
     r = invoke(["mse", str(candidate), "--baseline", str(short), *common])
     assert r.code == 3 and "row counts differ" in r.err and "pairs them row by row" in r.err
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 1.5, 2.0, 3.0, -0.5])
+def test_d2_tweedie_bootstrap_matches_scikit_learn_per_replicate(tmp_path, power: float) -> None:
+    """Each replicate's null deviance comes from streamed sums (Σw·a(y), Σw·y, Σw), never
+    from the rows: it equals scikit-learn's d2_tweedie_score weighted by the replicate."""
+    from sklearn.metrics import d2_tweedie_score
+
+    rng = np.random.default_rng(31)
+    n, b = 1500, 40
+    y = rng.gamma(2.0, 3.0, n) + 5.0  # a mean well away from 0: the sums must not cancel
+    if power < 2:
+        y[:4] = 0.0
+    p = y * rng.uniform(0.7, 1.3, n) + 0.1
+    w = rng.uniform(0.5, 2.0, n)
+    path = tmp_path / "d2.parquet"
+    pq.write_table(pa.table({"pred": p, "target": y, "w": w}), path)
+    request = engine.LossRequest(lookup("d2_tweedie"), {"power": power}, {}, IntervalRequest(b, 6))
+    result = engine.run([request], engine.RunOptions([str(path)], weight="w", chunk_size=333))[0]
+    k = reference_counts(6, b, n)
+    expected = [d2_tweedie_score(y, p, sample_weight=w * k[:, j], power=power) for j in range(b)]
+    np.testing.assert_allclose(result.intervals.value[0].replicates, expected, rtol=1e-12)
+    whole = engine.run([request], engine.RunOptions([str(path)], weight="w"))[0]
+    assert whole.intervals.value[0].interval(0.9) == result.intervals.value[0].interval(0.9)
 
 
 def test_cross_entropy_interval_and_class_weights(tmp_path) -> None:

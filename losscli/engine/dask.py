@@ -325,7 +325,7 @@ def _check_intervals(merged: Pass, units: Sequence[Unit], options: RunOptions) -
             "--engine local (use --baseline-pred COL with the baseline's column in the input)"
         )
     for tracker in trackers:
-        if tracker.features.kind in ("r2", "ev"):
+        if tracker.features.centred:
             raise UsageError(
                 f"--engine dask: --confidence on {tracker.features.spec.name} runs with "
                 "--engine local (its replicate sums are centred on the input's first row)"

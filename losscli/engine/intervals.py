@@ -77,9 +77,9 @@ class Intervals(NamedTuple):
 #: Why the metrics outside :func:`_kind` have no interval (one line of a usage error).
 NO_INTERVAL = (
     "intervals cover means and sums of elementwise losses (class-weighted too), rmse/rmsle, "
-    "r2, explained_variance and max_error; a bootstrap replicate of a quantile error or d2 "
-    "score needs its own quantile or null model over all rows: every row kept, or a pass per "
-    "replicate"
+    "r2, explained_variance, d2_tweedie and max_error; a bootstrap replicate of a quantile "
+    "error, d2_absolute_error or d2_pinball needs its own quantile of all rows: every row "
+    "kept, or a pass per replicate"
 )
 
 
@@ -105,6 +105,8 @@ def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
         return "ev"
     if isinstance(state, MaxState) and spec.elementwise is not None:
         return "max"
+    if getattr(state, "kind", None) == "tweedie" and spec.name == "d2_tweedie":
+        return "d2t"
     raise UsageError(f"--confidence: {spec.name} has no interval ({NO_INTERVAL})")
 
 
@@ -129,14 +131,25 @@ class Features:
     @property
     def needs_inputs(self) -> bool:
         """Whether :meth:`rows` reads the chunk's inputs (not only elementwise losses)."""
-        return self.kind in ("ratio", "r2", "ev")
+        return self.kind in ("ratio", "r2", "ev", "d2t")
 
     @property
     def width(self) -> int:
         k = self.outputs
         if self.kind == "mean":
             return k if self.per == "output" else 1
-        return {"root": k, "max": k, "ratio": 2, "r2": 3 * k, "ev": 4 * k}[self.kind]
+        return {"root": k, "max": k, "ratio": 2, "r2": 3 * k, "ev": 4 * k, "d2t": 3 * k}[self.kind]
+
+    @property
+    def centred(self) -> bool:
+        """Whether the features are centred on the first row seen (r2, explained variance,
+        d2_tweedie with power 0): sums of squares without cancellation, but a Dask unit
+        would centre on its own first row."""
+        return self.kind in ("r2", "ev") or (self.kind == "d2t" and self.power == 0)
+
+    @property
+    def power(self) -> float:
+        return float(self.params.get("power", 0.0))
 
     def rows(self, losses: Array | None, inputs: dict[str, Array] | None) -> Array:
         """(m, n) features of a chunk: losses (elementwise kinds) or pred/target (scores)."""
@@ -152,6 +165,8 @@ class Features:
             return losses
         assert inputs is not None
         pred, target = inputs["pred"], inputs["target"]
+        if self.kind == "d2t":
+            return self._d2_tweedie_rows(pred, target)
         if self.kind == "r2":
             if self.shift is None:
                 self.shift = target[:, :1].copy()
@@ -164,6 +179,45 @@ class Features:
         r = residual - self.shift[:k]
         y = target - self.shift[k:]
         return np.concatenate([r, np.square(r), y, np.square(y)])
+
+    def _d2_tweedie_rows(self, pred: Array, target: Array) -> Array:
+        """``D(y, p)``, ``a(y)`` and ``y`` per output: the null deviance of any weighting is
+        a function of ``Σw·a(y)``, ``Σw·y`` and ``Σw`` (see :meth:`_null_deviance`)."""
+        from losscli.catalogue.distributions import tweedie_deviance
+
+        q = self.power
+        with np.errstate(divide="ignore", invalid="ignore"):
+            deviance = tweedie_deviance(pred, target, q)
+            y = target
+            if q == 0:
+                if self.shift is None:
+                    self.shift = target[:, :1].copy()
+                y = target - self.shift
+                a = np.square(y)
+            elif q == 1:
+                a = np.where(target == 0, 0.0, target * np.log(target))
+            elif q == 2:
+                a = np.log(target)
+            else:
+                a = np.maximum(target, 0.0) ** (2 - q) if q < 0 else target ** (2 - q)
+        return np.concatenate([deviance, a, y])
+
+    def _null_deviance(self, a: Array, s1: Array, w: Array) -> Array:
+        """``Σw·D(y, μ)`` at the weighted mean ``μ = Σw·y/Σw``, from the sums: the terms in
+        ``μ`` collapse since ``μ·Σw = Σw·y``. Power 0: ``Σw·y² − (Σw·y)²/Σw`` (on centred
+        targets); 1: ``2(Σw·y·log y − Σw·y·log μ)``; 2: ``2(Σw·log μ − Σw·log y)``; else
+        ``2(Σw·y₊^(2−q) − Σw·μ^(2−q))/((1−q)(2−q))``."""
+        q = self.power
+        mu = s1 / w
+        if q == 0:
+            out: Array = a - s1 * mu
+        elif q == 1:
+            out = 2 * (a - s1 * np.log(mu))
+        elif q == 2:
+            out = 2 * (w * np.log(mu) - a)
+        else:
+            out = 2 * (a - w * mu ** (2 - q)) / ((1 - q) * (2 - q))
+        return out
 
     def values(self, sums: Array, weight: Array | None) -> Array:
         """Metric values (B,) or (k, B) from replicate sums (m, B) and weight sums (B,)
@@ -187,6 +241,12 @@ class Features:
             if self.kind == "root":
                 roots = np.sqrt(sums / weight)
                 return roots if self.per == "output" else roots.mean(axis=0)
+            if self.kind == "d2t":
+                num = sums[:k]
+                den = self._null_deviance(sums[k : 2 * k], sums[2 * k :], weight)
+                scores = explained_scores(num.ravel(), den.ravel(), force_finite=False)
+                scores = scores.reshape(num.shape)
+                return scores if self.per == "output" else scores.mean(axis=0)
             if self.kind == "r2":
                 num = sums[:k]
                 den = sums[2 * k :] - np.square(sums[k : 2 * k]) / weight
