@@ -126,3 +126,16 @@ def test_a_first_chunk_of_only_nulls() -> None:
         codes = [_codes(keys, pa.array([None, None], pa.string()), 10)]
         codes.append(_codes(keys, second, 10))
         _check([None, None, "b", None, "a"], np.concatenate(codes), keys)
+
+
+def test_key_tables_merge_by_text() -> None:
+    """Another partition's keys map to this table's codes by value."""
+    rng = np.random.default_rng(6)
+    values = _random_texts(rng, 3000, 200)
+    left, right = GroupKeys(["k"]), GroupKeys(["k"])
+    _codes(left, pa.array(values[:1500]), 500)
+    theirs = _codes(right, pa.array(values[1500:]), 500)
+    remap = left.merge(right)
+    mine = left.raw_keys()
+    assert [mine[c] for c in remap[theirs].tolist()] == [(v,) for v in values[1500:]]
+    assert left.size == len(set(values))

@@ -95,13 +95,13 @@ def _hash(words: list[Words], lengths: Codes) -> Words:
 
 class TextCodes:
     """Text → code through a linear-probing table of codes (−1: empty; 8-16 bytes a key), the
-    home slot being a hash's top bits. Per code: its hash, byte length and words (40 bytes)."""
+    home slot being a hash's top bits. Per code: its hash, byte length and words (33 bytes)."""
 
     def __init__(self) -> None:
         self.bits = 10
         self.table = np.full(1 << self.bits, -1, dtype=np.int32)
         self.hashes = np.zeros(0, dtype=np.uint64)
-        self.lengths = np.zeros(0, dtype=np.int64)  # −1: a code not in the table (null)
+        self.lengths = np.zeros(0, dtype=np.int8)  # −1: a code not in the table (null)
         self.words = np.zeros((_WORDS, 0), dtype=np.uint64)
         self.entries = 0
 
@@ -172,7 +172,8 @@ class TextCodes:
             return
         capacity = max(size, 2 * have, 16)
         self.hashes = np.concatenate([self.hashes, np.zeros(capacity - have, dtype=np.uint64)])
-        self.lengths = np.concatenate([self.lengths, np.full(capacity - have, -1)])
+        more = np.full(capacity - have, -1, dtype=np.int8)
+        self.lengths = np.concatenate([self.lengths, more])
         grown = np.zeros((_WORDS, capacity), dtype=np.uint64)
         grown[:, :have] = self.words
         self.words = grown
