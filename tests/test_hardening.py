@@ -517,3 +517,48 @@ def test_an_ndjson_array_line_is_not_a_record(tmp_path: Path) -> None:
     result = invoke(["mse", str(path)])
     assert result.code == 3  # was "cannot read: cannot unpack non-iterable int object"
     assert _one_error_line(result.err).endswith("a.ndjson: NDJSON lines must be objects")
+
+
+# -- a baseline JSON written (or edited) badly ----------------------------------------------------
+BASE = '{"schema_version": 1, "loss": "mse", "params": {}, "reduction": "mean", "per": "all"'
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (BASE + ', "value": "x"}', 'must be a finite number (got "x")'),  # was a ValueError
+        (BASE + ', "value": true}', "must be a finite number (got true)"),  # was 1.0
+        (BASE + ', "value": 1e999}', "must be a finite number (got Infinity)"),  # a gate of inf
+        (BASE + ', "value": [1, 2]}', "must be a finite number (got [1, 2])"),  # was a pass
+        (BASE + ', "value": 1, "groups": 3}', "'groups' is not a list"),  # was a TypeError
+        (BASE + ', "value": 1, "groups": [1]}', "'groups' is not a list"),  # AttributeError
+        ('{"schema_version": 1, "results": 3}', "'results'/'checks' is not a list"),
+        ("[" * 100_000 + "]" * 100_000, "cannot read"),
+    ],
+)
+def test_malformed_baseline_json(tmp_path: Path, body: str, says: str) -> None:
+    baseline = tmp_path / "base.json"
+    baseline.write_text(body)
+    result = invoke(["mse", str(SAMPLE), "--baseline", str(baseline), "--max-increase", "1"])
+    assert result.code in (2, 3)
+    assert says in _one_error_line(result.err)
+
+
+def test_baseline_json_with_a_byte_order_mark(tmp_path: Path) -> None:
+    baseline = tmp_path / "base.json"
+    baseline.write_bytes(b"\xef\xbb\xbf" + (BASE + ', "value": 30.0}').encode())
+    result = invoke(["mse", str(SAMPLE), "--baseline", str(baseline), "--max-increase", "0"])
+    assert result.code == 0, result.err  # 28.32 <= 30 (was read as a predictions file)
+
+
+@pytest.mark.parametrize("confidence", [[], ["--confidence", "0.9"]])
+def test_a_nan_baseline_fails_with_and_without_confidence(
+    tmp_path: Path, confidence: list[str]
+) -> None:
+    """A NaN limit cannot be straddled into an inconclusive pass (it was, with --confidence)."""
+    baseline = tmp_path / "base.json"
+    baseline.write_text(BASE + ', "value": null}')
+    args = ["mse", str(SAMPLE), "--baseline", str(baseline), "--max-increase", "1", *confidence]
+    result = invoke([*args, "-f", "json"])
+    assert result.code == 1
+    assert [g["passed"] for g in result.json["gates"]] == [False]

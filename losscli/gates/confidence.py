@@ -178,13 +178,15 @@ def _verdict(
 ) -> GateResult:
     gate = c.gate
     common: dict[str, Any] = {"confidence": spec.level, "comparisons": m, "adjust": spec.adjust}
-    if c.interval is None or math.isnan(gate.value):
+    if c.interval is None or math.isnan(gate.value) or math.isnan(gate.threshold):
+        # no interval, a NaN value or a NaN limit (a NaN baseline): the plain verdict stands
+        # (a NaN fails every gate); an interval cannot straddle a NaN into a pass
         return replace(gate, verdict="pass" if gate.passed else "fail", **common)
     lo, hi = c.interval.interval(level)
     limit = gate.threshold
     if math.isnan(lo) or math.isnan(hi):  # e.g. a group of one row: nothing is shown
         verdict = "inconclusive"
-        note = "no interval (too few rows)"
+        note = "too few rows"
     elif holm_fail or (lo > limit if c.upper else hi < limit):
         verdict = "fail"
         note = "the interval lies wholly beyond the limit: a significant breach"
@@ -196,7 +198,10 @@ def _verdict(
         note = "the interval straddles the limit"
     passed = verdict == "pass" or (verdict == "inconclusive" and spec.inconclusive == "pass")
     shown = f"{level:.6g}" if level != spec.level else f"{spec.level:g}"
-    reason = f"{gate.reason}; {shown} interval [{_num(lo)}, {_num(hi)}]: {note}"
+    if math.isnan(lo) or math.isnan(hi):
+        reason = f"{gate.reason}; no {shown} interval: {note}"
+    else:
+        reason = f"{gate.reason}; {shown} interval [{_num(lo)}, {_num(hi)}]: {note}"
     if verdict == "inconclusive":
         reason += f" (counted as {spec.inconclusive}: --inconclusive {spec.inconclusive})"
     return replace(

@@ -145,13 +145,18 @@ def is_result_json(path: str) -> bool:
         from losscli.io import remote  # object-storage clients load only for a URI
 
         head = remote.read_head(path, 4096)
-        return head.lstrip()[:1] == b"{" and b'"schema_version"' in head
+        return _looks_like_result(head)
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError:
         return False
-    return head.lstrip()[:1] == b"{" and b'"schema_version"' in head
+    return _looks_like_result(head)
+
+
+def _looks_like_result(head: bytes) -> bool:
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()  # a byte-order mark, then blanks
+    return head[:1] == b"{" and b'"schema_version"' in head
 
 
 def baseline_from_json(
@@ -170,15 +175,17 @@ def baseline_from_json(
         if is_remote(path):
             from losscli.io import remote
 
-            doc = json.loads(remote.read_all(path))
+            doc = json.loads(remote.read_all(path).decode("utf-8-sig"))
         else:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is not JSON
                 doc = json.load(fh)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise UsageError(f"cannot read the baseline JSON: {exc}", file=path) from None
     if not isinstance(doc, dict):
         raise UsageError("not a losscli JSON result", file=path)
     entries = doc.get("results") or doc.get("checks") or [doc]
+    if not isinstance(entries, list):
+        raise UsageError("not a losscli JSON result ('results'/'checks' is not a list)", file=path)
     entries = [e for e in entries if isinstance(e, dict) and "loss" in e]
     wanted = {k: _json_number(v) for k, v in params.items()}
     for entry in entries:
@@ -193,15 +200,19 @@ def baseline_from_json(
             stored = _stored_intervals(entry)
             if stored:
                 intervals[None] = stored
-            for g in entry.get("groups") or []:
+            listed = entry.get("groups") or []
+            if not isinstance(listed, list) or not all(isinstance(g, dict) for g in listed):
+                raise UsageError(f"{loss}: 'groups' is not a list of groups", file=path)
+            for g in listed:
                 key = g.get("key") or {}
-                if all(c in key for c in group_by):
+                if isinstance(key, dict) and all(c in key for c in group_by):
                     plain = _plain_key([key[c] for c in group_by])
-                    groups[plain] = _from_json(g.get("value"))
+                    groups[plain] = _baseline_value(g.get("value"), per, path, f"{loss} {key}")
                     stored = _stored_intervals(g)
                     if stored:
                         intervals[plain] = stored
-            return Baseline(_from_json(entry.get("value")), groups, path, intervals)
+            value = _baseline_value(entry.get("value"), per, path, loss)
+            return Baseline(value, groups, path, intervals)
     held = ", ".join(
         f"{e.get('loss')}({_params_text(e.get('params') or {})}) {e.get('reduction')}"
         for e in entries
@@ -235,6 +246,30 @@ def _stored_intervals(entry: Mapping[str, Any]) -> list[Any]:
 
 def _json_number(value: Any) -> Any:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _baseline_value(value: Any, per: str, path: str, what: str) -> Any:
+    """A stored value as the gates compare it: a number (null: NaN), a list of them with
+    ``--per output``; anything else — text, a boolean, an infinity, the wrong shape — would be
+    a silent wrong limit, so it is an error naming the file and the entry."""
+
+    def number(x: Any) -> bool:
+        return x is None or (
+            isinstance(x, int | float) and not isinstance(x, bool) and not math.isinf(x)
+        )
+
+    wanted_list = per == "output"
+    if wanted_list:
+        ok = isinstance(value, list) and bool(value) and all(number(v) for v in value)
+    else:
+        ok = number(value)
+    if not ok:
+        shape = "a list of finite numbers (--per output)" if wanted_list else "a finite number"
+        raise UsageError(
+            f"the baseline value of {what} must be {shape} (got {json.dumps(value)[:80]})",
+            file=path,
+        )
+    return _from_json(value)
 
 
 def _from_json(value: Any) -> Any:
