@@ -272,18 +272,19 @@ def csv_groups(
     skipped = result.skipped_rows
     outputs = table.values.shape[1] if table.per_output else 1
     labels = output_labels(result, outputs) if table.per_output else [""]
+    columnar = len(table) >= COLUMNAR_FROM and not any("\r" in f for f in [*fixed, *labels])
     for start in range(0, len(table), PIECE):
         stop = min(start + PIECE, len(table))
-        key_texts = [
-            [text(k) if k is not None else "" for k in table.key_values(j, start, stop)]
-            for j in range(len(table.names))
-        ]
         values = table.values[start:stop]
-        if len(table) < COLUMNAR_FROM or not _csv_plain(key_texts, [*fixed, *labels]):
+        keys = [_csv_key_texts(table, j, start, stop) for j in range(len(table.names))]
+        if not columnar or any(k is None for k in keys):
+            key_texts = [
+                [text(k) if k is not None else "" for k in table.key_values(j, start, stop)]
+                for j in range(len(table.names))
+            ]
             output = labels if per_output else None
             yield _csv_rows(table, start, stop, key_texts, output, fixed, text, skipped)
             continue
-        keys = [strings(k) for k in key_texts]
         label_fields = [csv_line([label, ""]) for label in labels]
         rows = int_texts(table.rows[start:stop])
         columns = values.reshape(len(values), -1)
@@ -305,11 +306,27 @@ def csv_groups(
             yield _text_of(pa.concat_arrays(out).take(arrow_of(order)))
 
 
-def _csv_plain(keys: list[list[str]], fixed: list[str]) -> bool:
-    """Whether no key needs CSV quoting (no quote, comma or line end) and no field a record's
-    quoting of every field (a bare CR, see :class:`~losscli.io.writers.csv_writer`)."""
-    joined = "\x00".join(["\x00".join(k) for k in keys])
-    return not any(c in joined for c in '",\r\n') and not any("\r" in f for f in fixed)
+def _csv_key_texts(table: GroupTable, column: int, start: int, stop: int) -> Any:
+    """The CSV fields of one key column's keys (groups ``start … stop``) as an Arrow array,
+    for integer keys and text keys that need no quoting (no quote, comma or line end) and do
+    not read as numbers; else None (written through ``csv``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = table.key_arrow(column, start, stop)
+    if keys is None:
+        return None
+    if pa.types.is_integer(keys.type):
+        texts = pc.cast(keys, pa.string())
+    elif pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type):
+        from losscli.engine.groups import may_be_number
+
+        if pc.any(pc.match_substring_regex(keys, '[",\r\n]')).as_py() or may_be_number(keys):
+            return None
+        texts = keys.cast(pa.string())
+    else:
+        return None
+    return pc.coalesce(texts, _literal("")) if texts.null_count else texts
 
 
 def _csv_rows(
