@@ -62,10 +62,14 @@ def test_a_twin_has_the_digits_of_its_own_run(tmp_path: Path, options: dict[str,
         _request("l1"),  # mae under another name: a twin too
         _request("huber", delta=0.5),
         _request("huber", delta=2.0),  # another parameter: no twin
+        _request("r2"),  # by group: its residual sums are mse's
+        _request("r2", pred="p1,p0"),  # its residual sums are those of rmse on p1,p0
     ]
     run_options = engine.RunOptions(files=[str(path)], **options)
     together = engine.run(requests, run_options)
     alone = [engine.run([r], run_options)[0] for r in requests]
     assert _values(together) == _values(alone)
     sources, targets = open_inputs(run_options)
-    assert Pass(requests, run_options, sources, targets).twins == {2: 0, 4: 1}
+    one_pass = Pass(requests, run_options, sources, targets)
+    assert one_pass.twins == {2: 0, 4: 1}
+    assert one_pass.residual_twins == ({7: 0, 8: 3} if "group_by" in options else {})

@@ -37,7 +37,12 @@ from losscli.stats import (
     accurate_row_sums,
     blocked_loss_sums,
 )
-from losscli.stats.grouped import GROUPED_STATES, GroupedMeanState, GroupedRootMeanState
+from losscli.stats.grouped import (
+    GROUPED_STATES,
+    GroupedMeanState,
+    GroupedR2State,
+    GroupedRootMeanState,
+)
 from losscli.stats.labels import LabelCodes, LabelContext
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -178,6 +183,8 @@ class _Plan:
         self.multi_pass: bool = getattr(self.state, "multi_pass", False)
         self.spool: Spool | None = None  # a stream's values, kept for the later passes
         self.grouped: Any = None  # the grouped counterpart of ``state``, with --group-by
+        # R² by group: its residual sums are those of a mean-squared-error plan of the run
+        self.residual_elsewhere = False
         if options.group_by:
             self.grouped = self.new_grouped()
         self.charts: ChartStates | None = None  # --show / --report: see _chart_states
@@ -244,7 +251,10 @@ class _Plan:
             return self.state.grouped()  # type: ignore[attr-defined]
         kind = GROUPED_STATES.get(type(self.state).__name__)
         if kind is not None:
-            return kind(self.outputs)
+            grouped = kind(self.outputs)
+            if self.residual_elsewhere:
+                grouped.residual_elsewhere = True
+            return grouped
         return PerGroupStates(lambda: self.spec.new_state(self.outputs, self.params))
 
     def consume(
@@ -773,6 +783,10 @@ class Pass:
         self.keys = GroupKeys(union.group_by) if union.group_by else None
         # plans whose statistics another plan gathers already (mse and rmse): index → theirs
         self.twins = {} if self.featured else _twins(self.plans)
+        # grouped R² plans whose residual sums a mean-squared-error plan gathers: index → its
+        self.residual_twins = {} if self.featured else _residual_twins(self.plans, self.twins)
+        for i in self.residual_twins:
+            self.plans[i].residual_elsewhere = self.plans[i].grouped.residual_elsewhere = True
         self.rows = self.skipped = 0
         # --engine dask: the input's rows before this pass's first (the bootstrap's positions)
         self.row_offset = 0
@@ -1003,7 +1017,12 @@ class Pass:
             if plan.grouped is not None:
                 size = twin.grouped.counts.size
                 plan.grouped.merge(twin.grouped, np.arange(size, dtype=np.intp), size)
+        for mine, theirs in self.residual_twins.items():
+            grouped, twin = self.plans[mine].grouped, self.plans[theirs].grouped
+            size = twin.counts.size
+            grouped.residual.merge(twin, np.arange(size, dtype=np.intp), size)
         self.twins = {}
+        self.residual_twins = {}
 
     def results(self) -> list[LossResult]:
         """Every plan's result (after the later passes its multi-pass states need)."""
@@ -1139,6 +1158,36 @@ def _twins(plans: Sequence[_Plan]) -> dict[int, int]:
         if first != i:
             twins[i] = first
     return twins
+
+
+def _residual_twins(plans: Sequence[_Plan], twins: dict[int, int]) -> dict[int, int]:
+    """Grouped R² plans whose residual sums ``Σw·(p − y)²`` per group a mean-squared-error
+    plan of the run gathers from the same columns and weights (``eval -m mse -m r2``): index →
+    that plan's. Exact per-group sums do not depend on who adds them."""
+    from losscli.catalogue.regression import squared_error
+    from losscli.catalogue.spec import pair
+
+    squares = _kernel_identity(pair(squared_error, scratch=0))
+    fed: dict[tuple[Any, ...], int] = {}
+    for i, plan in enumerate(plans):
+        if (
+            i not in twins
+            and type(plan.grouped) in _GROUPED_MEAN_FAMILY
+            and plan.spec.elementwise is not None
+            and _kernel_identity(plan.spec.elementwise) == squares
+            and not plan.spec.checks
+            and not plan.params
+        ):
+            key = (tuple(tuple(plan.selection.roles.get(r, ())) for r in ("pred", "target")),)
+            fed.setdefault((*key, plan.selection.weight, plan.outputs), i)
+    out: dict[int, int] = {}
+    for i, plan in enumerate(plans):
+        if type(plan.grouped) is GroupedR2State and not plan.multi_pass:
+            key = (tuple(tuple(plan.selection.roles.get(r, ())) for r in ("pred", "target")),)
+            theirs = fed.get((*key, plan.selection.weight, plan.outputs))
+            if theirs is not None:
+                out[i] = theirs
+    return out
 
 
 def _kernel_identity(fn: Callable[..., Any]) -> Any:

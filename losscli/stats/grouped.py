@@ -480,6 +480,7 @@ class _GroupedScoreState:
         self.outputs = outputs
         self.target = GroupedMoments(outputs)
         self.counts = GroupedRows()
+        self.residual_elsewhere = False  # its residual sums are merged in from another state
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -491,7 +492,8 @@ class _GroupedScoreState:
         pred, target = inputs["pred"], inputs["target"]
         self.counts.add(codes, size)
         self.target.add(target, weights, codes, size)
-        self._add_residual(pred, target, weights, codes, size)
+        if not self.residual_elsewhere:
+            self._add_residual(pred, target, weights, codes, size)
 
     def _add_residual(
         self, pred: Array, target: Array, weights: Array | None, codes: Codes, size: int
