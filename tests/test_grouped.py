@@ -84,6 +84,19 @@ def test_every_group_sum_is_fsum(name: str, chunk: int) -> None:
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_update_blocks_do_not_matter(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk added block by block (blocks of 1,000 rows here) gives the same sums."""
+    from losscli.stats import grouped
+
+    x, codes, size = ADVERSARIAL[name]
+    whole = grouped_sums(x, codes, size, 10**6)
+    monkeypatch.setattr(grouped, "SMALL_BLOCK", 1000)
+    blocked = grouped_sums(x, codes, size, 10**6)
+    assert np.array_equal(blocked, whole)
+    within_an_ulp(blocked, fsum_per_group(x, codes, size))
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
 def test_row_order_and_merges_do_not_matter(name: str) -> None:
     """Two partitions with their own group codes, merged through a remap, give the one-pass
     sums bit for bit; so does any row order."""
