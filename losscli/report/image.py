@@ -4,7 +4,8 @@ gate threshold, predicted-vs-target density, calibration curve and the result ta
 The panels are laid out once as shapes (:mod:`losscli.report.panels`); SVG and HTML are written
 as text by :mod:`losscli.report.svg` (no plotting library: milliseconds). The HTML page holds
 the table as HTML and the charts as inline SVG, and links nothing, so it opens offline as a CI
-artifact. PNG is drawn by matplotlib (the ``plot`` extra), imported only for a ``.png`` report.
+artifact. PNG is painted with Pillow (the ``plot`` extra, :mod:`losscli.report.raster`),
+imported only for a ``.png`` report.
 """
 
 from __future__ import annotations
