@@ -233,3 +233,25 @@ def test_histogram_panel_names_what_it_counts() -> None:
         assert title in texts
         bars = [s for s in panels.report_scene(data).shapes if getattr(s, "kind", None) == "bar"]
         assert sum(int(dict(b.data)["count"]) for b in bars) == 4
+
+
+def test_groups_panel_with_odd_values() -> None:
+    # NaN and inf group values and an infinite threshold: no coordinate is inf or nan
+    from losscli.report.charts import GroupValue
+
+    groups = [GroupValue("a", 2.0), GroupValue("b", math.nan), GroupValue("c", math.inf)]
+    for threshold in (1.0, math.inf):
+        data = image.ReportData("t", [], [], groups=groups, threshold=threshold, gate="max")
+        text = panels_svg(data)
+        assert "inf" not in re.sub(r">[^<]*<", "><", text)  # only in text content
+        assert "nan" not in re.sub(r">[^<]*<", "><", text)
+        root = ET.fromstring(text)
+        (bar,) = [r for r in root.iter(f"{NS}rect") if r.get("class") == "group-bar"]
+        assert bar.get("data-value") == "2.0"
+        assert bar.get("fill") == (panels.RED if threshold == 1.0 else panels.GREEN)
+
+
+def panels_svg(data: image.ReportData) -> str:
+    from losscli.report.svg import svg
+
+    return svg(panels.report_scene(data), data.title)

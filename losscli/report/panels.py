@@ -228,7 +228,10 @@ def groups_panel(out: list[Shape], panel: Box, data: ReportData) -> None:
         title += f", {hidden} more not shown"
     plot = Box(panel.x + 170, panel.y + 44, panel.w - 190, panel.h - 94)
     values = [g.value for g in shown if math.isfinite(g.value)]
-    ends = [0.0, *values] + ([data.threshold] if data.threshold is not None else [])
+    threshold = data.threshold
+    if threshold is not None and not math.isfinite(threshold):
+        threshold = None  # --max inf: nothing to draw
+    ends = [0.0, *values] + ([threshold] if threshold is not None else [])
     ticks = nice_ticks(min(ends), max(ends))
     x = scale(ticks[0], ticks[-1], plot.x, plot.right)
     _frame(out, panel, title, plot)
@@ -256,8 +259,8 @@ def groups_panel(out: list[Shape], panel: Box, data: ReportData) -> None:
                 tip=f"{visible(g.label)}: {number(g.value)}",
             )
         )
-    if data.threshold is not None:
-        tx = x(data.threshold)
+    if threshold is not None:
+        tx = x(threshold)
         out.append(Line(tx, plot.y, tx, plot.bottom, ORANGE, 1.5, dash=6, kind="threshold"))
         name = f"{data.gate or 'threshold'} {number(data.threshold)}"
         out.append(Text(plot.right - 4, plot.bottom - 8, name, 11, "end", fill=ORANGE))
