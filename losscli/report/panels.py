@@ -262,7 +262,7 @@ def groups_panel(out: list[Shape], panel: Box, data: ReportData) -> None:
     if threshold is not None:
         tx = x(threshold)
         out.append(Line(tx, plot.y, tx, plot.bottom, ORANGE, 1.5, dash=6, kind="threshold"))
-        name = f"{data.gate or 'threshold'} {number(data.threshold)}"
+        name = f"{data.gate or 'threshold'} {number(threshold)}"
         out.append(Text(plot.right - 4, plot.bottom - 8, name, 11, "end", fill=ORANGE))
     _x_ticks(out, plot, ticks, x)
     _labels(out, plot, short(data.metric, 40), "")
