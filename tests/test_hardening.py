@@ -562,3 +562,15 @@ def test_a_nan_baseline_fails_with_and_without_confidence(
     result = invoke([*args, "-f", "json"])
     assert result.code == 1
     assert [g["passed"] for g in result.json["gates"]] == [False]
+
+
+@pytest.mark.parametrize(("gate", "code"), [([], 3), (["--max", "100"], 3), (["--max", "1"], 1)])
+def test_a_report_that_cannot_be_written(tmp_path: Path, gate: list[str], code: int) -> None:
+    """One line naming --report (was "I/O error: ... (.r.svg.tmp)"); a failed gate still
+    exits 1 (README: a failed gate outranks a write fault)."""
+    target = tmp_path / "missing" / "r.svg"
+    result = invoke(["mse", str(SAMPLE), "--report", str(target), *gate])
+    assert result.code == code
+    errors = [line for line in result.err.splitlines() if line.startswith("losscli: error")]
+    assert errors == [f"losscli: error: cannot write --report {target}: No such file or directory"]
+    assert json.loads(result.out)["value"] == pytest.approx(28.322682499, rel=1e-15)

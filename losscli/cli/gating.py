@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import click
 
 from losscli.defaults import CHART_KINDS
-from losscli.errors import ExitCode, UsageError
+from losscli.errors import ExitCode, OutputError, UsageError
 from losscli.report import sanitize
 from losscli.report.terminal import Environment
 
@@ -294,7 +294,12 @@ def run_and_render(
     )
     if gate_spec.confidence is not None and verdicts and not quiet:
         _note_comparisons(env, [g for per in verdicts for g in per])
-    summary = _charts(env, results, fmt, show, report, settings.spec, verdicts)
+    try:
+        summary = _charts(env, results, fmt, show, report, settings.spec, verdicts)
+    except OutputError as exc:  # --report: a write fault, ranked after a failed gate
+        if not reports_follow:
+            raise
+        summary, faults = "", [*faults, exc.message]
     if reports_follow:
         name = "losscli " + " ".join(dict.fromkeys(r.loss for r in results))
         check = Check(name, outcomes, seconds=time.monotonic() - started, named=False)
@@ -343,18 +348,18 @@ def _charts(
         return ""
     from losscli.report import charts
 
-    if report is not None:
+    markdown = ""
+    if show:
+        markdown = charts.markdown_charts(results, show, gate)
+        if fmt == "table":
+            charts.print_charts(results, show, env, gate)
+        elif fmt == "markdown" and markdown:
+            env.stdout.write("\n" + markdown + "\n")
+            env.stdout.flush()
+    if report is not None:  # last: a report that cannot be written spoils nothing else
         from losscli.report import image
 
         image.write_report(report, image.report_data(results, gate, verdicts))
-    if not show:
-        return ""
-    markdown = charts.markdown_charts(results, show, gate)
-    if fmt == "table":
-        charts.print_charts(results, show, env, gate)
-    elif fmt == "markdown" and markdown:
-        env.stdout.write("\n" + markdown + "\n")
-        env.stdout.flush()
     return markdown
 
 

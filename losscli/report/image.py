@@ -78,8 +78,14 @@ def write_report(path: str, data: ReportData) -> None:
         payload = png(report_scene(data))
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(target)
+    try:
+        tmp.write_bytes(payload)
+        tmp.replace(target)
+    except OSError as exc:  # a missing or read-only directory, a full disk: one line, exit 3
+        from losscli.errors import OutputError, io_error_text
+
+        tmp.unlink(missing_ok=True)
+        raise OutputError(io_error_text(exc, f"--report {path}")) from None
 
 
 def report_data(
