@@ -56,9 +56,10 @@ def float_texts(values: NDArray[np.float64], nonfinite: str | None = None) -> An
     finite = np.isfinite(values)
     size = np.abs(values)
     fixed = finite & (((size >= _FIXED_LOW) & (size < _FIXED_HIGH)) | (size == 0))
-    whole = pc.and_(pc.invert(pc.match_substring(texts, ".")), arrow_of(fixed))
-    if pc.any(whole).as_py():
-        texts = pc.if_else(whole, _joined_array([texts, ".0"]), texts)
+    with np.errstate(invalid="ignore"):
+        whole = fixed & (np.trunc(values) == values)  # Arrow writes these without ".0"
+    if whole.any():
+        texts = pc.if_else(arrow_of(whole), _joined_array([texts, ".0"]), texts)
     if nonfinite is not None and not finite.all():
         texts = pc.if_else(arrow_of(~finite), _literal(nonfinite), texts)
     other = finite & ~fixed
