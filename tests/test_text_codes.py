@@ -118,6 +118,14 @@ def test_text_words_pack_bytes_and_lengths() -> None:
     assert words[1].tolist() == [0, ord("i"), 0, 0]
     assert words[0][3] == int.from_bytes("é".encode(), "little")
     assert text_codes.text_words(pa.array(["z" * 25])) is None
+    for same in (["", ""], ["abcdefghij", "0123456789", "klmnopqrst"]):  # one length
+        found = text_codes.text_words(pa.array(["skip", *same]).slice(1))
+        assert found is not None
+        words, lengths = found
+        assert lengths.tolist() == [len(t) for t in same]
+        for i, text in enumerate(same):
+            packed = sum(int(w[i]) << (64 * j) for j, w in enumerate(words))
+            assert packed == int.from_bytes(text.encode(), "little")
 
 
 def test_a_first_chunk_of_only_nulls() -> None:
@@ -139,3 +147,14 @@ def test_key_tables_merge_by_text() -> None:
     mine = left.raw_keys()
     assert [mine[c] for c in remap[theirs].tolist()] == [(v,) for v in values[1500:]]
     assert left.size == len(set(values))
+
+
+@pytest.mark.parametrize("length", [0, 5, 8, 13, 24])
+def test_keys_of_one_length(length: int) -> None:
+    """Strings of one length are read side by side (no per-row gather): same groups."""
+    rng = np.random.default_rng(length)
+    pool = ["".join(rng.choice(list("ab0é"), length)).encode()[:length] for _ in range(400)]
+    values = [pool[i] for i in rng.integers(0, len(pool), 4000)]
+    keys = GroupKeys(["k"])
+    _check(values, _codes(keys, pa.array(values, pa.binary()), 333), keys)
+    assert keys.per_column[0].text is not None

@@ -56,6 +56,14 @@ def text_words(arr: Any) -> tuple[list[Words], Codes] | None:
         return None
     width = max(1, -(-longest // 8))
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else None
+    if n and int(lengths.min()) == longest:  # one length: the strings lie end to end
+        first = int(offsets[0])
+        rows = np.zeros((n, 8 * width), dtype=np.uint8)
+        if longest:
+            assert data is not None
+            rows[:, :longest] = data[first : first + n * longest].reshape(n, longest)
+        side_by_side = rows.view("<u8")  # (n, width): word j of each string in column j
+        return [side_by_side[:, j] for j in range(width)], lengths
     end = int(offsets[-1]) + 8 * width
     if data is None or len(data) < end:  # room to read whole words past the last string
         padded = np.zeros(end, dtype=np.uint8)
@@ -66,18 +74,12 @@ def text_words(arr: Any) -> tuple[list[Words], Codes] | None:
     view = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
     starts = offsets[:-1]
     words = []
-    same = bool(n) and int(lengths.min()) == longest
     for j in range(width):
         word = view[starts + 8 * j] if j else view[starts]
-        if same:
-            keep = min(8, longest - 8 * j)
-            if keep < 8:
-                np.bitwise_and(word, np.uint64((1 << (8 * keep)) - 1), out=word)
-        else:
-            keep_bytes = np.clip(lengths - 8 * j, 0, 8).astype(np.uint64)
-            mask = np.left_shift(np.uint64(1), keep_bytes * np.uint64(8)) - np.uint64(1)
-            mask[keep_bytes == 8] = _ALL  # a shift by 64 is undefined
-            np.bitwise_and(word, mask, out=word)
+        keep_bytes = np.clip(lengths - 8 * j, 0, 8).astype(np.uint64)
+        mask = np.left_shift(np.uint64(1), keep_bytes * np.uint64(8)) - np.uint64(1)
+        mask[keep_bytes == 8] = _ALL  # a shift by 64 is undefined
+        np.bitwise_and(word, mask, out=word)
         words.append(word)
     return words, lengths
 
