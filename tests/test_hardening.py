@@ -574,3 +574,18 @@ def test_a_report_that_cannot_be_written(tmp_path: Path, gate: list[str], code: 
     errors = [line for line in result.err.splitlines() if line.startswith("losscli: error")]
     assert errors == [f"losscli: error: cannot write --report {target}: No such file or directory"]
     assert json.loads(result.out)["value"] == pytest.approx(28.322682499, rel=1e-15)
+
+
+def test_a_directory_that_mixes_formats_is_an_error(tmp_path: Path) -> None:
+    """A directory is one Parquet dataset: a CSV beside the Parquet files was left out."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"pred": [1.0], "target": [0.0]}), data / "a.parquet")
+    (data / "b.csv").write_text("pred,target\n5,0\n")
+    (data / "_SUCCESS").write_text("")  # what Spark writes: not data
+    (data / "notes.txt").write_text("read me")
+    result = invoke(["mse", str(data)])
+    assert result.code == 3
+    assert "mixes Parquet files with b.csv" in _one_error_line(result.err)
+    (data / "b.csv").unlink()
+    assert invoke(["mse", str(data), "-f", "value"]).out == "1.0\n"

@@ -135,11 +135,33 @@ def expand_files(spec: str) -> list[str] | None:
         return None
     if os.path.isdir(spec):
         pattern = os.path.join(glob.escape(spec), "**", "*")
-        return sorted(
+        found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        parquet = [p for p in found if _format_from_name(p)[0] == "parquet"]
+        # Data of another format in a Parquet dataset would be left out silently: an error
+        # (a .txt note, Spark's _SUCCESS and hidden .crc files are not data).
+        other = [
             p
-            for p in glob.glob(pattern, recursive=True)
-            if os.path.isfile(p) and _format_from_name(p)[0] == "parquet"
-        )
+            for p in found
+            if _format_from_name(p)[0] in ("csv", "tsv", "ipc", "ndjson")
+            and not p.lower().endswith(".txt")
+        ]
+        if other:
+            shown = os.path.relpath(other[0], spec) + (
+                f" (+{len(other) - 1} more)" if len(other) > 1 else ""
+            )
+            if parquet:
+                what, pick = f"mixes Parquet files with {shown}", "*.parquet"
+            else:
+                what, pick = (
+                    f"holds {shown} and no .parquet file",
+                    "*" + os.path.splitext(other[0])[1],
+                )
+            raise InputError(
+                f"the directory {what}: a directory is read as one Parquet dataset; name the "
+                f"files, or use a glob such as {os.path.join(spec, pick)}",
+                file=spec,
+            )
+        return parquet
     if glob.has_magic(spec) and not os.path.exists(spec):
         return sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
     return None
