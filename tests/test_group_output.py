@@ -261,3 +261,23 @@ def test_a_group_table_reads_like_a_list_of_groups(tmp_path: Path) -> None:
     assert [g.key for g in picked] == [groups[i].key for i in (5, 0, 2)]
     with pytest.raises(IndexError):
         table[len(table)]
+
+
+def test_check_json_streams_its_groups_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import invoke
+
+    data = _data(tmp_path)
+    gate_file = tmp_path / "losscli.toml"
+    gate_file.write_text(
+        f'[defaults]\nfile = "{data}"\npred = "pred"\ntarget = "target"\n'
+        '[[check]]\nloss = "mse"\ngroup_by = "kstr,kint"\nmax = 1e70\n'
+        '[[check]]\nloss = "mae"\ngroup_by = "kint"\n'
+    )
+    args = ["check", str(gate_file), "--format", "json", "--no-ci-report"]
+    through_json = invoke(args)  # few groups: json.dumps of each group's object
+    assert through_json.code == 0, through_json.err
+    monkeypatch.setattr(grouped, "COLUMNAR_FROM", 1)
+    monkeypatch.setattr(grouped, "PIECE", 5)
+    from_columns = invoke(args)
+    assert from_columns.out == through_json.out
+    assert len(from_columns.json["checks"][0]["groups"]) > 100

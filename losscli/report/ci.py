@@ -20,7 +20,7 @@ from losscli.errors import OutputError, io_error_text
 from losscli.gates.rules import GateResult, num, subject
 from losscli.gates.run import Check
 from losscli.report import sanitize
-from losscli.report.render import SCHEMA_VERSION, markdown_cell, result_dict
+from losscli.report.render import SCHEMA_VERSION, GroupSlots, markdown_cell, result_dict
 from losscli.report.terminal import Environment
 
 #: Failed groups listed by name per check; the rest are counted (JSON and JUnit list all).
@@ -346,18 +346,20 @@ def checks_json(checks: Sequence[Check]) -> str:
     ``{"name", "error", "passed": false}``. Such a file also serves as a ``baseline``."""
     import json
 
+    slots = GroupSlots()  # the groups are written from their columns, not one object each
     entries: list[dict[str, Any]] = []
     for check in checks:
         if check.error is not None:
             entries.append({"name": check.name, "error": check.error, "passed": False})
         for outcome in check.outcomes:
-            entries.append({"name": check.name, **result_dict(outcome.result, outcome.gates)})
+            result = result_dict(outcome.result, outcome.gates, slots)
+            entries.append({"name": check.name, **result})
     doc = {
         "schema_version": SCHEMA_VERSION,
         "checks": entries,
         "passed": all(c.passed for c in checks),
     }
-    return json.dumps(doc, indent=2, allow_nan=False)
+    return "".join(slots.splice(json.dumps(doc, indent=2, allow_nan=False), indented=True))
 
 
 def _value_text(value: Any) -> str:

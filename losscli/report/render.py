@@ -135,7 +135,7 @@ def _gates_of(gates: Verdicts, index: int) -> Sequence[GateResult] | None:
     return None if gates is None else gates[index]
 
 
-class _GroupSlots:
+class GroupSlots:
     """Placeholders for the groups of a JSON document: the document is dumped with a token
     in place of each list of groups, then written in pieces with the groups streamed into
     the tokens' places (:mod:`losscli.report.grouped`)."""
@@ -173,7 +173,7 @@ def json_pieces(
     results: Sequence[LossResult], *, many: bool, gates: Verdicts = None
 ) -> Iterator[str]:
     """The JSON document of ``results``, in pieces (every group, streamed)."""
-    slots = _GroupSlots()
+    slots = GroupSlots()
     if many:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -198,7 +198,7 @@ def ndjson_pieces(results: Sequence[LossResult], gates: Verdicts = None) -> Iter
     for i, r in enumerate(results):
         if i:
             yield "\n"
-        slots = _GroupSlots()
+        slots = GroupSlots()
         doc = {"schema_version": SCHEMA_VERSION, **result_dict(r, _gates_of(gates, i), slots)}
         yield from slots.splice(json.dumps(doc, allow_nan=False), indented=False)
 
