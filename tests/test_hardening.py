@@ -589,3 +589,24 @@ def test_a_directory_that_mixes_formats_is_an_error(tmp_path: Path) -> None:
     assert "mixes Parquet files with b.csv" in _one_error_line(result.err)
     (data / "b.csv").unlink()
     assert invoke(["mse", str(data), "-f", "value"]).out == "1.0\n"
+
+
+def test_utf16_csv_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes("pred,target\n1,2\n".encode("utf-16"))  # Excel's "Unicode text"
+    for args in (["mse", str(path)], ["mse", "-"]):
+        stdin = path.read_bytes() if args[1] == "-" else None
+        result = invoke(args, stdin=stdin)
+        assert result.code == 3  # was "pred column not found; columns: ��p\x00r\x00e\x00d\x00"
+        assert "UTF-16 text" in _one_error_line(result.err)
+
+
+def test_a_corrupt_parquet_page_is_one_clean_line(tmp_path: Path) -> None:
+    good = tmp_path / "g.parquet"
+    pq.write_table(pa.table({"pred": [1.0, 2.0], "target": [0.0, 0.0]}), good)
+    broken = tmp_path / "b.parquet"
+    broken.write_bytes(good.read_bytes()[4:])  # the leading magic gone: pages misread
+    result = invoke(["mse", str(broken)])
+    assert result.code == 3
+    line = _one_error_line(result.err)
+    assert "\\n" not in line and str(broken) in line  # Arrow's own line breaks were shown as \n

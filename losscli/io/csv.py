@@ -45,6 +45,11 @@ def _record_too_long(source: Source, offset: int) -> InputError:
 
 def column_names(source: Source) -> list[str]:
     first_bytes, more = first_line(source)
+    if first_bytes.startswith((b"\xff\xfe", b"\xfe\xff")):  # what Excel's "Unicode text" saves
+        raise InputError(
+            "UTF-16 text (a byte-order mark FF FE / FE FF): save the CSV as UTF-8",
+            file=source.label,
+        )
     if not first_bytes.strip():
         raise InputError("empty input: no header row", file=source.label)
     if not more:

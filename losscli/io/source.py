@@ -110,7 +110,7 @@ class Source:
         except pa.ArrowInvalid as exc:
             raise InputError(clean_arrow_message(exc), file=self.label) from None
         except (OSError, EOFError) as exc:
-            raise InputError(f"cannot read: {exc}", file=self.label) from None
+            raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=self.label) from None
         except pa.ArrowException as exc:  # e.g. an unsupported codec or a corrupt page
             raise InputError(f"cannot read: {clean_arrow_message(exc)}", file=self.label) from None
         except (ValueError, RuntimeError) as exc:
