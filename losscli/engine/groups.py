@@ -47,7 +47,7 @@ class _IntCodes:
     def __init__(self) -> None:
         self.count = 0
         self.lo = 0
-        self.lut: Codes | None = None  # code of value lo + i, or −1
+        self.lut: NDArray[np.int32] | None = None  # code of value lo + i, or −1
         self.keys = np.zeros(0, dtype=np.int64)  # the value of each code
         self._sorted: tuple[Codes, Codes] | None = None  # (values, codes) once sparse
 
@@ -66,11 +66,13 @@ class _IntCodes:
         if hi - lo + 1 > _LUT_SPAN + 8 * (self.count + len(values)):
             if self.lut is not None:  # from now on: sorted search
                 known = np.flatnonzero(self.lut >= 0)
-                self._sorted = (known + self.lo, self.lut[known])
+                self._sorted = (known + self.lo, self.lut[known].astype(np.int64))
                 self.lut = None
             return False
         if self.lut is None or lo < self.lo or hi >= self.lo + len(self.lut):
-            lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+            # int32 codes: half the table for the random gather to miss in cache (1M keys,
+            # 1M rows: 6.5 against 2.9 ms with the widening)
+            lut = np.full(hi - lo + 1, -1, dtype=np.int32)
             if self.lut is not None:
                 lut[self.lo - lo : self.lo - lo + len(self.lut)] = self.lut
             self.lut, self.lo = lut, lo
@@ -78,8 +80,8 @@ class _IntCodes:
 
     def _encode_lut(self, values: Codes) -> tuple[Codes, Codes]:
         assert self.lut is not None
-        offsets = values - self.lo
-        codes = self.lut[offsets]
+        offsets = values - self.lo if self.lo else values
+        codes = self.lut[offsets].astype(np.int64)
         fresh = codes < 0
         if not fresh.any():
             return codes, np.zeros(0, dtype=np.int64)
@@ -91,7 +93,8 @@ class _IntCodes:
         new_offsets = np.flatnonzero(where >= 0)
         self.lut[new_offsets] = np.arange(self.count, self.count + len(new_offsets))
         self._added(new_offsets + self.lo)
-        return self.lut[offsets], where[new_offsets]
+        codes[rows] = self.lut[offsets[rows]]
+        return codes, where[new_offsets]
 
     def _encode_sorted(self, values: Codes) -> tuple[Codes, Codes]:
         if self._sorted is None:

@@ -59,10 +59,11 @@ def _scatter(codes: Codes, weights: Array, size: int) -> Array:
 
 
 def _scaled(x: Array, exponent: int) -> Array:
-    """``x · 2**exponent``, exact for whole counts (a product when the factor is a double)."""
+    """``x · 2**exponent`` in place, exact for whole counts (a product when the factor is a
+    double)."""
     if -1022 <= exponent <= 1023:
-        return x * 2.0**exponent
-    return np.ldexp(x, exponent)
+        return np.multiply(x, 2.0**exponent, out=x)
+    return np.ldexp(x, exponent, out=x)
 
 
 class GroupedSums:
@@ -180,13 +181,18 @@ class GroupedSums:
 
     def _deposit(self, row: int, unit: int, counts: Array, bound: float, at: Codes | None) -> None:
         """Add whole ``counts`` of ``2**unit`` (|count| ≤ ``bound`` ≤ 2**51) onto the grid:
-        split exactly between bin ``unit // 32`` and the bin above."""
+        split exactly between bin ``unit // 32`` and the bin above (``counts`` is reused)."""
         j, d = divmod(unit, BIN_BITS)
         if d == 0:
             self._add_bin(row, j, counts, bound, at)
             return
-        high = np.rint(counts * 2.0 ** (d - BIN_BITS))
-        low = counts * 2.0**d - high * 2.0**BIN_BITS
+        high = np.multiply(counts, 2.0 ** (d - BIN_BITS))
+        np.rint(high, out=high)
+        # low = counts·2**d − high·2**32 = (counts − high·2**(32−d))·2**d: the difference is
+        # a whole number below 2**31, so both steps are exact (in place: no 8 MB temporaries
+        # at a million groups).
+        np.subtract(counts, high * 2.0 ** (BIN_BITS - d), out=counts)
+        low = np.multiply(counts, 2.0**d, out=counts)
         self._add_bin(row, j, low, 2.0**31, at)
         self._add_bin(row, j + 1, high, bound * 2.0 ** (d - BIN_BITS) + 1.0, at)
 
