@@ -1,8 +1,9 @@
 """Exact float64 sums: compensated accumulators and blocked chunk sums.
 
-Per chunk NumPy's pairwise sum runs over blocks of 1024 contiguous values; block sums and chunk
-partials are then added without rounding error (Shewchuk's partials, stronger than Neumaier
-compensation), so results do not depend on the chunk size beyond ~1e-16 relative.
+Per block of a chunk the values are split without error into parts NumPy adds exactly
+(Demmel and Nguyen's pre-rounding); the parts are then added without rounding error into
+Shewchuk's partials (the algorithm behind ``math.fsum``), so a sum is ``math.fsum``'s correctly
+rounded value whatever the chunk size, the grouping or the order of merging.
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ class CompensatedSum:
         self.special = [0.0] * size
 
     def add(self, values: Array | float) -> None:
-        for j, x in enumerate(np.atleast_1d(np.asarray(values, dtype=np.float64)).tolist()):
-            if math.isfinite(x):
-                _grow(self.partials[j], x)
-            else:
-                self.special[j] += x
+        """Add one value per output, or a (k, m) array: m exact parts per output."""
+        array = np.asarray(values, dtype=np.float64)
+        rows = array.tolist() if array.ndim == 2 else [[x] for x in np.atleast_1d(array).tolist()]
+        for j, parts in enumerate(rows):
+            for x in parts:
+                if math.isfinite(x):
+                    _grow(self.partials[j], x)
+                else:
+                    self.special[j] += x
 
     def merge(self, other: CompensatedSum) -> None:
         for j, parts in enumerate(other.partials):
@@ -77,51 +82,59 @@ SUM_BLOCK = 1024
 
 
 def accurate_row_sums(x: Array) -> Array:
-    """Row sums of a (k, n) block: NumPy's pairwise sum over blocks of 1024 values, then an
-    exactly rounded ``math.fsum`` of the block sums, so a long chunk adds no more error than
-    one 1024-value block (and the result is nearly independent of the chunk size). Chunks of
-    at most 1024 values are summed exactly."""
+    """Row sums of a (k, n) block as (k, 2) parts ``[high, low]`` whose exact sum is the row's
+    exact sum to ~2⁻⁶⁵ relative (:func:`_split_sums`): added into a :class:`CompensatedSum`, a
+    chunk adds no rounding of its own, so the total is ``math.fsum``'s correctly rounded value
+    whatever the chunk size. A row holding inf/NaN gives its NumPy sum (the special value)."""
+    return _split_sums(x, np.empty_like(x))
+
+
+def _split_sums(x: Array, buffer: Array) -> Array:
+    """Error-free split of finite rows (Demmel and Nguyen's pre-rounding): with σ = 1.5·2^E,
+    2^E ≥ 2·n·max|x|, ``h = (x + σ) − σ`` is x rounded to a multiple of ulp(σ) and ``x − h`` is
+    exact; every partial sum of the h is a multiple of ulp(σ) below 2^E, so NumPy adds them
+    without rounding, in any order. Only the sum of the small remainders (|x − h| ≤ ulp(σ)/2)
+    rounds, ~n·2⁻¹⁰⁶·2^E: far below the last bit of a sum of non-negative losses; for signed
+    values it is the same absolute error. Rows too large for σ are summed by ``math.fsum``."""
     k, n = x.shape
-    if n <= SUM_BLOCK:  # small chunks: the exactly rounded sum is cheap
-        if not np.isfinite(x).all():
-            out: Array = np.sum(x, axis=1)
-            return out
-        return np.array([math.fsum(row) for row in x.tolist()])
-    whole = n - n % SUM_BLOCK
-    blocks = x[:, :whole].reshape(k, -1, SUM_BLOCK).sum(axis=2)
-    tail = x[:, whole:].sum(axis=1)
-    if not np.isfinite(blocks).all():
-        return blocks.sum(axis=1) + tail
-    return np.array([math.fsum([*blocks[j].tolist(), float(tail[j])]) for j in range(k)])
+    out = np.zeros((k, 2))
+    for j in range(k):
+        row, high = x[j], buffer[j]
+        largest = max(float(row.max()), -float(row.min())) if n else 0.0
+        if largest == 0.0:
+            continue
+        if not math.isfinite(largest):  # inf or NaN: the special value wins anyway
+            out[j, 0] = float(np.sum(row))
+            continue
+        exponent = math.frexp(largest)[1] + n.bit_length() + 1
+        if exponent > 1000:  # σ would overflow: exact but slow (huge values are rare)
+            out[j, 0] = math.fsum(row.tolist())
+            continue
+        sigma = 1.5 * math.ldexp(1.0, exponent)
+        np.add(row, sigma, out=high)
+        np.subtract(high, sigma, out=high)
+        out[j, 0] = float(np.sum(high))
+        np.subtract(row, high, out=high)
+        out[j, 1] = float(np.sum(high))
+    return out
 
 
 KERNEL_BLOCK = 64 * SUM_BLOCK  # 512 KiB per float64 buffer: a kernel's passes stay in cache
 
 
 def blocked_loss_sums(block_losses: Callable[[int, int], Array], rows: int, outputs: int) -> Array:
-    """Per-output sums of a chunk's elementwise losses, computed block by block.
+    """Per-output sums of a chunk's elementwise losses, computed block by block, as (k, m)
+    exact parts (see :func:`accurate_row_sums`).
 
     ``block_losses(start, stop)`` returns the (k, stop − start) losses of those rows. Blocks of
     ``KERNEL_BLOCK`` rows keep a kernel's several ufunc passes in cache instead of streaming
-    the whole chunk through memory for each pass; the 1024-value sub-block sums are then
-    added exactly, as in :func:`accurate_row_sums`.
+    the whole chunk through memory for each pass; each block is split exactly.
     """
-    sums = np.empty((outputs, -(-rows // SUM_BLOCK)))
-    column = 0
+    parts = []
+    buffer = np.empty((outputs, min(rows, KERNEL_BLOCK)))
     for start in range(0, rows, KERNEL_BLOCK):
         stop = min(rows, start + KERNEL_BLOCK)
-        losses = block_losses(start, stop)
-        width = stop - start
-        whole = width - width % SUM_BLOCK
-        blocks = whole // SUM_BLOCK
-        if blocks:
-            sums[:, column : column + blocks] = (
-                losses[:, :whole].reshape(outputs, blocks, SUM_BLOCK).sum(axis=2)
-            )
-            column += blocks
-        if whole < width:
-            sums[:, column] = losses[:, whole:].sum(axis=1)
-            column += 1
-    if not np.isfinite(sums).all():
-        return sums.sum(axis=1)
-    return np.array([math.fsum(row) for row in sums.tolist()])
+        parts.append(_split_sums(block_losses(start, stop), buffer[:, : stop - start]))
+    if not parts:
+        return np.zeros((outputs, 1))
+    return np.concatenate(parts, axis=1)
