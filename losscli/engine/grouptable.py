@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 
+from losscli.io.writers import plain_value
 from losscli.stats import Value
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
@@ -56,12 +57,7 @@ def json_key(value: Any) -> Any:
     its text. Every renderer and gate matches groups by this form."""
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
-    if value is None or isinstance(value, str | int):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if callable(isoformat) else str(value)
+    return plain_value(value)
 
 
 class GroupPiece(NamedTuple):

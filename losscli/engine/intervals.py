@@ -438,18 +438,6 @@ class IntervalTracker:
             base_values = self.partner.values(stats[width : 2 * width], weight)
             difference = _bootstrap(own_values - base_values, _minus(value, partner_value))
         return Intervals(estimates, difference, paired)
-        sums = self.sums.sums if gid is None else self.group_sums.sums(gid)
-        if sums is None:
-            return None
-        weight = sums[-1]
-        own_values = self.features.values(sums[:width], weight)
-        estimates = _bootstrap(own_values, value)
-        difference = None
-        if paired:
-            assert self.partner is not None
-            base_values = self.partner.values(sums[width : 2 * width], weight)
-            difference = _bootstrap(own_values - base_values, _minus(value, partner_value))
-        return Intervals(estimates, difference, paired)
 
 
 def _minus(a: Any, b: Any) -> Any:

@@ -96,10 +96,17 @@ def _value_text(value: Any) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    """A kept or computed value as JSON holds it: NaN/±inf as null, dates and times in ISO
-    8601, bytes as UTF-8 (invalid bytes as ``\\xNN``), decimals and durations as text."""
+    """A kept or computed value as JSON holds it: NaN/±inf as null, the rest as
+    :func:`plain_value` gives it."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    return plain_value(value)
+
+
+def plain_value(value: Any) -> Any:
+    """A non-float Arrow value as JSON and text outputs hold it: None, str and int as they are,
+    dates and times in ISO 8601, bytes as UTF-8 (invalid bytes as ``\\xNN``), anything else
+    (decimals, durations) as its text."""
     if value is None or isinstance(value, str | int):
         return value
     if isinstance(value, bytes):
