@@ -15,6 +15,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,28 +121,43 @@ def test_full_stdout_with_a_gate(tmp_path: Path, many_groups: Path, max_: str, c
     assert len(ET.parse(junit).getroot().findall("testsuite/testcase")) == 401  # still written
 
 
-def _read_only_directory(tmp_path: Path) -> Path:
-    if os.geteuid() == 0:  # root writes anywhere it may chmod; sysfs refuses even root
-        import tempfile
-
-        try:
-            handle, name = tempfile.mkstemp(dir="/sys")
-        except PermissionError:
-            return Path("/sys")
-        except OSError:
-            pass
-        else:
-            os.close(handle)
-            os.unlink(name)
-        pytest.skip("no read-only directory for root here")
+def _read_only_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory the process may not create files in. Root may write anywhere it may chmod:
+    sysfs refuses even root where it is mounted read-write; elsewhere (a container with /sys
+    read-only) the refusal is made at the one call both writers create files with,
+    ``tempfile.mkstemp``, raising what the kernel raises (EACCES)."""
     directory = tmp_path / "read-only"
     directory.mkdir()
     directory.chmod(0o500)
+    if os.geteuid() != 0:
+        return directory
+    import errno
+    import tempfile
+
+    try:
+        handle, name = tempfile.mkstemp(dir="/sys")
+    except PermissionError:
+        return Path("/sys")
+    except OSError:
+        pass
+    else:
+        os.close(handle)
+        os.unlink(name)
+    real_mkstemp = tempfile.mkstemp
+
+    def refuse_in_directory(*args: Any, **kwargs: Any) -> Any:
+        if Path(kwargs.get("dir") or "") == directory:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(directory))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse_in_directory)
     return directory
 
 
-def test_read_only_directory(tmp_path: Path, many_groups: Path) -> None:
-    directory = _read_only_directory(tmp_path)
+def test_read_only_directory(
+    tmp_path: Path, many_groups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = _read_only_directory(tmp_path, monkeypatch)
     for args, what in [
         (["-r", "none", "-o", str(directory / "rows.csv")], f"--output {directory / 'rows.csv'}"),
         (["--max", "1000", "--junit", str(directory / "j.xml")], f"--junit {directory / 'j.xml'}"),
