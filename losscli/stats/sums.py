@@ -82,11 +82,11 @@ SUM_BLOCK = 1024
 
 
 def accurate_row_sums(x: Array) -> Array:
-    """Row sums of a (k, n) block as (k, 2) parts ``[high, low]`` whose exact sum is the row's
-    exact sum to ~2⁻⁶⁵ relative (:func:`_split_sums`): added into a :class:`CompensatedSum`, a
+    """Row sums of a (k, n) array as (k, m) exact parts, block by block
+    (:func:`blocked_loss_sums` over slices of ``x``): added into a :class:`CompensatedSum`, a
     chunk adds no rounding of its own, so the total is ``math.fsum``'s correctly rounded value
     whatever the chunk size. A row holding inf/NaN gives its NumPy sum (the special value)."""
-    return _split_sums(x, np.empty_like(x))
+    return blocked_loss_sums(lambda start, stop: x[:, start:stop], x.shape[1], x.shape[0])
 
 
 def _split_sums(x: Array, buffer: Array) -> Array:
