@@ -80,24 +80,6 @@ def to_float64(arr: Any, *, file: str, column: str) -> Array:
     return values
 
 
-def to_keys(arr: Any) -> tuple[NDArray[np.int64], list[Any]]:
-    """Dictionary-encode a key column: (codes per row, distinct values); null becomes None."""
-    import pyarrow as pa
-
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_encode(null_encoding="encode")
-    indices = arr.indices
-    itype = _NUMPY_DTYPES[str(indices.type)]
-    codes = np.frombuffer(indices.buffers()[1], dtype=itype, count=indices.offset + len(indices))
-    codes = codes[indices.offset :].astype(np.int64)
-    if indices.null_count:
-        codes = codes.copy()
-        codes[~valid_mask(indices)] = -1
-    return codes, arr.dictionary.to_pylist()
-
-
 def _finite_number(text: str) -> float | None:
     try:
         value = float(text)

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 
 from losscli.errors import InputError
 
-_URI = re.compile(r"^(?:s3|gs|gcs|https?)://", re.IGNORECASE)
 _GLOB = re.compile(r"[*?\[]")
 
 #: Query parameters that carry credentials or signatures (AWS SigV4 presigned URLs, GCS V4
@@ -37,11 +36,6 @@ _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+")
 #: ``LOSSCLI_REMOTE_TIMEOUT`` / ``LOSSCLI_REMOTE_ATTEMPTS``.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_ATTEMPTS = 3
-
-
-def is_uri(spec: str) -> bool:
-    """True for an object-storage or HTTP(S) URI (``s3://``, ``gs://``, ``http(s)://``)."""
-    return bool(_URI.match(spec))
 
 
 def redact(text: str) -> str:
