@@ -411,17 +411,93 @@ def test_confidence_on_dask_equals_local(
     assert len(local.json["gates"]) == 4 and all(g["interval"][0] for g in local.json["gates"])
 
 
-def test_confidence_on_dask_refusals(dataset: Path, cluster: str) -> None:
-    dask = ["--engine", "dask", "--scheduler", cluster, "--confidence", "0.9"]
-    csv = [str(dataset / "part-0.csv"), str(dataset / "part-1.csv")]
-    r = invoke(["rmse", *csv, "-p", "p0", "-t", "t0", "--max", "9", *dask])
-    assert r.code == 2 and "position in the input" in r.err and r.err.count("\n") == 1
-    r = invoke(["rmse", csv[0], "-p", "p0", "-t", "t0", "--max", "9", *dask])  # starts at row 0
-    assert r.code == 0, r.err
-    r = invoke(["mse", *csv, "-p", "p0", "-t", "t0", "--max", "9", *dask])  # t interval: fine
-    assert r.code == 0, r.err
-    pq_file = str(dataset / "part-0.parquet")
-    r = invoke(["r2", pq_file, "-p", "p0", "-t", "t0", "--min", "-9", *dask])
-    assert r.code == 2 and "--engine local" in r.err
-    r = invoke(["d2_tweedie", pq_file, "-p", "pp0", "-t", "pt0", "--min", "-9", *dask])
-    assert r.code == 2 and "centred on the input's first row" in r.err  # power 0
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three CSV files (and Parquet copies with 500-row groups) of 2,000 rows whose text group
+    keys hold quoted line breaks and delimiters (a record is not a line), with missing
+    predictions and targets (one whole-file head skipped), and a baseline predictions file of
+    the 6,000 rows (a Parquet and a CSV copy) for paired intervals."""
+    root = tmp_path_factory.mktemp("dask-gappy")
+    rng = np.random.default_rng(41)
+    keys = np.array(["north", 'south\n"east", by sea', "west,\r\nfar"])
+    base, truth = [], []
+    for i in range(3):
+        n = 2000
+        y = rng.normal(size=n) + 3
+        p = y + 0.7 * rng.normal(size=n)
+        p[rng.random(n) < 0.06] = np.nan
+        y[rng.random(n) < 0.03] = np.nan
+        if i == 1:
+            p[:50] = np.nan  # the second file starts with skipped rows
+        part = {"p": p, "t": y, "w": rng.uniform(0.5, 2, n), "k": keys[rng.integers(0, 3, n)]}
+        part["b"] = y + 1.2 * rng.normal(size=n)
+        write_table(root / f"part-{i}.csv", part)
+        write_table(root / f"part-{i}.parquet", part, row_group_size=500)
+        base.append(part["b"])
+        truth.append(y)
+    paired = {"p": np.concatenate(base), "t": np.concatenate(truth)}
+    write_table(root / "baseline.parquet", paired, row_group_size=700)
+    write_table(root / "baseline.csv", paired)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("ext", "args"),
+    [
+        ("csv", ["rmse", "--baseline-pred", "b", "--max-increase", "0", "-w", "w"]),
+        ("csv", ["r2", "--min", "0.45"]),  # centred on the input's first kept row
+        ("csv", ["max_error", "--max", "2.9"]),
+        ("csv", ["d2_tweedie", "--min", "0.5", "-w", "w"]),  # power 0: centred
+        ("parquet", ["explained_variance", "--min", "0.45", "-w", "w"]),
+        ("csv", ["rmse", "--baseline", "baseline.parquet", "--max-increase", "0"]),
+        ("parquet", ["r2", "--baseline", "baseline.csv", "--min-decrease", "0", "-w", "w"]),
+    ],
+)
+def test_bootstrap_on_dask_equals_local_over_csv_skip_centred_and_paired(
+    gappy: Path, cluster: str, small_runs: None, ext: str, args: list[str]
+) -> None:
+    """What a Dask unit once could not know is now given to it: the rows before it (CSV files
+    counted first, on the workers, as the reader parses them), the centre of r2-like features
+    (the input's first kept row, read by the client) and a baseline file read row-aligned. The
+    intervals and verdicts are the local run's to the last digit, for every chunk size."""
+    loss, *rest = args
+    rest = [str(gappy / a) if a.startswith("baseline.") else a for a in rest]
+    files = [str(gappy / f"part-{i}.{ext}") for i in range(3)]
+    common = [loss, *files, "-p", "p", "-t", "t", *rest, "-g", "k", "--nan", "skip"]
+    common += ["-f", "json", "--confidence", "0.9", "--bootstrap", "40", "--seed", "3"]
+    local = invoke(common)
+    assert local.code in (0, 1), local.err
+    gates = local.json["gates"]
+    assert len(gates) == 4 and all(g["interval"][0] < g["interval"][1] for g in gates)
+
+    def verdicts(out: Any) -> list[Any]:
+        return [(g["group"], g["interval"], g["verdict"], g["passed"]) for g in out.json["gates"]]
+
+    chunked = invoke([*common, "--chunk-size", "333"])
+    if loss == "r2" and "--baseline" in rest:
+        # A paired gate shows the difference's interval on the value's scale, through the
+        # point values; R²'s (Chan's moment merge) may differ in its last digit by chunking.
+        # The replicates themselves are chunk-invariant (test_intervals).
+        assert [v[2:] for v in verdicts(chunked)] == [v[2:] for v in verdicts(local)]
+        for a, b in zip(verdicts(chunked), verdicts(local), strict=True):
+            assert a[1] == pytest.approx(b[1], rel=1e-13, abs=1e-15)
+    else:
+        assert verdicts(chunked) == verdicts(local)
+    on_dask = invoke([*common, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "900"])
+    assert on_dask.code == local.code, on_dask.err
+    assert verdicts(on_dask) == verdicts(local)
+    assert on_dask.json["gates"] == local.json["gates"]
+    assert on_dask.json["skipped_rows"] == local.json["skipped_rows"] > 0
+
+
+def test_confidence_on_dask_paired_file_row_counts_differ(gappy: Path, cluster: str) -> None:
+    short = gappy / "short.csv"
+    write_table(short, {"p": np.zeros(5999), "t": np.zeros(5999)})
+    files = [str(gappy / f"part-{i}.csv") for i in range(3)]
+    args = ["mse", *files, "-p", "p", "-t", "t", "--baseline", str(short), "--max-increase", "0"]
+    args += ["--confidence", "0.9", "--nan", "skip"]
+    local = invoke(args)
+    on_dask = invoke([*args, "--engine", "dask", "--scheduler", cluster])
+    assert local.code == on_dask.code == 3
+    assert on_dask.err == local.err and "row counts differ" in local.err
+    assert local.err.count("\n") == 1

@@ -27,10 +27,18 @@ import numpy as np
 from losscli import errors
 from losscli.engine.columns import Selection
 from losscli.engine.intervals import IntervalRequest
-from losscli.engine.local import Pass, _resolve, _validate, open_inputs
+from losscli.engine.local import (
+    Pass,
+    _drop_missing,
+    _resolve,
+    _resolve_paired,
+    _validate,
+    open_inputs,
+)
 from losscli.engine.request import LossRequest, LossResult, Progress, RowSink, RunOptions
 from losscli.errors import InputError, LossCliError, UsageError
 from losscli.io.source import Source
+from losscli.io.sources import open_sources
 
 #: With more files than this, their footers (row groups, column names) are read by the workers.
 FOOTERS_ON_CLIENT = 8
@@ -91,6 +99,7 @@ class Unit(NamedTuple):
     rows: int | None = None  # known for Parquet (progress)
     nbytes: int = 0
     offset: int | None = 0  # rows of the input before this unit's (None: not known before)
+    paired: tuple[SourceSpec, ...] | None = None  # a --baseline predictions file, row-aligned
 
 
 class Job(NamedTuple):
@@ -101,6 +110,7 @@ class Job(NamedTuple):
     selections: list[Selection]
     dataset: str | None = None  # --reduction none: each unit writes its part here
     intervals: tuple[IntervalRequest | None, ...] = ()  # --confidence, per loss
+    centres: tuple[Any, ...] = ()  # per plan, the centre of its centred features (or None)
 
 
 class Done(NamedTuple):
@@ -150,6 +160,17 @@ def describe(spec: SourceSpec) -> FileShape | Failed:
         return Failed(-1, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
 
 
+def count_rows(spec: SourceSpec, column: str, typed: bool, chunk_size: int) -> int | Failed:
+    """A file's rows as a unit reads them (the same reader: quoted line breaks, skipped blank
+    lines), counted from one of the run's columns read as the run reads it."""
+    try:
+        source = spec.open()
+        batches = source.batches([column], [column] if typed else [], chunk_size)
+        return sum(batch.num_rows for batch in batches)
+    except LossCliError as exc:
+        return Failed(-1, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
+
+
 def run_unit(job: Job, unit: Unit) -> Done | Failed:
     """The local pass over one unit; its states (or its error) as plain values."""
     from losscli.catalogue import lookup
@@ -165,21 +186,34 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
         sources[0].row_groups = unit.row_groups
         sources[0].first_row = unit.first_row
         targets = [s.open() for s in unit.targets] if unit.targets else None
-        one = Pass(requests, job.options, sources, targets, job.selections, check_columns=False)
+        paired = [s.open() for s in unit.paired] if unit.paired else None
+        one = Pass(
+            requests,
+            job.options,
+            sources,
+            targets,
+            job.selections,
+            check_columns=False,
+            paired_sources=paired,
+        )
+        for plan, centre in zip(one.plans, job.centres, strict=False):
+            if centre is not None and plan.features is not None:
+                plan.features.shift = centre  # the input's first row, not the unit's
         if job.dataset is not None:
             return _write_part(job.dataset, unit, one)
         # One piece per chunk, merged by the client in order: the very fold a local run makes,
         # so even states whose merge rounds (Chan's moments for R²) keep every digit.
         pieces = []
-        rows = 0
+        rows = read = 0  # rows kept, rows read (skipped ones too)
         with np.errstate(all="ignore"):  # non-finite values are reported as data errors
             for chunk in one.chunks():
                 one.restart()
-                one.row_offset = (unit.offset or 0) + rows  # the bootstrap's row positions
+                one.row_offset = (unit.offset or 0) + read  # the bootstrap's row positions
                 one.feed(iter((chunk,)))
                 del chunk
                 pieces.append(one.states())
                 rows += one.rows
+                read += one.rows + one.skipped
         return Done(unit.position, rows, pieces)
     except LossCliError as exc:
         return Failed(unit.position, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
@@ -261,14 +295,19 @@ def run(
             "--engine dask writes per-row values as a Parquet dataset: give -o DIR/ "
             "(a directory or an s3:// or gs:// prefix)"
         )
-    if "-" in options.files or options.targets_from == "-":
+    if "-" in options.files or "-" in (options.targets_from, options.paired_file):
         raise UsageError("--engine dask reads files or URIs, not stdin")
     sources, target_sources = open_inputs(options)
+    paired_sources = None
+    if options.paired_file:
+        paired_sources = open_sources([options.paired_file], input_format=None)
     if dataset is not None:
         dataset = _prepare_dataset(dataset)
     client, cluster = connect(options.scheduler)
     try:
-        return _run(client, requests, options, sources, target_sources, progress, dataset)
+        return _run(
+            client, requests, options, sources, target_sources, progress, dataset, paired_sources
+        )
     finally:
         client.close()
         if cluster is not None:
@@ -283,20 +322,28 @@ def _run(
     target_sources: list[Source] | None,
     progress: Progress | None,
     dataset: str | None = None,
+    paired_sources: list[Source] | None = None,
 ) -> list[LossResult]:
     shapes = _shapes(client, [SourceSpec.of(s) for s in sources])
     for source, shape in zip(sources, shapes, strict=True):
         source._names = shape.names  # the column check below reads no file again
     selections = _resolve(requests, options, sources, target_sources)
-    merged = Pass(requests, options, sources, target_sources, selections)
-    units = plan_units(sources, shapes, target_sources, options.unit_rows)
-    _check_intervals(merged, units, options)
+    if paired_sources:
+        _resolve_paired(requests, options, selections, paired_sources)
+    merged = Pass(
+        requests, options, sources, target_sources, selections, paired_sources=paired_sources
+    )
+    units = plan_units(sources, shapes, target_sources, options.unit_rows, paired_sources)
+    uncounted: Failed | None = None
+    if _positions_needed(merged) and any(unit.offset is None for unit in units):
+        units, uncounted = _count_offsets(client, merged, units)
     job = Job(
         tuple((r.spec.name, dict(r.params), dict(r.columns)) for r in requests),
         options,
         selections,
         dataset,
         tuple(r.interval for r in requests),
+        _centres(merged),
     )
     if progress is not None and getattr(progress, "total_bytes", 0) is None:
         # A progress bar over the units: their sizes are known from the plan (object sizes
@@ -308,6 +355,8 @@ def _run(
         if dataset is not None:
             _remove_parts(dataset, len(units))
         raise
+    if uncounted is not None:  # a file could not be counted, yet its unit ran: say why
+        raise uncounted.error()
     for done in outcomes:
         for piece in done.pieces:
             merged.absorb(*piece)
@@ -315,29 +364,93 @@ def _run(
         return merged.results()
 
 
-def _check_intervals(merged: Pass, units: Sequence[Unit], options: RunOptions) -> None:
-    """``--confidence`` on Dask: t intervals merge like any state; a bootstrap weighs each row
-    by its position in the input, so every unit must know how many rows precede it."""
-    trackers = [plan.tracker for plan in merged.plans if plan.tracker is not None]
-    if options.paired_file:
-        raise UsageError(
-            "--engine dask: --confidence against a --baseline predictions file runs with "
-            "--engine local (use --baseline-pred COL with the baseline's column in the input)"
-        )
-    for tracker in trackers:
-        if tracker.features.centred:
-            raise UsageError(
-                f"--engine dask: --confidence on {tracker.features.spec.name} runs with "
-                "--engine local (its replicate sums are centred on the input's first row)"
+def _positions_needed(merged: Pass) -> bool:
+    """Whether a bootstrap runs: its weights are keyed by each row's position in the input."""
+    return any(plan.tracker is not None and not plan.tracker.normal for plan in merged.plans)
+
+
+def _count_offsets(
+    client: Any, merged: Pass, units: list[Unit]
+) -> tuple[list[Unit], Failed | None]:
+    """Units given the rows of the input before them: files whose row count no footer gives
+    (CSV, NDJSON, IPC) are counted first, in parallel on the workers. A file that cannot be
+    counted leaves the units after it without an offset; its own unit then fails as it
+    would locally, or the count's error is raised (returned here)."""
+    numeric, other, _, _ = merged.columns
+    typed = [c for c in numeric if c not in merged.codes.columns]
+    column = typed[0] if typed else [*numeric, *other][0]
+    last = len(units) - 1
+    wanted = [u for u in units if u.rows is None and u.position < last]
+    try:
+        counts = client.gather(
+            client.map(
+                count_rows,
+                [u.sources[0] for u in wanted],
+                [column] * len(wanted),
+                [bool(typed)] * len(wanted),
+                [merged.options.chunk_size] * len(wanted),
+                pure=False,
             )
-    if all(tracker.normal for tracker in trackers):
-        return
-    if any(unit.offset is None for unit in units) or options.nan == "skip":
-        raise UsageError(
-            "--engine dask: a bootstrap interval needs each row's position in the input before "
-            "the run: Parquet files (row counts in their footers) without --nan skip; run "
-            "CSV inputs with --engine local"
         )
+    except Exception as exc:  # the cluster itself failed
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"the Dask cluster failed: {reason}") from None
+    rows = {u.position: n for u, n in zip(wanted, counts, strict=True)}
+    out: list[Unit] = []
+    offset: int | None = 0
+    failure = None
+    for unit in units:
+        out.append(unit._replace(offset=offset))
+        n = unit.rows if unit.rows is not None else rows.get(unit.position)
+        if isinstance(n, Failed):
+            failure = failure or n
+            n = None
+        offset = None if offset is None or n is None else offset + n
+    return out, failure
+
+
+def _centres(merged: Pass) -> tuple[Any, ...]:
+    """Per plan, the centre of its centred interval features (r2, explained variance,
+    d2_tweedie power 0), or None: the features of the input's first row (its first kept row
+    with ``--nan skip``), read here on the client before any unit runs, as a local run centres
+    on the first row it sees. Every unit then centres on the same values, so the replicate
+    sums are the local run's."""
+    centred = [plan for plan in merged.plans if plan.features is not None and plan.features.centred]
+    if not centred:
+        return ()
+    # A small chunk size: only the first row is wanted (the reader still parses one block).
+    probe = Pass(
+        merged.requests,
+        merged.options._replace(chunk_size=1024),
+        merged.sources,
+        merged.target_sources,
+        merged.selections,
+        check_columns=False,
+        paired_sources=merged.paired_sources,
+    )
+    chunks = probe.chunks()
+    try:
+        first = None
+        with np.errstate(all="ignore"):  # non-finite values are reported by the units
+            for chunk in chunks:
+                if merged.options.nan == "skip":
+                    chunk, _ = _drop_missing(chunk, probe.union.numeric)
+                if chunk.n:
+                    first = chunk.head(1)
+                    break
+            if first is None:
+                return ()  # no rows: the units say so
+            for plan in probe.plans:
+                if plan.features is not None and plan.features.centred:
+                    plan.feature_rows(first, bool(merged.union.weight))
+    except LossCliError:
+        return ()  # a bad first row: the first unit reports it as a local run would
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
+    return tuple(
+        None if plan.features is None or not plan.features.centred else plan.features.shift
+        for plan in probe.plans
+    )
 
 
 def _prepare_dataset(dataset: str) -> str:
@@ -392,15 +505,18 @@ def plan_units(
     shapes: Sequence[FileShape],
     target_sources: Sequence[Source] | None,
     unit_rows: int,
+    paired_sources: Sequence[Source] | None = None,
 ) -> list[Unit]:
     """Units in input order: Parquet files cut at run boundaries into about ``unit_rows`` rows
     each (a run larger than that is a unit of its own); other files whole; a ``--targets-from``
-    pair is one unit (its two files are aligned row by row)."""
+    pair, or the input with a ``--baseline`` predictions file read row-aligned for paired
+    intervals, is one unit (its files are aligned row by row)."""
     specs = [SourceSpec.of(s) for s in sources]
-    if target_sources:
-        targets = tuple(SourceSpec.of(s) for s in target_sources)
+    if target_sources or paired_sources:
+        targets = tuple(SourceSpec.of(s) for s in target_sources) if target_sources else None
+        paired = tuple(SourceSpec.of(s) for s in paired_sources) if paired_sources else None
         size = sum(s.size_bytes or 0 for s in specs)
-        return [Unit(0, tuple(specs), targets, nbytes=size)]
+        return [Unit(0, tuple(specs), targets, nbytes=size, paired=paired)]
     units: list[Unit] = []
     offset: int | None = 0  # rows of the input before this file (None once unknown)
     for spec, shape in zip(specs, shapes, strict=True):

@@ -337,18 +337,22 @@ class IntervalTracker:
         weights: Array | None,
         start: int,
         codes: NDArray[np.intp] | None,
+        positions: NDArray[np.intp] | None = None,
     ) -> None:
         """Add a chunk's features (``other``: the paired baseline's) of the rows at positions
-        ``start …`` of the input (``codes``: their group codes, with ``--group-by``)."""
+        ``start …`` of the input (``codes``: their group codes, with ``--group-by``). After
+        ``--nan skip`` the rows are at ``start + positions``: a row's bootstrap weights are
+        those of its place in the input, whether or not rows before it were skipped."""
         if not self.normal:
             parts = [own] if other is None else [own, other]
             if self.maxima is not None:  # max_error takes no weights
-                self._bootstrap(np.concatenate(parts), start, codes)
-                return
-            if weights is None:
+                stacked = np.concatenate(parts)
+            elif weights is None:
                 stacked = np.concatenate([*parts, np.ones((1, own.shape[1]))])
             else:
                 stacked = np.concatenate([*(p * weights for p in parts), weights[None, :]])
+            if positions is not None:
+                stacked, codes = self._as_read(stacked, codes, positions)
             self._bootstrap(stacked, start, codes)
             return
         self._moments(self.total, own, other, weights)
@@ -361,6 +365,22 @@ class IntervalTracker:
                 None if other is None else other[:, rows],
                 None if weights is None else weights[rows],
             )
+
+    def _as_read(
+        self, stacked: Array, codes: NDArray[np.intp] | None, positions: NDArray[np.intp]
+    ) -> tuple[Array, NDArray[np.intp] | None]:
+        """The kept rows back at their places in the chunk as read; a skipped row adds
+        nothing: zero features and weight (exact zeros in every sum), or −inf for maxima,
+        in the group of the chunk's first kept row."""
+        width = int(positions[-1]) + 1
+        fill = -np.inf if self.maxima is not None else 0.0
+        spread = np.full((stacked.shape[0], width), fill)
+        spread[:, positions] = stacked
+        if codes is not None:
+            spread_codes = np.full(width, codes[0], dtype=codes.dtype)
+            spread_codes[positions] = codes
+            codes = spread_codes
+        return spread, codes
 
     @staticmethod
     def _moments(cell: _Cell, own: Array, other: Array | None, weights: Array | None) -> None:

@@ -896,6 +896,7 @@ class Pass:
             chunk = next(pending, None)
             if chunk is None:
                 break
+            read = self.rows + self.skipped  # rows of this pass before the chunk, as read
             if options.nan == "skip":
                 chunk, dropped = _drop_missing(chunk, all_numeric)
                 self.skipped += dropped
@@ -921,8 +922,8 @@ class Pass:
             for plan in self.charted:  # the histograms, from the same chunk (no second read)
                 assert plan.charts is not None
                 plan.charts.update(chunk, plan.inputs(chunk), weights, codes)
-            if self.featured:  # --confidence: rows self.rows − n … of the input
-                start = self.row_offset + self.rows - chunk.n
+            if self.featured:  # --confidence: the chunk as read starts at row `start` of the input
+                start = self.row_offset + read
                 _consume_with_intervals(plans, self.featured, chunk, weights, groups, strict, start)
                 continue
             for i, plan in enumerate(plans):
@@ -1082,7 +1083,8 @@ def _consume_with_intervals(
     strict: bool,
     start: int,
 ) -> None:
-    """Feed the states and the interval trackers (rows ``start …`` of the input)."""
+    """Feed the states and the interval trackers: the chunk as read began at row ``start`` of
+    the input (after ``--nan skip``, ``chunk.positions`` are its kept rows' offsets in it)."""
     rows: dict[int, Array] = {}
     for i, plan in enumerate(plans):
         losses = None
@@ -1101,7 +1103,7 @@ def _consume_with_intervals(
             continue
         paired = tracker.request.paired
         other = None if paired is None else rows[paired]
-        tracker.add(rows[i], other, weights, start, codes)
+        tracker.add(rows[i], other, weights, start, codes, chunk.positions)
 
 
 def _attach_intervals(
