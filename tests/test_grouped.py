@@ -19,7 +19,8 @@ from losscli.catalogue import lookup
 from losscli.engine.chunk import Chunk
 from losscli.engine.groups import GroupKeys, take
 from losscli.stats import states
-from losscli.stats.grouped import GROUPED_STATES, GroupedSums
+from losscli.stats.grouped import BLOCKED_GROUPS, GROUPED_STATES, GroupedSums
+from losscli.stats.sums import KERNEL_BLOCK, split_sums
 from tests.conftest import write_table
 
 
@@ -114,6 +115,37 @@ def test_row_order_and_merges_do_not_matter(name: str) -> None:
     back = np.argsort(relabel)  # its code c is group back[c]
     first.merge(second, back, size)
     assert np.array_equal(first.totals()[0], one_pass)
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+@pytest.mark.parametrize("block", [1, 1000, KERNEL_BLOCK])
+def test_cache_sized_blocks_give_the_sums_and_the_ungrouped_split(name: str, block: int) -> None:
+    """``add_split`` (the blocked path of a mean over few groups): every group's sum is fsum's,
+    bit for bit what ``add`` gives, and each block's returned parts are exactly the ungrouped
+    ``split_sums`` of that block, so the total is the ungrouped run's."""
+    x, codes, size = ADVERSARIAL[name]
+    if block == 1:
+        x, codes = x[:500], codes[:500]
+    sums = GroupedSums(1)
+    for start in range(0, len(x), block):
+        part = x[None, start : start + block]
+        got = sums.add_split(part, codes[start : start + block], size)
+        assert np.array_equal(got, split_sums(part.copy()))
+    sums.resize(size)
+    totals = sums.totals()[0]
+    assert np.array_equal(totals, grouped_sums(x, codes, size, 10**6))
+    within_an_ulp(totals, fsum_per_group(x, codes, size))
+
+
+def test_cache_sized_blocks_with_non_finite_values() -> None:
+    x = np.array([[1.0, np.inf, 2.0, np.nan, 3.0, 1e300, -np.inf, 4.0]])
+    codes = np.array([0, 0, 1, 1, 2, 2, 3, 4])
+    sums = GroupedSums(1)
+    got = sums.add_split(x, codes, 5)
+    assert np.array_equal(got, split_sums(x.copy()), equal_nan=True)
+    total = sums.totals()[0]
+    assert total[0] == np.inf and np.isnan(total[1]) and total[2] == 1e300 + 3.0
+    assert total[3] == -np.inf and total[4] == 4.0
 
 
 def test_non_finite_values_win_in_their_group_only() -> None:
@@ -292,6 +324,33 @@ def test_sparse_integer_keys_use_a_sorted_search() -> None:
     assert keys.key_tuples(keys.order()) == [(-(10**14),), (7,), (42,), (10**15,)]
 
 
+def test_integer_keys_known_holes_and_new_ranges() -> None:
+    """Chunks of known keys take the two-pass lookup; a key in a hole of the table, below or
+    above its range, or at the ends of int64 goes the general way: codes match values."""
+    keys = GroupKeys(["k"])
+    top, bottom = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    chunks = [
+        [3, 9, 3, 5],  # a table over 3..9 with holes
+        [9, 5, 3, 3],  # known keys only
+        [4, 9, 5],  # a hole
+        [9, -7, 3],  # below the range
+        [4, 12, 4],  # above it
+        [top, bottom, 3, top - 1, bottom + 1],  # beyond any table: a sorted search
+        [bottom, 4, top],
+    ]
+    codes: list[int] = []
+    values: list[int] = []
+    for part in chunks:
+        codes += keys.chunk_codes(_chunk(k=pa.array(part, pa.int64()))).tolist()
+        values += part
+    seen: dict[int, int] = {}
+    for value, code in zip(values, codes, strict=True):
+        assert seen.setdefault(value, code) == code
+    assert len(set(seen.values())) == len(seen) == keys.size
+    ordered = [key[0] for key in keys.key_tuples(keys.order())]
+    assert ordered == sorted(seen)
+
+
 def test_key_tables_merge_by_value() -> None:
     left, right = GroupKeys(["k"]), GroupKeys(["k"])
     left.chunk_codes(_chunk(k=pa.array(["a", "b", None])))
@@ -380,6 +439,41 @@ def test_text_keys_stored_as_a_dictionary_group_as_plain_text(tmp_path: Path) ->
         mask = keep & (codes == code)
         assert g.rows == int(mask.sum())
         assert g.value == math.fsum(((pred[mask] - target[mask]) ** 2).tolist()) / mask.sum()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_few_groups_in_cache_sized_blocks(tmp_path: Path, weighted: bool) -> None:
+    """A mean over at most BLOCKED_GROUPS groups with chunks above a block (the kernel and
+    the peel run block by block): losses spanning 1e±300, one giant group and many tiny ones;
+    each group's value is fsum's, any chunk size gives the same digits, and the overall value
+    is the ungrouped run's."""
+    rng = np.random.default_rng(12)
+    n = 20_000
+    target = rng.standard_normal(n)
+    pred = target + rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
+    key = np.where(rng.random(n) < 0.5, 0, rng.integers(1, BLOCKED_GROUPS, n))
+    columns: dict[str, Any] = {"pred": pred, "target": target, "key": key}
+    weight = rng.random(n) * 3 if weighted else None
+    if weight is not None:
+        columns["w"] = weight
+    path = write_table(tmp_path / "few.parquet", columns)
+    kw: dict[str, Any] = {"weight": "w"} if weighted else {}
+    results = [run(path, "l1", group_by="key", chunk_size=s, **kw) for s in (n, 3000, 1500)]
+    for result in results[1:]:
+        assert [(g.key, g.rows, g.value) for g in result.groups] == [
+            (g.key, g.rows, g.value) for g in results[0].groups
+        ]
+    losses = np.abs(pred - target) if weight is None else np.abs(pred - target) * weight
+    w = np.ones(n) if weight is None else weight
+    got, exact = [], []
+    for g in results[0].groups:
+        mask = key == g.key[0]
+        assert g.rows == int(mask.sum())
+        got.append(g.value)
+        exact.append(math.fsum(losses[mask].tolist()) / math.fsum(w[mask].tolist()))
+    within_an_ulp(np.array(got), np.array(exact))
+    for size in (n, 3000):
+        assert run(path, "l1", chunk_size=size, **kw).value == results[0].value
 
 
 def test_a_million_groups(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ else:
 
 #: A lookup table spans at most this many values (8 bytes each) beyond 8 per known key.
 _LUT_SPAN = 1 << 22
+#: Up to this span (512 KiB as int64) codes are gathered from an int64 copy of the table.
+_SMALL_LUT = 1 << 16
 
 #: Text columns with this many keys go through :class:`TextCodes`; with fewer, Arrow's hash
 #: table stays in cache and ``dictionary_encode`` is faster (20 keys, 1M rows: 20 against
@@ -50,14 +52,44 @@ class _IntCodes:
         self.lut: NDArray[np.int32] | None = None  # code of value lo + i, or −1
         self.keys = np.zeros(0, dtype=np.int64)  # the value of each code
         self._sorted: tuple[Codes, Codes] | None = None  # (values, codes) once sparse
+        # The table as :meth:`_encode_known` gathers from it, and whether it has holes
+        # (values in its range without a code); None after the table changed.
+        self._gather: tuple[NDArray[Any], bool] | None = None
 
     def encode(self, values: Codes) -> tuple[Codes, Codes]:
         """(code per value, positions in ``values`` of the first row of each new code)."""
         if not len(values):
             return values.astype(np.int64), np.zeros(0, dtype=np.int64)
+        if self.lut is not None:
+            known = self._encode_known(values)
+            if known is not None:
+                return known, np.zeros(0, dtype=np.int64)
         if self._sorted is None and self._fits(values):
             return self._encode_lut(values)
         return self._encode_sorted(values)
+
+    def _encode_known(self, values: Codes) -> Codes | None:
+        """The codes when every value already has one in the lookup table, else None: one
+        pass checks the range (offsets below zero wrap to huge unsigned ones), one gathers
+        (straight into int64 from a small table; a large one stays int32, see ``_fits``),
+        and only a table with holes needs a third. A chunk of known keys (every chunk after
+        the first, mostly) costs these instead of the five passes of :meth:`_encode_lut`."""
+        lut = self.lut
+        assert lut is not None
+        offsets = values.view(np.uint64)
+        if self.lo:  # modulo 2**64: below ``len(lut)`` exactly for the values in range
+            offsets = offsets - np.uint64(self.lo % (1 << 64))
+        if int(offsets.max()) >= len(lut):
+            return None
+        offsets = offsets.view(np.int64)
+        if self._gather is None:
+            table = lut.astype(np.int64) if len(lut) <= _SMALL_LUT else lut
+            self._gather = (table, bool((lut < 0).any()))
+        table, holes = self._gather
+        codes: Codes = table.take(offsets).astype(np.int64, copy=False)
+        if holes and int(codes.min()) < 0:
+            return None
+        return codes
 
     def _fits(self, values: Codes) -> bool:
         vmin, vmax = int(values.min()), int(values.max())
@@ -67,7 +99,7 @@ class _IntCodes:
             if self.lut is not None:  # from now on: sorted search
                 known = np.flatnonzero(self.lut >= 0)
                 self._sorted = (known + self.lo, self.lut[known].astype(np.int64))
-                self.lut = None
+                self.lut, self._gather = None, None
             return False
         if self.lut is None or lo < self.lo or hi >= self.lo + len(self.lut):
             # int32 codes: half the table for the random gather to miss in cache (1M keys,
@@ -76,6 +108,7 @@ class _IntCodes:
             if self.lut is not None:
                 lut[self.lo - lo : self.lo - lo + len(self.lut)] = self.lut
             self.lut, self.lo = lut, lo
+            self._gather = None
         return True
 
     def _encode_lut(self, values: Codes) -> tuple[Codes, Codes]:
@@ -92,6 +125,7 @@ class _IntCodes:
         where[offsets[rows]] = rows  # the last row of each new value
         new_offsets = np.flatnonzero(where >= 0)
         self.lut[new_offsets] = np.arange(self.count, self.count + len(new_offsets))
+        self._gather = None
         self._added(new_offsets + self.lo)
         codes[rows] = self.lut[offsets[rows]]
         return codes, where[new_offsets]

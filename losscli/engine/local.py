@@ -38,6 +38,7 @@ from losscli.stats import (
     blocked_loss_sums,
 )
 from losscli.stats.grouped import (
+    BLOCKED_GROUPS,
     GROUPED_STATES,
     GroupedMeanState,
     GroupedR2State,
@@ -284,7 +285,7 @@ class _Plan:
             self.consume_with_denominator(chunk, weights, groups, strict)
             return
         if losses is None:
-            if groups is None and self.consume_blocked(chunk, weights, strict):
+            if self.consume_blocked(chunk, weights, strict, groups):
                 return
             losses = self.elementwise(chunk)
         if groups is not None:
@@ -369,11 +370,23 @@ class _Plan:
             if state.current is not None:
                 state.finish_pass()
 
-    def consume_blocked(self, chunk: Chunk, weights: Array | None, strict: bool) -> bool:
-        """The fast path for an ungrouped (weighted) mean: kernel and sums run block by block
-        in cache (:func:`losscli.stats.blocked_loss_sums`). False if it does not apply."""
+    def consume_blocked(
+        self,
+        chunk: Chunk,
+        weights: Array | None,
+        strict: bool,
+        groups: tuple[NDArray[np.intp], int] | None = None,
+    ) -> bool:
+        """The fast path for a (weighted) mean, ungrouped or over few groups: kernel and sums
+        run block by block in cache (:func:`losscli.stats.blocked_loss_sums`,
+        :meth:`GroupedMeanState.add_blocks`). False if it does not apply."""
         state = self.state
         if not isinstance(state, MeanState) or chunk.n <= SUM_BLOCK:
+            return False
+        grouped = self.grouped
+        if groups is not None and not (
+            isinstance(grouped, GroupedMeanState) and groups[1] <= BLOCKED_GROUPS
+        ):
             return False
         inputs = self.inputs(chunk)
         elementwise = self.spec.elementwise
@@ -386,7 +399,10 @@ class _Plan:
                 np.multiply(losses, weights[start:stop], out=losses)
             return losses
 
-        partial = blocked_loss_sums(block_losses, chunk.n, self.outputs)
+        if groups is None:
+            partial = blocked_loss_sums(block_losses, chunk.n, self.outputs)
+        else:
+            partial = grouped.add_blocks(block_losses, weights, *groups)
         if strict and not np.isfinite(partial).all():
             self.raise_non_finite(chunk, self.elementwise(chunk))
         state.add_sums(partial, weights, chunk.n)

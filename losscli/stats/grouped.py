@@ -15,11 +15,13 @@ and ``compute`` (one value per group: shape ``(groups,)``, or ``(outputs, groups
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from losscli.stats.states import Per, Reduction, explained_scores
+from losscli.stats.sums import KERNEL_BLOCK, split_sums
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
@@ -43,6 +45,9 @@ _TINY_UNIT = -1074 - 52  # at or below this unit every double is a whole number 
 #: every group's sums (1M groups: 102 against 35 ms).
 SMALL_BLOCK = 1 << 18
 SMALL_GROUPS = 1 << 17
+#: Up to this many groups a mean's chunk is computed and peeled in cache-sized blocks
+#: (:meth:`GroupedMeanState.add_blocks`); each block's levels walk every group's sums.
+BLOCKED_GROUPS = 1 << 12
 
 
 def _largest(x: Array) -> float:
@@ -118,30 +123,70 @@ class GroupedSums:
         most = min(block, n if max_rows is None else max_rows)
         bits = max(1, (most - 1).bit_length())  # a group adds at most 2**bits values at once
         for row in range(self.width):
-            x = values[row]
-            top = _largest(x)  # NaN or inf if any value is not finite
-            if not top < np.inf:
-                bad = ~np.isfinite(x)
-                self._add_special(row, x[bad], codes[bad])
-                x = np.where(bad, 0.0, x)
-                top = _largest(x)
-            if top >= _HUGE:  # split off the huge values, scaled down exactly
-                huge = np.abs(x) >= 2.0**900
-                scaled = x[huge] * 2.0**-_HUGE_SHIFT
-                self._levels(row, scaled, codes[huge], _HUGE_SHIFT, bits)
-                x = np.where(huge, 0.0, x)
-                top = _largest(x)
-            if top == 0.0:
+            x = self._set_aside(row, values[row], codes, bits)
+            if x is None:
                 continue
             for start in range(0, n, block):
                 stop = min(n, start + block)
                 self._levels(row, x[start:stop], codes[start:stop], 0, bits)
 
-    def _levels(self, row: int, x: Array, codes: Codes, shift: int, bits: int) -> None:
+    def add_split(self, values: Array, codes: Codes, size: int) -> Array:
+        """:meth:`add` of one cache-sized block (a slice of a chunk, at most
+        :data:`~losscli.stats.sums.KERNEL_BLOCK` rows), which also returns the block's
+        ungrouped sums as :func:`~losscli.stats.sums.split_sums` gives them, ``(width, 2)``:
+        its first level is the same error-free split (the same σ, as the block's ``n`` gives
+        the headroom bits), so they cost two sums of arrays in cache."""
+        self.resize(size)
+        n = values.shape[1]
+        bits = n.bit_length()  # split_sums' headroom: σ = 1.5·2**(e + bits + 1)
+        out = np.zeros((self.width, 2))
+        for row in range(self.width):
+            x = values[row]
+            top = _largest(x)
+            if top < _HUGE:  # finite, and σ fits: the first level gives the split's parts
+                if top:
+                    self._levels(row, x, codes, 0, bits, top, out[row])
+                continue
+            out[row] = split_sums(values[row : row + 1])[0]  # NaN, inf or huge values: rare
+            rest = self._set_aside(row, x, codes, bits)
+            if rest is not None:
+                self._levels(row, rest, codes, 0, bits)
+        return out
+
+    def _set_aside(self, row: int, x: Array, codes: Codes, bits: int) -> Array | None:
+        """``x`` without its non-finite values (summed aside) and huge ones (peeled scaled
+        down); None when nothing is left to peel."""
+        top = _largest(x)  # NaN or inf if any value is not finite
+        if not top < np.inf:
+            bad = ~np.isfinite(x)
+            self._add_special(row, x[bad], codes[bad])
+            x = np.where(bad, 0.0, x)
+            top = _largest(x)
+        if top >= _HUGE:  # split off the huge values, scaled down exactly
+            huge = np.abs(x) >= 2.0**900
+            scaled = x[huge] * 2.0**-_HUGE_SHIFT
+            self._levels(row, scaled, codes[huge], _HUGE_SHIFT, bits)
+            x = np.where(huge, 0.0, x)
+            top = _largest(x)
+        return None if top == 0.0 else x
+
+    def _levels(
+        self,
+        row: int,
+        x: Array,
+        codes: Codes,
+        shift: int,
+        bits: int,
+        top: float | None = None,
+        first: Array | None = None,
+    ) -> None:
         """Peel ``x`` level by level from its largest value down until nothing is left: each
         level's parts are whole multiples of one power of two, 2**unit, and no group gets more
-        than 2**bits of them, so ``np.bincount`` adds them exactly; the sums land on the grid."""
-        top = _largest(x)
+        than 2**bits of them, so ``np.bincount`` adds them exactly; the sums land on the grid.
+        ``top``: max |x| if known; ``first``: receives the sums of the first level's parts
+        and rests."""
+        if top is None:
+            top = _largest(x)
         if top == 0.0:
             return
         unit = int(np.frexp(top)[1]) + bits - 51  # 2**bits values < 2**e sum below 2**51 units
@@ -158,6 +203,9 @@ class GroupedSums:
                 np.add(source, sigma, out=part)
                 np.subtract(part, sigma, out=part)
                 np.subtract(source, part, out=rest)
+            if first is not None:
+                first[0], first[1] = float(np.sum(part)), float(np.sum(rest))
+                first = None
             sums = _scatter(codes, part, self.size if at is None else 0)
             self._deposit(row, unit + shift, _scaled(sums, -unit), 2.0**51, at)
             left = int(np.count_nonzero(rest.view(np.int64)))  # x − q is never −0.0
@@ -379,6 +427,37 @@ class GroupedMeanState:
                 self.weight_sums = GroupedSums(1)
             self.weight_sums.add(weights.reshape(1, -1), codes, size, most)
         self.loss_sums.add(weighted, codes, size, most)
+
+    def add_blocks(
+        self,
+        block_losses: Callable[[int, int], Array],
+        weights: Array | None,
+        codes: Codes,
+        size: int,
+    ) -> Array:
+        """Add a chunk of up to :data:`BLOCKED_GROUPS` groups block by block:
+        ``block_losses(start, stop)`` gives the ``(k, stop − start)`` losses of those rows,
+        already weighted, and each block is peeled while it is in cache
+        (:meth:`GroupedSums.add_split`). Returns the chunk's ungrouped sums as
+        :func:`~losscli.stats.sums.blocked_loss_sums` gives them, from the same blocks."""
+        n = len(codes)
+        chunk_rows = self.counts.add(codes, size)
+        if weights is not None:
+            if self.weight_sums is None:
+                self.weight_sums = GroupedSums(1)
+            most = int(chunk_rows.max()) if len(chunk_rows) else 0
+            self.weight_sums.add(weights.reshape(1, -1), codes, size, most)
+        parts = [
+            self.loss_sums.add_split(
+                block_losses(start, min(n, start + KERNEL_BLOCK)),
+                codes[start : start + KERNEL_BLOCK],
+                size,
+            )
+            for start in range(0, n, KERNEL_BLOCK)
+        ]
+        if not parts:
+            return np.zeros((self.outputs, 1))
+        return np.concatenate(parts, axis=1)
 
     def merge(self, other: GroupedMeanState, remap: Codes, size: int) -> None:
         self.counts.merge(other.counts, remap, size)

@@ -89,14 +89,17 @@ def accurate_row_sums(x: Array) -> Array:
     return blocked_loss_sums(lambda start, stop: x[:, start:stop], x.shape[1], x.shape[0])
 
 
-def _split_sums(x: Array, buffer: Array) -> Array:
+def split_sums(x: Array, buffer: Array | None = None) -> Array:
     """Error-free split of finite rows (Demmel and Nguyen's pre-rounding): with σ = 1.5·2^E,
     2^E ≥ 2·n·max|x|, ``h = (x + σ) − σ`` is x rounded to a multiple of ulp(σ) and ``x − h`` is
     exact; every partial sum of the h is a multiple of ulp(σ) below 2^E, so NumPy adds them
     without rounding, in any order. Only the sum of the small remainders (|x − h| ≤ ulp(σ)/2)
     rounds, ~n·2⁻¹⁰⁶·2^E: far below the last bit of a sum of non-negative losses; for signed
-    values it is the same absolute error. Rows too large for σ are summed by ``math.fsum``."""
+    values it is the same absolute error. Rows too large for σ are summed by ``math.fsum``.
+    ``buffer``: scratch of ``x``'s shape (a fresh one when None)."""
     k, n = x.shape
+    if buffer is None:
+        buffer = np.empty_like(x)
     out = np.zeros((k, 2))
     for j in range(k):
         row, high = x[j], buffer[j]
@@ -134,7 +137,7 @@ def blocked_loss_sums(block_losses: Callable[[int, int], Array], rows: int, outp
     buffer = np.empty((outputs, min(rows, KERNEL_BLOCK)))
     for start in range(0, rows, KERNEL_BLOCK):
         stop = min(rows, start + KERNEL_BLOCK)
-        parts.append(_split_sums(block_losses(start, stop), buffer[:, : stop - start]))
+        parts.append(split_sums(block_losses(start, stop), buffer[:, : stop - start]))
     if not parts:
         return np.zeros((outputs, 1))
     return np.concatenate(parts, axis=1)
