@@ -128,6 +128,7 @@ class Case:
 #: SVG charts and the table, written as text; PNG: painted with Pillow).
 REPORT_PATH = str(Path(tempfile.gettempdir()) / "losscli-bench-report.html")
 REPORT_PNG = str(Path(tempfile.gettempdir()) / "losscli-bench-report.png")
+REPORT_SVG = str(Path(tempfile.gettempdir()) / "losscli-bench-report.svg")
 SHOW = ("--show", "hist")
 CASES = [
     Case("startup", None, None, True),
@@ -146,8 +147,11 @@ CASES = [
     Case("pq10m-mse-show", "pq10m", "mse", False, SHOW),
     Case("csv10m-mse-show", "csv10m", "mse", False, SHOW),
     Case("pq10m-mse-report", "pq10m", "mse", False, ("--report", REPORT_PATH)),
+    Case("pq10m-mse-report-svg", "pq10m", "mse", False, ("--report", REPORT_SVG)),
     Case("pq10m-mse-report-png", "pq10m", "mse", False, ("--report", REPORT_PNG)),
 ]
+#: Issue 15: --show / --report add at most this much to the run without them (median wall).
+CHART_BUDGET = 1.15
 
 # Extra arguments of the gated-run variants compared in the ``*-gate-ci`` cases.
 GATE_CI_TOOLS = {
@@ -359,6 +363,15 @@ def run_case(case: Case, tools: list[str], entry: dict | None, args: argparse.Na
         line = "  ".join(f"{r.tool}={r.walls[-1]:.2f}s" for r in active if r.timed)
         print(f"  rep {rep + 1}/{args.repeat}: {line}", flush=True)
     plain = next((r for r in results if r.tool == "losscli" and r.timed), None)
+    without = next((r for r in results if r.tool == "losscli-plain" and r.timed), None)
+    if case.extra and plain is not None and without is not None:
+        ratio = plain.median() / without.median()
+        verdict = "within" if ratio <= CHART_BUDGET else "OVER"
+        print(
+            f"  {' '.join(case.extra)}: {ratio:.2f}x the run without it (median wall): "
+            f"{verdict} the {CHART_BUDGET}x budget",
+            flush=True,
+        )
     for res in results:
         budget = GATE_CI_BUDGETS.get(res.tool)
         if budget is not None and plain is not None and res.timed:

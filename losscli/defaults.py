@@ -19,6 +19,18 @@ CHART_KINDS = ("hist", "groups", "calibration")
 #: What ``--report FILE`` writes, by the file's suffix.
 REPORT_SUFFIXES = (".png", ".svg", ".html")
 
+
+def report_suffix(path: str) -> str:
+    """The lower-cased suffix of the file name in ``path``, by ``pathlib.PurePath.suffix``'s
+    rule (from the last dot; a leading dot does not count), without importing pathlib
+    (~5 ms with urllib.parse)."""
+    import os.path  # already loaded with the interpreter
+
+    name = os.path.basename(path.rstrip(os.sep + (os.altsep or "")))
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 #: Quantile interpolation methods: NumPy's ``np.quantile(method=...)`` names (unweighted), and
 #: the two that have a weighted definition (NumPy's weighted ``inverted_cdf``; scikit-learn's
 #: weighted percentile, ``averaged_inverted_cdf``). One list for the catalogue's option check

@@ -139,6 +139,18 @@ def test_bad_suffix():
         image.report_format("out.pdf")
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["r.png", "R.SVG", "d/r.html", ".png", "x/.svg", "r.", "r", "r.png/", "a.b.html", "..png"],
+)
+def test_report_suffix_is_pathlibs(name):
+    from pathlib import PurePath
+
+    from losscli.defaults import report_suffix
+
+    assert report_suffix(name) == PurePath(name).suffix.lower()
+
+
 # -- the command line ---------------------------------------------------------------------------
 from tests.conftest import invoke, write_table  # noqa: E402
 

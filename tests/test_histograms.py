@@ -418,3 +418,35 @@ def test_ece_python_api_matches_state() -> None:
     y = np.array([0, 1, 0, 1, 1])
     assert float(expected_calibration_error(p, y)) == pytest.approx(0.36, rel=1e-15)
     assert float(expected_calibration_error(p, y, n_bins=2)) == pytest.approx(0.12, rel=1e-15)
+
+
+@pytest.mark.parametrize("slice_rows", [37, 4096])
+@pytest.mark.parametrize("chunk", [333, 1000, 20_000])
+def test_pairs_in_slices_feed_both_states_exactly(monkeypatch, slice_rows, chunk) -> None:
+    # the fused pass (errors and grid from the same slices, buffers reused chunk after
+    # chunk): slices with NaN/inf/−0.0, values on edges, a range widening slice after slice
+    monkeypatch.setattr(h, "SLICE", slice_rows)
+    rng = np.random.default_rng(22)
+    n = 20_000
+    t = rng.normal(size=n) * np.linspace(1, 300, n)
+    p = t + _edge_heavy_errors(rng, n)
+    p[rng.integers(0, n, 9)] = np.nan
+    t[rng.integers(0, n, 9)] = -np.inf
+    p[5000] = t[5000]  # an error of exactly 0
+    hist, grid, work = h.ErrorHistogram(), h.Density2D(), h.Workspace()
+    for s in _chunks(n, chunk):
+        h.update_pairs(p[s].reshape(1, -1), t[s].reshape(1, -1), hist, grid, None, work)
+    e = p - t
+    r = hist.compute()
+    want, _ = np.histogram(e[np.isfinite(e)], bins=r.edges)
+    np.testing.assert_array_equal(r.counts, want)
+    assert r.nan == int(np.isnan(e).sum()) and r.total == n
+    assert r.overflow == int((e > r.edges[-1]).sum())
+    ok = np.isfinite(p) & np.isfinite(t)
+    edges, counts = grid.compute()
+    want2, _, _ = np.histogram2d(t[ok], p[ok], bins=[edges, edges])
+    np.testing.assert_array_equal(counts, want2.astype(np.int64))
+    assert counts.sum() == ok.sum() and grid.dropped == n - ok.sum()
+    one = h.Density2D()
+    one.update(p[ok], t[ok])  # the grid depends on the data's range only
+    np.testing.assert_array_equal(one.compute()[0], edges)

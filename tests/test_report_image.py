@@ -206,16 +206,19 @@ def test_scales_and_ticks() -> None:
     assert panels.viridis(-1.0) == "#440154" and not math.isnan(panels.scale(1, 1, 0, 10)(1))
 
 
-def test_png_encoder_round_trips_through_pillow() -> None:
+@pytest.mark.parametrize("shape", [(1, 1), (37, 53), (600, 41)])
+def test_png_encoder_round_trips_through_pillow(shape) -> None:
+    # two halves deflated apart and joined: one stream that Pillow's zlib inflates and checks
     import io
 
     from PIL import Image
 
     from losscli.report.raster import encode_png
 
-    rgb = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb[: shape[0] // 3] = 255  # runs, so back-references are made
     with Image.open(io.BytesIO(encode_png(rgb))) as picture:
-        assert (picture.format, picture.mode, picture.size) == ("PNG", "RGB", (53, 37))
+        assert (picture.format, picture.mode, picture.size) == ("PNG", "RGB", shape[::-1])
         np.testing.assert_array_equal(np.asarray(picture), rgb)
 
 

@@ -525,13 +525,12 @@ def _chart_request(
         raise UsageError("--show and --report draw reduced results: use --reduction mean or sum")
     if report is not None:
         import importlib.util
-        from pathlib import PurePath
 
-        from losscli.defaults import REPORT_SUFFIXES
+        from losscli.defaults import REPORT_SUFFIXES, report_suffix
 
-        if PurePath(report).suffix.lower() not in REPORT_SUFFIXES:
+        if report_suffix(report) not in REPORT_SUFFIXES:
             raise UsageError(f"--report needs a .png, .svg or .html file name, got {report!r}")
-        png = PurePath(report).suffix.lower() == ".png"
+        png = report_suffix(report) == ".png"
         if png and importlib.util.find_spec("PIL") is None:
             raise UsageError("--report FILE.png needs Pillow: pip install 'losscli[plot]'")
     from losscli.engine.request import ChartRequest

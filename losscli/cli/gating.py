@@ -349,8 +349,9 @@ def _charts(
     from losscli.report import charts
 
     markdown = ""
+    if show and (fmt == "markdown" or env.env.get("GITHUB_STEP_SUMMARY")):
+        markdown = charts.markdown_charts(results, show, gate)  # only where it goes
     if show:
-        markdown = charts.markdown_charts(results, show, gate)
         if fmt == "table":
             charts.print_charts(results, show, env, gate)
         elif fmt == "markdown" and markdown:

@@ -28,7 +28,9 @@ from losscli.stats.histograms import (
     Density2D,
     ErrorHistogram,
     LabelCalibration,
+    Workspace,
     update_groups,
+    update_pairs,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ class ChartStates:
             n_bins = request.calibration_bins
             self.calibration = LabelCalibration(n_bins) if self.labelled else Calibration(n_bins)
         self._pending: _Background | None = None
+        self._work = Workspace()  # slice buffers, reused chunk after chunk (one update at a time)
 
     def update(
         self,
@@ -136,22 +139,18 @@ class ChartStates:
         weights: Array | None,
         group_ids: NDArray[np.int64] | None,
     ) -> None:
-        if self.histogram is not None:
+        pairs = self.histogram if self.subject == "error" and group_ids is None else None
+        if self.histogram is not None and pairs is None:
             if self.subject == "error":
-                pred, target = inputs["pred"], inputs["target"]
-                if group_ids is None:
-                    self.histogram.update_pairs(pred, target, weights)
-                else:
-                    values = np.subtract(pred, target)
-                    self.histogram.update(values, weights)
-                    update_groups(self.groups, self.template, values, group_ids, weights)
+                values = np.subtract(inputs["pred"], inputs["target"])
             else:
                 values = self.losses(chunk)
-                self.histogram.update(values, weights)
-                if group_ids is not None:
-                    update_groups(self.groups, self.template, values, group_ids, weights)
-        if self.density is not None:
-            self.density.update(inputs["pred"], inputs["target"])
+            self.histogram.update(values, weights)
+            if group_ids is not None:
+                update_groups(self.groups, self.template, values, group_ids, weights)
+        if pairs is not None or self.density is not None:
+            # errors and the prediction-vs-target grid in one pass over the chunk's slices
+            update_pairs(inputs["pred"], inputs["target"], pairs, self.density, weights, self._work)
         if self.calibration is not None and self.probabilities is not None:
             probs = self.probabilities(inputs, self.params)
             self.calibration.update(probs, inputs["target"], weights)

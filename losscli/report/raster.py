@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import zlib
 from functools import cache
 from typing import Any
@@ -99,10 +100,32 @@ def png(scene: Scene) -> bytes:
 
 def encode_png(rgb: np.ndarray[Any, Any]) -> bytes:
     """An 8-bit RGB image (height × width × 3) as a PNG file: signature, ``IHDR``, one
-    ``IDAT`` of zlib-compressed rows (filter type 0), ``IEND``; no metadata."""
+    ``IDAT`` of zlib-compressed rows (filter type 0), ``IEND``; no metadata.
+
+    The rows are deflated (level 1) in two halves at once, the first on a second thread (zlib
+    releases the GIL), the first half ended with a sync flush (byte-aligned, not final), so
+    the two concatenated are one valid deflate stream (as pigz does); the zlib header and the
+    Adler-32 of all rows frame it. ~2× faster on two cores, a few bytes larger."""
     height, width, _ = rgb.shape
-    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # a 0 byte (no filter) per row
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type 0 (none) at the start of every row
     rows[:, 1:] = rgb.reshape(height, 3 * width)
+    data = memoryview(rows.data).cast("B")
+    mid = (height // 2) * rows.shape[1]
+    halves = [data[:mid], data[mid:]]
+    parts = [b"", b""]
+
+    def deflate(i: int) -> None:
+        c = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate: the framing is ours
+        parts[i] = c.compress(halves[i]) + c.flush(zlib.Z_SYNC_FLUSH if i == 0 else zlib.Z_FINISH)
+
+    helper = threading.Thread(target=deflate, args=(0,), name="losscli-png")
+    helper.start()
+    deflate(1)
+    helper.join()
+    if not parts[0]:  # the helper failed (a sync flush always writes bytes)
+        raise MemoryError("PNG encoding failed")
+    stream = b"".join([b"\x78\x01", *parts, struct.pack(">I", zlib.adler32(data))])
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (
@@ -114,7 +137,7 @@ def encode_png(rgb: np.ndarray[Any, Any]) -> bytes:
         [
             b"\x89PNG\r\n\x1a\n",
             chunk(b"IHDR", header),
-            chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+            chunk(b"IDAT", stream),
             chunk(b"IEND", b""),
         ]
     )

@@ -46,6 +46,27 @@ _KEYS = 2 * _SIGN_KEYS
 _SPECIAL = 2047 * SUBS  # keys from here on (per sign) hold inf and NaN
 _TOP_KEY = (1023 + HIGH_OCTAVE) * SUBS  # the key of 2^HIGH_OCTAVE, the default top edge
 BLOCK = 1 << 15  # values per block: the temporaries stay in cache
+#: Rows per slice of the pair counters (:func:`update_pairs`): 2 MiB per float64 buffer, so
+#: each NumPy call runs ~0.1 ms with the GIL released (a background thread counting beside the
+#: loss kernels seldom waits for it; 32K-row blocks made the two threads take turns), and the
+#: buffers, kept in a :class:`Workspace`, are reused chunk after chunk (no page faults).
+SLICE = 1 << 18
+
+
+class Workspace:
+    """Named scratch buffers reused across calls (one per thread counting at a time)."""
+
+    __slots__ = ("_buffers",)
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, Array] = {}
+
+    def get(self, name: str, n: int, dtype: Any = np.float64) -> Array:
+        """A buffer of ``n`` values (contents undefined)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < n:
+            buf = self._buffers[name] = np.empty(max(n, 1), dtype=dtype)
+        return buf[:n]
 
 
 # -- exact sums ---------------------------------------------------------------------------------
@@ -304,44 +325,30 @@ class ErrorHistogram:
         self.counts += found[:size]
         self.nan += int(found[size])
 
-    def update_pairs(self, pred: Array, target: Array, weights: Array | None = None) -> None:
-        """Add the errors ``pred − target`` of a chunk; unweighted default bins subtract block
-        by block (no chunk-sized temporary)."""
-        if self.weighted or self._lut is None or (pred.ndim > 1 and pred.shape[0] > 1):
-            self.update(np.subtract(pred, target), weights)
-            return
-        p, t = pred.ravel(), target.ravel()
-        self._update_fast(p, t)
+    def update_pairs(
+        self,
+        pred: Array,
+        target: Array,
+        weights: Array | None = None,
+        work: Workspace | None = None,
+    ) -> None:
+        """Add the errors ``pred − target`` of a chunk; unweighted default bins subtract slice
+        by slice into reused buffers (no chunk-sized temporary)."""
+        update_pairs(pred, target, self, None, weights, work)
 
-    def _update_fast(self, e: Array, minus: Array | None = None) -> None:
-        """Unweighted default bins: count the keys block by block (in cache), then fold the
-        16384 key counts into bins. Only a block holding inf, NaN or −0.0 takes the slow way."""
-        keys = np.empty(min(e.size, BLOCK), dtype=np.uint64)
-        diff = np.empty(min(e.size, BLOCK)) if minus is not None else None
-        key_counts = np.zeros(_KEYS, dtype=np.int64)
-        at_top = 0
-        for start in range(0, e.size, BLOCK):
-            part = e[start : start + BLOCK]
-            if minus is not None and diff is not None:
-                part = np.subtract(part, minus[start : start + BLOCK], out=diff[: part.size])
-            k = _keys(part, keys[: part.size])
-            found = np.bincount(k, minlength=_KEYS)
-            if found[_SPECIAL:_SIGN_KEYS].any() or found[_SIGN_KEYS + _SPECIAL :].any():
-                slots = self.bin_index(part)
-                more = np.bincount(slots, minlength=self.counts.size + 1)
-                self.counts += more[:-1]
-                self.nan += int(more[-1])
-                continue
-            key_counts += found
-            if found[_TOP_KEY]:  # values exactly at the top edge belong to the last bin
-                at_top += int(np.count_nonzero(part == self._top))
-        assert self._lut is not None
-        nbins = self.nbins
-        self.counts += np.bincount(self._lut, weights=key_counts, minlength=nbins + 3)[
-            : nbins + 2
-        ].astype(np.int64)
-        self.counts[nbins + 1] -= at_top
-        self.counts[nbins] += at_top
+    @property
+    def counts_keys(self) -> bool:
+        """Whether a value's bin is read from its bits (unweighted default bins)."""
+        return not self.weighted and self._lut is not None
+
+    def _update_fast(self, e: Array) -> None:
+        """Unweighted default bins: count the keys slice by slice, then fold them into bins."""
+        keys = _KeyCounts(self)
+        work = Workspace()
+        for start in range(0, e.size, SLICE):
+            part = e[start : start + SLICE]
+            keys.add(part, work.get("keys", part.size, np.uint64))
+        keys.fold()
 
     def _add_weights(self, slots: Array, w: Array) -> None:
         assert self.weights is not None
@@ -387,6 +394,76 @@ class ErrorHistogram:
             weight_underflow=0.0 if weights is None else float(weights[0]),
             weight_overflow=0.0 if weights is None else float(weights[-1]),
         )
+
+
+class _KeyCounts:
+    """The default bins' key counts of a histogram's slices (16384 keys: sign, exponent and two
+    leading mantissa bits), folded into its bins at the end. Only a slice holding inf, NaN or
+    −0.0 takes the slow way (:meth:`ErrorHistogram.bin_index`)."""
+
+    __slots__ = ("at_top", "counts", "histogram")
+
+    def __init__(self, histogram: ErrorHistogram) -> None:
+        self.histogram = histogram
+        self.counts = np.zeros(_KEYS, dtype=np.int64)
+        self.at_top = 0  # values exactly on the top edge: the last bin is closed
+
+    def add(self, part: Array, keys: Array) -> None:
+        found = np.bincount(_keys(part, keys), minlength=_KEYS)
+        if found[_SPECIAL:_SIGN_KEYS].any() or found[_SIGN_KEYS + _SPECIAL :].any():
+            h = self.histogram
+            more = np.bincount(h.bin_index(part), minlength=h.counts.size + 1)
+            h.counts += more[:-1]
+            h.nan += int(more[-1])
+            return
+        self.counts += found
+        if found[_TOP_KEY]:
+            self.at_top += int(np.count_nonzero(part == self.histogram._top))
+
+    def fold(self) -> None:
+        h = self.histogram
+        assert h._lut is not None
+        nbins = h.nbins
+        h.counts += np.bincount(h._lut, weights=self.counts, minlength=nbins + 3)[
+            : nbins + 2
+        ].astype(np.int64)
+        h.counts[nbins + 1] -= self.at_top
+        h.counts[nbins] += self.at_top
+
+
+def update_pairs(
+    pred: Array,
+    target: Array,
+    histogram: ErrorHistogram | None,
+    density: Density2D | None,
+    weights: Array | None = None,
+    work: Workspace | None = None,
+) -> None:
+    """Add a chunk's pairs to the error histogram (errors ``pred − target``) and the
+    predicted-vs-target grid, either may be None, in one pass over :data:`SLICE`-row slices:
+    each slice is read once for both (a single output; several outputs, weights or ``--bins``
+    edges take :meth:`ErrorHistogram.update`)."""
+    if histogram is not None and (
+        not histogram.counts_keys or (pred.ndim > 1 and pred.shape[0] > 1)
+    ):
+        histogram.update(np.subtract(pred, target), weights)
+        histogram = None
+    if histogram is None and density is None:
+        return
+    work = Workspace() if work is None else work
+    p = np.asarray(pred, dtype=np.float64).ravel()
+    t = np.asarray(target, dtype=np.float64).ravel()
+    keys = None if histogram is None else _KeyCounts(histogram)
+    for start in range(0, p.size, SLICE):
+        ps, ts = p[start : start + SLICE], t[start : start + SLICE]
+        m = ps.size
+        if keys is not None:
+            diff = np.subtract(ps, ts, out=work.get("diff", m))
+            keys.add(diff, work.get("keys", m, np.uint64))
+        if density is not None:
+            density.add_slice(ps, ts, work)
+    if keys is not None:
+        keys.fold()
 
 
 def update_groups(
@@ -477,9 +554,13 @@ class Density2D:
         self.hi = -1
         self.dropped = 0
 
-    def update(self, pred: Array, target: Array) -> None:
-        p = np.asarray(pred, dtype=np.float64).ravel()
-        t = np.asarray(target, dtype=np.float64).ravel()
+    def update(self, pred: Array, target: Array, work: Workspace | None = None) -> None:
+        """Add a chunk of pairs, slice by slice (the window widens as a slice needs)."""
+        update_pairs(pred, target, None, self, None, work)
+
+    def add_slice(self, p: Array, t: Array, work: Workspace) -> None:
+        """Add one slice of pairs (1-D, at most :data:`SLICE` long): the window widens to hold
+        the slice's range first, so the counts are those over the final grid."""
         if p.size == 0:
             return
         lo_v = min(float(p.min()), float(t.min()))
@@ -492,6 +573,34 @@ class Density2D:
                 return
             lo_v = min(float(p.min()), float(t.min()))
             hi_v = max(float(p.max()), float(t.max()))
+        self._widen(lo_v, hi_v)
+        assert self.scale is not None
+        step = math.ldexp(1.0, -self.scale)
+        # flat cell (floor(t·step) − origin)·GRID + floor(p·step) − origin in float64: every
+        # intermediate is an integer below 2^48 (cell indices < 2^47, the row part < GRID²),
+        # so each step is exact; then to int32 and on to intp (two vector casts: float64 to
+        # intp directly is ~4× slower)
+        m = p.size
+        origin = float(self.origin)
+        a, b = work.get("cell_t", m), work.get("cell_p", m)
+        np.multiply(t, step, out=a)
+        np.floor(a, out=a)
+        np.multiply(p, step, out=b)
+        np.floor(b, out=b)
+        a -= origin
+        a *= GRID
+        a += b
+        a -= origin
+        small = work.get("cell32", m, np.int32)
+        np.copyto(small, a, casting="unsafe")
+        flat = work.get("cell", m, np.intp)
+        np.copyto(flat, small)
+        cells = self.counts.reshape(-1)  # a view: counts is C-contiguous
+        cells += np.bincount(flat, minlength=GRID * GRID)
+
+    def _widen(self, lo_v: float, hi_v: float) -> None:
+        """Move to the smallest scale (and window) holding ``[lo_v, hi_v]`` and what is
+        counted already."""
         empty = self.scale is None or self.hi < self.lo
         scale = _fit_scale(lo_v, hi_v) if self.scale is None else self.scale
         lo_c, hi_c = _cell(lo_v, scale), _cell(hi_v, scale)
@@ -503,27 +612,6 @@ class Density2D:
             lo_c, hi_c = lo_c >> 1, hi_c >> 1
         if scale != self.scale or lo_c != self.lo or hi_c != self.hi:
             self._rescale(scale, lo_c, hi_c)
-        step = math.ldexp(1.0, -scale)
-        # flat cell (floor(t·step) − origin)·GRID + floor(p·step) − origin in float64: every
-        # intermediate is an integer below 2^48 (cell indices < 2^47, the row part < GRID²),
-        # so each step is exact; two block buffers, no temporaries
-        origin = float(self.origin)
-        flat = np.empty(p.size, dtype=np.intp)
-        ti = np.empty(min(p.size, BLOCK))
-        pi = np.empty(min(p.size, BLOCK))
-        for s in range(0, p.size, BLOCK):
-            m = min(BLOCK, p.size - s)
-            a, b = ti[:m], pi[:m]
-            np.multiply(t[s : s + m], step, out=a)
-            np.floor(a, out=a)
-            np.multiply(p[s : s + m], step, out=b)
-            np.floor(b, out=b)
-            a -= origin
-            a *= GRID
-            a += b
-            a -= origin
-            flat[s : s + m] = a
-        self.counts += np.bincount(flat, minlength=GRID * GRID).reshape(GRID, GRID)
 
     def _rescale(self, scale: int, lo_c: int, hi_c: int) -> None:
         """Move the state to ``scale`` with the occupied cell range ``lo_c..hi_c`` (which holds
