@@ -299,6 +299,26 @@ def test_text_keys_sort_numbers_first_and_print_them_as_numbers() -> None:
     assert keys.key_tuples(keys.order()) == [(1.5,), (2,), (10,), ("a",), ("b",), (None,)]
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["b", "a", "", "ab", "ab\x00", "a\x00", "é", "e\u0301", "z" * 24, "z" * 23, "zz" * 8],
+        [f"store_{i:07d}" for i in (42, 7, 1_000_000, 999_999, 0)],  # one word varies
+        ["same-prefix-123", "same-prefix-12", "same-prefix-1234"],  # only the length varies
+        ["ü" * 12, "ü" * 11 + "u", "\U0001f600" * 6, "x" * 25],  # 25 bytes: Arrow sorts
+    ],
+)
+def test_text_keys_sort_by_bytes_as_arrow_does(texts: list[str]) -> None:
+    from losscli.engine.groups import _text_order
+
+    values = pa.array(texts)
+    got = _text_order(values, np.zeros(len(texts), dtype=bool))
+    assert [texts[i] for i in got] == sorted(texts, key=lambda t: t.encode())
+    for typ in (pa.large_string(), pa.binary()):
+        again = _text_order(values.cast(typ), np.zeros(len(texts), dtype=bool))
+        assert again.tolist() == got.tolist()
+
+
 def test_several_key_columns_of_mixed_types() -> None:
     keys = GroupKeys(["s", "d", "b"])
     rows = [("x", datetime.date(2024, 1, 2), True), ("x", None, True), (None, None, None)]

@@ -57,7 +57,7 @@ class _IntCodes:
         self._gather: tuple[NDArray[Any], bool] | None = None
 
     def encode(self, values: Codes) -> tuple[Codes, Codes]:
-        """(code per value, positions in ``values`` of the first row of each new code)."""
+        """(code per value, the new values in code order)."""
         if not len(values):
             return values.astype(np.int64), np.zeros(0, dtype=np.int64)
         if self.lut is not None:
@@ -114,21 +114,18 @@ class _IntCodes:
     def _encode_lut(self, values: Codes) -> tuple[Codes, Codes]:
         assert self.lut is not None
         offsets = values - self.lo if self.lo else values
-        codes = self.lut[offsets].astype(np.int64)
-        fresh = codes < 0
-        if not fresh.any():
-            return codes, np.zeros(0, dtype=np.int64)
-        # The new values, in sorted order, and a row holding each: marks in a table over the
-        # range instead of a sort of the rows (the first chunk has only new values).
-        rows = np.flatnonzero(fresh)
-        where = np.full(len(self.lut), -1, dtype=np.int64)
-        where[offsets[rows]] = rows  # the last row of each new value
-        new_offsets = np.flatnonzero(where >= 0)
+        # The new values, in sorted order: marks in a table over the range instead of a sort
+        # of the rows (the first chunk has only new values), then the known-keys gather.
+        marks = np.zeros(len(self.lut), dtype=bool)
+        marks[offsets] = True
+        marks &= self.lut < 0
+        new_offsets = np.flatnonzero(marks)
         self.lut[new_offsets] = np.arange(self.count, self.count + len(new_offsets))
         self._gather = None
         self._added(new_offsets + self.lo)
-        codes[rows] = self.lut[offsets[rows]]
-        return codes, where[new_offsets]
+        codes = self._encode_known(values)
+        assert codes is not None
+        return codes, new_offsets + self.lo
 
     def _encode_sorted(self, values: Codes) -> tuple[Codes, Codes]:
         if self._sorted is None:
@@ -141,14 +138,14 @@ class _IntCodes:
         if found.all():
             return codes, np.zeros(0, dtype=np.int64)
         rows = np.flatnonzero(~found)
-        new, first, inverse = np.unique(values[rows], return_index=True, return_inverse=True)
+        new, inverse = np.unique(values[rows], return_inverse=True)
         new_codes = np.arange(self.count, self.count + len(new))
         codes[rows] = new_codes[inverse]
         merged = np.concatenate([known, new])
         order = np.argsort(merged, kind="stable")
         self._sorted = (merged[order], np.concatenate([known_codes, new_codes])[order])
         self._added(new)
-        return codes, rows[first]
+        return codes, new
 
     def _added(self, new: Codes) -> None:
         self.keys = np.concatenate([self.keys, new])
@@ -186,6 +183,16 @@ def _integer_values(arr: pa.Array) -> Codes | None:
     return np.asarray(values, dtype=np.int64)  # no copy for int64 columns
 
 
+def _integer_array(values: Codes, typ: Any) -> pa.Array:
+    """int64 ``values`` (as :func:`_integer_values` gave them) as an Arrow array of ``typ``."""
+    import pyarrow as pa
+
+    if pa.types.is_boolean(typ):
+        return pa.array(values.astype(bool), typ)
+    data = values.astype(np.dtype(_INTEGER_VIEW[typ.bit_width]))  # unsigned: the same bits
+    return pa.Array.from_buffers(typ, len(data), [None, pa.py_buffer(data)])
+
+
 class _ColumnCodes:
     """One key column: its distinct values (Arrow, in code order) and a value → code map."""
 
@@ -221,16 +228,16 @@ class _ColumnCodes:
         if values is None:  # beyond int64
             raise DataError(f"key values of type {arr.type} beyond the int64 range")
         if not arr.null_count:
-            codes, first = self.ints.encode(values)
-            if len(first):
-                self._append(take(arr, first))
+            codes, new = self.ints.encode(values)
+            if len(new):
+                self._append(_integer_array(new, arr.type))
             return codes
         valid = valid_mask(arr)
         rows = np.flatnonzero(valid)
         codes = np.empty(len(arr), dtype=np.int64)
-        codes[rows], first = self.ints.encode(values[rows])
-        if len(first):
-            self._append(take(arr, rows[first]))
+        codes[rows], new = self.ints.encode(values[rows])
+        if len(new):
+            self._append(_integer_array(new, arr.type))
         codes[~valid] = self._null()
         return codes
 
@@ -261,7 +268,7 @@ class _ColumnCodes:
             entries = np.flatnonzero(mapping < 0)
             if not every_entry_used:
                 entries = np.unique(used[codes < 0])
-            self._add_entries(dictionary, entries, mapping)
+            self._add_entries(dictionary, entries, mapping, every_entry_used)
             codes = mapping[used]
         if valid is None:
             return codes
@@ -331,13 +338,23 @@ class _ColumnCodes:
         self._last_dictionary = (ident, mapping, dictionary)
         return mapping
 
-    def _add_entries(self, dictionary: Any, entries: Codes, mapping: Codes) -> None:
-        """New codes for the dictionary's ``entries`` (values not seen yet), set in ``mapping``."""
+    def _add_entries(
+        self, dictionary: Any, entries: Codes, mapping: Codes, unique: bool = False
+    ) -> None:
+        """New codes for the dictionary's ``entries`` (values not seen yet), set in ``mapping``;
+        ``unique``: the dictionary holds each value once (``dictionary_encode`` made it), so
+        it needs no second hashing (a million keys: ≈0.4 s)."""
         import pyarrow.compute as pc
 
-        values = dictionary.take(arrow_of(entries))
-        fresh = pc.unique(values)  # a dictionary may repeat a value
-        mapping[entries] = self.count + _codes_or(pc.index_in(values, value_set=fresh), -1)
+        values = (
+            dictionary if len(entries) == len(dictionary) else dictionary.take(arrow_of(entries))
+        )
+        if unique:
+            fresh = values
+            mapping[entries] = np.arange(self.count, self.count + len(entries))
+        else:
+            fresh = pc.unique(values)  # a file's dictionary may repeat a value
+            mapping[entries] = self.count + _codes_or(pc.index_in(values, value_set=fresh), -1)
         self._append(fresh)
         self.text = None  # its table would not know these values: built again if needed
 
@@ -607,11 +624,33 @@ def _text_order(values: Any, nulls: NDArray[np.bool_]) -> NDArray[np.intp]:
         numbers = [i for _, _, i in keyed]
         texts = np.setdiff1d(texts, np.array(numbers, dtype=np.intp))
     if len(texts):
-        ranked = pc.sort_indices(values.take(arrow_of(texts)))
-        texts = texts[index_values(ranked)]
+        plain = values if len(texts) == len(values) else values.take(arrow_of(texts))
+        order = _short_text_order(plain)
+        if order is None:
+            order = index_values(pc.sort_indices(plain))
+        texts = texts[order]
     return np.concatenate(
         [np.array(numbers, dtype=np.intp), texts.astype(np.intp), np.flatnonzero(nulls)]
     )
+
+
+def _short_text_order(values: Any) -> NDArray[np.intp] | None:
+    """The byte order of distinct strings of up to 24 bytes (no nulls), sorted in NumPy as
+    big-endian 64-bit words with the length last (a prefix sorts first); None for longer
+    ones. Words that are the same in every string are left out, and a single word left is
+    sorted alone (the strings are distinct, so it is): a million keys like ``store_0042``
+    in ≈0.1 s against ≈0.45 s for Arrow's ``sort_indices``."""
+    found = text_words(values)
+    if found is None:
+        return None
+    words, lengths = found
+    keys = [lengths, *(w.byteswap() for w in reversed(words))]  # the last key sorts first
+    keys = [k for k in keys if len(k) and (k != k[0]).any()]
+    if not keys:
+        return np.arange(len(values), dtype=np.intp)
+    if len(keys) == 1:
+        return np.argsort(keys[0]).astype(np.intp, copy=False)
+    return np.lexsort(keys).astype(np.intp, copy=False)
 
 
 def group_rows(codes: NDArray[np.intp]) -> Iterator[tuple[int, NDArray[np.intp]]]:
