@@ -23,6 +23,7 @@ from losscli.errors import UsageError
 if TYPE_CHECKING:
     from losscli.engine import LossResult
     from losscli.engine.intervals import Intervals
+    from losscli.gates.columns import Gates
     from losscli.gates.confidence import ConfidenceSpec
 
 GroupKey = tuple[Any, ...]
@@ -373,7 +374,9 @@ class _Gated:
     base_interval: Any = None  # the baseline's own interval source, when known
 
 
-def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]:
+def _gated_values(
+    result: LossResult, baseline: Baseline | None, groups: bool = True
+) -> list[_Gated]:
     from losscli.engine import output_labels
 
     out: list[_Gated] = []
@@ -413,7 +416,7 @@ def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]
         result.intervals,
         base_ivs.get(None),
     )
-    for g in result.groups:
+    for g in result.groups if groups else ():
         key = g.key_dict(result.group_by)
         plain = _plain_key(g.key)
         base = baseline.groups.get(plain) if baseline else None
@@ -421,14 +424,27 @@ def _gated_values(result: LossResult, baseline: Baseline | None) -> list[_Gated]
     return out
 
 
-def evaluate(
-    result: LossResult, spec: GateSpec, baseline: Baseline | None = None
+def evaluate(result: LossResult, spec: GateSpec, baseline: Baseline | None = None) -> Gates:
+    """Apply ``spec`` to the result's total and each group's (and output's) value: every
+    group's gates as columns (:mod:`losscli.gates.columns`), but with ``--confidence``."""
+    from losscli.gates.columns import Gates, group_gates
+
+    spec = spec.applying_to(result.higher_is_better)
+    if spec.confidence is None and len(result.groups):
+        total = evaluate_each(result, spec, baseline, groups=False)
+        return Gates(total, group_gates(result, spec, baseline))
+    return Gates(evaluate_each(result, spec, baseline))
+
+
+def evaluate_each(
+    result: LossResult, spec: GateSpec, baseline: Baseline | None = None, groups: bool = True
 ) -> list[GateResult]:
-    """Apply ``spec`` to the result's total and each group's (and output's) value."""
+    """:func:`evaluate` one value at a time, a :class:`GateResult` each (the groups' too,
+    unless ``groups`` is false): the reference the columns are tested against."""
     spec = spec.applying_to(result.higher_is_better)
     gates: list[GateResult] = []
     pending: list[Any] = []  # --confidence: (gate, interval, upper) per gate
-    for item in _gated_values(result, baseline):
+    for item in _gated_values(result, baseline, groups):
         if spec.max is not None:
             gates.append(_bound(result.loss, item, "max", spec.max))
             pending.append((item, None, True))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from losscli.engine import LossRequest, LossResult, Progress, RunOptions
 from losscli.errors import UsageError
+from losscli.gates.columns import Gates, as_gates
 from losscli.gates.rules import (
     Baseline,
     GateResult,
@@ -58,12 +59,16 @@ class Outcome:
     """A result with its gate verdicts (empty when ungated) and the baseline it was held to."""
 
     result: LossResult
-    gates: list[GateResult]
+    gates: Sequence[GateResult]  # a Gates: every group's as columns
     baseline: Baseline | None = None
 
     @property
+    def verdicts(self) -> Gates:
+        return as_gates(self.gates)
+
+    @property
     def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
+        return self.verdicts.passed
 
 
 def validate(item: GatedRequest, *, json_baseline: bool) -> None:
@@ -211,12 +216,28 @@ class Check:
 
     @property
     def gates(self) -> list[GateResult]:
+        """Every gate as an object (a gate per group: for small results and tests)."""
         return [g for o in self.outcomes for g in o.gates]
 
     @property
     def failures(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.passed]
+        """Every failed gate, in order (the groups' made from their columns)."""
+        out: list[GateResult] = []
+        for o in self.outcomes:
+            verdicts = o.verdicts
+            out += [g for g in verdicts.total if not g.passed]
+            if verdicts.groups is not None:
+                out += verdicts.groups.failed_in_order()
+        return out
+
+    @property
+    def gate_count(self) -> int:
+        return sum(len(o.gates) for o in self.outcomes)
+
+    @property
+    def failed_count(self) -> int:
+        return sum(o.verdicts.failed_count() for o in self.outcomes)
 
     @property
     def passed(self) -> bool:
-        return self.error is None and not self.failures
+        return self.error is None and all(o.passed for o in self.outcomes)

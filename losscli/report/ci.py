@@ -25,6 +25,9 @@ from losscli.report.terminal import Environment
 
 #: Failed groups listed by name per check; the rest are counted (JSON and JUnit list all).
 SHOWN_GROUP_FAILURES = 10
+#: Failed groups a check annotates (``::error::``) one by one; past it, the worst of them
+#: and one annotation counting the rest.
+ANNOTATED_GROUP_FAILURES = 50
 
 
 def failure_lines(checks: Sequence[Check]) -> list[str]:
@@ -34,17 +37,43 @@ def failure_lines(checks: Sequence[Check]) -> list[str]:
     ``SHOWN_GROUP_FAILURES`` of them and a line counting the rest."""
     lines: list[str] = []
     for check in checks:
-        totals = [g for g in check.failures if not _grouped(g)]
-        groups = worst_first([g for g in check.failures if _grouped(g)])
+        totals, groups, count = group_failures(check, SHOWN_GROUP_FAILURES)
         lines += [check.prefix + g.reason for g in totals]
-        lines += [check.prefix + g.reason for g in groups[:SHOWN_GROUP_FAILURES]]
-        hidden = len(groups) - SHOWN_GROUP_FAILURES
+        lines += [check.prefix + g.reason for g in groups]
+        hidden = count - len(groups)
         if hidden > 0:
-            lines.append(
-                f"{check.prefix}… and {hidden} more group failure{'s' if hidden > 1 else ''} "
-                "(every group is in the JSON and JUnit reports)"
-            )
+            lines.append(check.prefix + _more_failures(hidden))
     return lines
+
+
+def _more_failures(hidden: int) -> str:
+    return (
+        f"… and {hidden} more group failure{'s' if hidden > 1 else ''} "
+        "(every group is in the JSON and JUnit reports)"
+    )
+
+
+def group_failures(
+    check: Check, top: int, failed_only: bool = True
+) -> tuple[list[GateResult], list[GateResult], int]:
+    """The failed gates of a check's totals (in order), its ``top`` worst failed group gates
+    (:func:`worst_first`) and how many group gates failed (``failed_only`` false: the worst
+    group gates, failed or not, and how many there are); the groups' columns make objects
+    only of the ``top`` worst of each result."""
+    totals: list[GateResult] = []
+    candidates: list[GateResult] = []
+    count = 0
+    for outcome in check.outcomes:
+        verdicts = outcome.verdicts
+        totals += [g for g in verdicts.total if not g.passed and not _grouped(g)]
+        grouped = [g for g in verdicts.total if _grouped(g) and not (failed_only and g.passed)]
+        candidates += worst_first(grouped)[:top]
+        count += len(grouped)
+        if verdicts.groups is not None:
+            worst, failed = verdicts.groups.worst_failures(top, failed_only)
+            candidates += worst
+            count += failed
+    return totals, worst_first(candidates)[:top], count
 
 
 def _grouped(gate: GateResult) -> bool:
@@ -60,7 +89,8 @@ def worst_first(failures: Sequence[GateResult]) -> list[GateResult]:
         if value != value or bound != bound:
             return float("inf")
         over = value - bound if gate.name.startswith("max") else bound - value
-        return over / abs(bound) if bound else over
+        excess = over / abs(bound) if bound else over
+        return float("inf") if excess != excess else excess  # inf / inf: as bad as NaN
 
     return sorted(failures, key=excess, reverse=True)
 
@@ -221,6 +251,11 @@ class SummaryRow:
     verdict: str  # pass | inconclusive | FAIL | error | -
 
 
+#: Group gates a summary lists by name per result when there are more: the failures, worst
+#: first; a row counts the others (every gate is in the JSON and JUnit reports).
+SUMMARY_GROUP_ROWS = 100
+
+
 def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
     out: list[SummaryRow] = []
     for check in checks:
@@ -228,16 +263,28 @@ def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
             out.append(SummaryRow(check.name, "", None, "", check.error, "error"))
         for outcome in check.outcomes:
             result = outcome.result
-            rows: dict[str, int] = {subject(result.loss, None): result.rows}
-            for g in result.groups:
-                rows[subject(result.loss, g.key_dict(result.group_by))] = g.rows
-            if not outcome.gates:
+            verdicts = outcome.verdicts
+            if not len(verdicts):
                 out.append(
                     SummaryRow(
                         check.name, result.loss, result.rows, _value_text(result.value), "-", "-"
                     )
                 )
-            for gate in outcome.gates:
+            grouped = [g for g in verdicts.total if _grouped(g)]
+            many = len(grouped) + (len(verdicts.groups) if verdicts.groups else 0)
+            if many <= SUMMARY_GROUP_ROWS:
+                shown = list(verdicts)
+            else:  # the totals, then the worst group gates and a row for the rest
+                single = Check(check.name, [outcome], named=check.named)
+                _, worst, _ = group_failures(single, SUMMARY_GROUP_ROWS, failed_only=False)
+                failed = group_failures(single, 0)[2]
+                shown = [g for g in verdicts.total if not _grouped(g)] + worst
+            if many <= SUMMARY_GROUP_ROWS or verdicts.groups is None:
+                rows = _rows_of(result, shown)
+            else:
+                rows = {subject(result.loss, None): result.rows}  # (no grouped objects here)
+                rows.update(verdicts.groups.rows_of_worst(SUMMARY_GROUP_ROWS, False))
+            for gate in shown:
                 group_key = {k: v for k, v in (gate.group or {}).items() if k != "output"}
                 out.append(
                     SummaryRow(
@@ -249,16 +296,52 @@ def summary_rows(checks: Sequence[Check]) -> list[SummaryRow]:
                         "FAIL" if not gate.passed else gate.outcome,
                     )
                 )
+            if many > SUMMARY_GROUP_ROWS:
+                hidden = many - len(worst)
+                failed_hidden = failed - sum(1 for g in worst if not g.passed)
+                out.append(
+                    SummaryRow(
+                        check.name,
+                        f"… {hidden} more group gates, {failed_hidden} of them failed (every "
+                        "group is in the JSON and JUnit reports)",
+                        None,
+                        "",
+                        "",
+                        "-",
+                    )
+                )
     return out
+
+
+def _rows_of(result: Any, gates: Sequence[GateResult]) -> dict[str, int]:
+    """The rows of the total and of the groups ``gates`` are on, by subject (``mse``,
+    ``mse [segment=rural]``)."""
+    rows: dict[str, int] = {subject(result.loss, None): result.rows}
+    wanted = {
+        subject(result.loss, {k: v for k, v in g.group.items() if k != "output"})
+        for g in gates
+        if g.group and set(g.group) != {"output"}
+    }
+    if not wanted:
+        return rows
+    for g in result.groups:
+        key = subject(result.loss, g.key_dict(result.group_by))
+        if key in wanted:
+            rows[key] = g.rows
+            wanted.discard(key)
+            if not wanted:
+                break
+    return rows
 
 
 def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
     """(passed, ``all 5 gates passed`` / ``2 of 5 gates failed, 1 check could not run``)."""
-    gates = [g for c in checks for g in c.gates]
-    failed = [g for g in gates if not g.passed]
+    verdicts = [o.verdicts for c in checks for o in c.outcomes]
+    gates = sum(len(v) for v in verdicts)
+    failed = sum(v.failed_count() for v in verdicts)
     errors = [c for c in checks if c.error is not None]
-    unsure = sum(1 for g in gates if g.passed and g.verdict == "inconclusive")
-    compared = [g for g in gates if g.confidence is not None]
+    unsure = sum(v.inconclusive_count() for v in verdicts)
+    compared = [g for v in verdicts for g in v.compared()]
     note = ""
     if compared:
         note = f" ({unsure} inconclusive)" if unsure else ""
@@ -267,14 +350,12 @@ def verdict_line(checks: Sequence[Check]) -> tuple[bool, str]:
         if compared[0].adjust and compared[0].adjust != "none":
             note += f", {compared[0].adjust}-adjusted"
     if not failed and not errors:
-        return True, (
-            "the gate passed" if len(gates) == 1 else f"all {len(gates)} gates passed"
-        ) + note
+        return True, ("the gate passed" if gates == 1 else f"all {gates} gates passed") + note
     problems = []
-    if len(gates) == 1 and failed:
+    if gates == 1 and failed:
         problems.append("the gate failed")
     elif failed:
-        problems.append(f"{len(failed)} of {len(gates)} gates failed")
+        problems.append(f"{failed} of {gates} gates failed")
     if errors:
         problems.append(f"{len(errors)} check{'s' if len(errors) > 1 else ''} could not run")
     return False, ", ".join(problems) + note
@@ -374,16 +455,25 @@ _escape_property = sanitize.workflow_property
 
 
 def github_error_lines(checks: Sequence[Check]) -> list[str]:
-    """``::error title=...::message`` workflow commands, one per failure."""
+    """``::error title=...::message`` workflow commands, one per failure; with more than
+    ``ANNOTATED_GROUP_FAILURES`` failed group gates in a check (GitHub shows ten annotations
+    a step, fifty a job), its totals' failures, the worst group failures and one counting
+    the rest."""
     out: list[str] = []
+    title = _escape_property("losscli gate failed")
     for check in checks:
         prefix = check.prefix
         if check.error is not None:
-            title = _escape_property("losscli check could not run")
-            out.append(f"::error title={title}::{_escape_data(prefix + check.error)}")
-        for gate in check.failures:
-            title = _escape_property("losscli gate failed")
-            out.append(f"::error title={title}::{_escape_data(prefix + gate.reason)}")
+            could_not = _escape_property("losscli check could not run")
+            out.append(f"::error title={could_not}::{_escape_data(prefix + check.error)}")
+        totals, groups, count = group_failures(check, ANNOTATED_GROUP_FAILURES)
+        if count <= ANNOTATED_GROUP_FAILURES:
+            failures = check.failures  # every one, in order
+            messages = [prefix + gate.reason for gate in failures]
+        else:
+            messages = [prefix + g.reason for g in [*totals, *groups]]
+            messages.append(prefix + _more_failures(count - len(groups)))
+        out += [f"::error title={title}::{_escape_data(m)}" for m in messages]
     return out
 
 

@@ -22,6 +22,7 @@ from losscli.report import sanitize
 from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
+    from losscli.gates.columns import Gates
     from losscli.gates.rules import GateResult
 
     Verdicts = Sequence[Sequence[GateResult]] | None  # per result, aligned; None: ungated
@@ -85,14 +86,31 @@ def result_dict(
 
         out["histograms"] = histograms_json(result)
     if gates is not None:
-        out["gates"] = [g.to_dict() for g in gates]
-        out["passed"] = all(g.passed for g in gates)
+        from losscli.gates.columns import as_gates
+
+        verdicts = as_gates(gates)
+        if isinstance(groups, GroupSlots) and verdicts.groups is not None:
+            out["gates"] = groups.gates(verdicts)  # every group's, written from the columns
+        else:
+            out["gates"] = [g.to_dict() for g in verdicts]
+        out["passed"] = verdicts.passed
     return out
 
 
 def confidence_level(gates: Sequence[GateResult] | None) -> float | None:
     """The ``--confidence`` level of a result's gates (None: no intervals)."""
-    return next((g.confidence for g in gates or [] if g.confidence is not None), None)
+    if gates is None:
+        return None
+    from losscli.gates.columns import as_gates
+
+    return as_gates(gates).confidence
+
+
+def all_passed(gates: Sequence[Sequence[GateResult]]) -> bool:
+    """Whether every gate of every result passed (columns counted, not made into objects)."""
+    from losscli.gates.columns import as_gates
+
+    return all(as_gates(per_result).passed for per_result in gates)
 
 
 def group_dict(group: GroupResult, group_by: Sequence[str], level: float | None) -> dict[str, Any]:
@@ -128,7 +146,7 @@ def interval_cell(gates: Sequence[GateResult]) -> str:
 
 
 def _with_intervals(gates: Verdicts) -> bool:
-    return gates is not None and any(g.confidence is not None for per in gates for g in per)
+    return gates is not None and any(confidence_level(per) is not None for per in gates)
 
 
 def _gates_of(gates: Verdicts, index: int) -> Sequence[GateResult] | None:
@@ -142,25 +160,34 @@ class GroupSlots:
 
     def __init__(self) -> None:
         self.nonce = os.urandom(8).hex()
-        self.slots: list[tuple[str, LossResult, float | None]] = []
+        self.slots: list[tuple[str, Callable[[int | None], Iterator[str]]]] = []
 
-    def __call__(self, result: LossResult, level: float | None) -> str:
+    def _token(self, write: Callable[[int | None], Iterator[str]]) -> str:
         token = f"groups-{self.nonce}-{len(self.slots)}"
-        self.slots.append((token, result, level))
+        self.slots.append((token, write))
         return token
 
-    def splice(self, text: str, indented: bool) -> Iterator[str]:
+    def __call__(self, result: LossResult, level: float | None) -> str:
         from losscli.report.grouped import json_groups
 
+        dicts = partial(_group_dict_at, level=level)
+        plain = level is None or not any(result.groups.intervals or [])
+        return self._token(lambda indent: json_groups(result, indent, dicts, columnar=plain))
+
+    def gates(self, gates: Gates) -> str:
+        """A placeholder for a result's ``"gates"`` list (every group's from its columns)."""
+        from losscli.report.gated import json_gates
+
+        return self._token(lambda indent: json_gates(gates, indent))
+
+    def splice(self, text: str, indented: bool) -> Iterator[str]:
         pos = 0
-        for token, result, level in self.slots:
+        for token, write in self.slots:
             at = text.index(f'"{token}"', pos)
             line = text[text.rfind("\n", 0, at) + 1 : at]
             indent = len(line) - len(line.lstrip(" ")) if indented else None
             yield text[pos:at]
-            dicts = partial(_group_dict_at, level=level)
-            plain = level is None or not any(result.groups.intervals or [])
-            yield from json_groups(result, indent, dicts, columnar=plain)
+            yield from write(indent)
             pos = at + len(token) + 2
         yield text[pos:]
 
@@ -180,7 +207,7 @@ def json_pieces(
             "results": [result_dict(r, _gates_of(gates, i), slots) for i, r in enumerate(results)],
         }
         if gates is not None:
-            doc["passed"] = all(g.passed for per_result in gates for g in per_result)
+            doc["passed"] = all_passed(gates)
     else:
         doc = {
             "schema_version": SCHEMA_VERSION,
