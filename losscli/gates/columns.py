@@ -145,7 +145,7 @@ class GroupGates:
 
     def gate(self, item: int, kind: int, group: dict[str, Any] | None = None) -> GateResult:
         """The :class:`GateResult` of one group's gate, as :func:`rules.evaluate` makes it."""
-        from losscli.gates.rules import _bound, _Gated, _relative
+        from losscli.gates.results import _bound, _Gated, _relative
 
         spec = self.kinds[kind]
         where = self.group_of(item) if group is None else group
@@ -212,7 +212,7 @@ class GroupGates:
 
     def rows_of_worst(self, top: int, failed_only: bool = True) -> dict[str, int]:
         """The rows of the groups of the ``top`` worst gates, by subject (``mse [k=v]``)."""
-        from losscli.gates.rules import subject
+        from losscli.gates.results import subject
 
         chosen, _ = self.worst(top, failed_only)
         out = {}
@@ -321,7 +321,7 @@ def baseline_columns(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Each group's (and output's) baseline value, NaN-filled, and whether the baseline has
     it: a group the baseline lacks (or with another number of outputs) has no baseline gate."""
-    from losscli.gates.rules import _plain_key
+    from losscli.gates.results import _plain_key
 
     table = result.groups
     outputs = table.values.shape[1] if table.per_output else 1
