@@ -27,6 +27,7 @@ from losscli.stats import (
     RootMeanState,
     explained_scores,
 )
+from losscli.stats.histograms import Calibration, CalibrationErrorState
 from losscli.stats.intervals import (
     BATCH_ROWS,
     BatchMaxima,
@@ -40,7 +41,11 @@ from losscli.stats.intervals import (
     WeightedMoments,
     batch_maxima,
     batch_products,
+    group_products,
+    split_parts,
 )
+from losscli.stats.quantiles import QuantileState
+from losscli.stats.replicate_quantiles import ReplicateQuantiles, Rule, View, counts_at
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -77,10 +82,10 @@ class Intervals(NamedTuple):
 #: Why the metrics outside :func:`_kind` have no interval (one line of a usage error).
 NO_INTERVAL = (
     "intervals cover means and sums of elementwise losses (class-weighted too), rmse/rmsle, "
-    "r2, explained_variance, d2_tweedie and max_error; a bootstrap replicate of a quantile "
-    "error, d2_absolute_error or d2_pinball needs its own quantile of all rows: every row "
-    "kept, or a pass per replicate"
+    "r2, explained_variance, the d2 scores, max_error, median/quantile_absolute_error and ece"
 )
+#: Values a quantile bootstrap keeps in memory at most (own and paired, every output): 512 MiB.
+MAX_KEPT_VALUES = 1 << 26
 
 
 def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
@@ -107,6 +112,12 @@ def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
         return "max"
     if getattr(state, "kind", None) == "tweedie" and spec.name == "d2_tweedie":
         return "d2t"
+    if getattr(state, "kind", None) == "pinball" and reduction == "mean":
+        return "d2q"  # d2_absolute_error, d2_pinball: the replicates' own quantiles
+    if isinstance(state, QuantileState) and spec.elementwise is not None:
+        return "quantile"
+    if isinstance(state, CalibrationErrorState):
+        return "ece"
     raise UsageError(f"--confidence: {spec.name} has no interval ({NO_INTERVAL})")
 
 
@@ -138,7 +149,38 @@ class Features:
         k = self.outputs
         if self.kind == "mean":
             return k if self.per == "output" else 1
-        return {"root": k, "max": k, "ratio": 2, "r2": 3 * k, "ev": 4 * k, "d2t": 3 * k}[self.kind]
+        widths = {"root": k, "max": k, "ratio": 2, "r2": 3 * k, "ev": 4 * k, "d2t": 3 * k}
+        return widths.get(self.kind, 2 * k)  # quantile: k; d2q, ece: 2k (kept, not summed)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the bootstrap keeps the rows' values (a replicate's own quantile)."""
+        return self.kind in ("quantile", "d2q")
+
+    def rule(self, weighted: bool) -> Rule:
+        """How a replicate's quantile is read: the state's own method, on the resample
+        (unweighted) or with weights ``w·count`` (weighted); D²'s null model is always
+        scikit-learn's weighted percentile."""
+        state = self.spec.new_state(self.outputs, {**self.spec.defaults(), **self.params})
+        if self.kind == "d2q":
+            return Rule("avg_cdf", float(getattr(state, "parameter", 0.5)))
+        assert isinstance(state, QuantileState)
+        method = state.weighted_method if weighted else state.method
+        if not weighted:
+            return Rule("median" if method == "median" else "numpy", state.q, method)
+        return Rule("avg_cdf" if method == "averaged_inverted_cdf" else method, state.q, method)
+
+    @property
+    def alpha(self) -> float | None:
+        """D²'s pinball α (None for the quantile metrics)."""
+        if self.kind != "d2q":
+            return None
+        state = self.spec.new_state(self.outputs, {**self.spec.defaults(), **self.params})
+        return float(getattr(state, "parameter", 0.5))
+
+    @property
+    def bins(self) -> int:
+        return int(self.params.get("n_bins", self.spec.defaults().get("n_bins", 10)))
 
     @property
     def centred(self) -> bool:
@@ -157,7 +199,7 @@ class Features:
             assert losses is not None and inputs is not None and self.spec.denominator
             denominator = self.spec.denominator(inputs, self.params)
             return np.concatenate([losses.sum(axis=0, keepdims=True), denominator[None, :]])
-        if self.kind in ("mean", "root", "max"):
+        if self.kind in ("mean", "root", "max", "quantile"):
             assert losses is not None
             if self.kind == "mean" and self.per != "output" and losses.shape[0] > 1:
                 row_mean: Array = losses.mean(axis=0, keepdims=True)
@@ -165,6 +207,14 @@ class Features:
             return losses
         assert inputs is not None
         pred, target = inputs["pred"], inputs["target"]
+        if self.kind == "ece":
+            return np.concatenate([pred, target])
+        if self.kind == "d2q":
+            from losscli.catalogue.regression import pinball
+
+            alpha = self.alpha
+            assert alpha is not None
+            return np.concatenate([target, pinball(pred, target, alpha)])
         if self.kind == "d2t":
             return self._d2_tweedie_rows(pred, target)
         if self.kind == "r2":
@@ -284,6 +334,7 @@ class IntervalTracker:
         if self.replicates < 1:
             raise UsageError("--bootstrap must be a positive number of replicates")
         self.weights = None if self.normal else PoissonWeights(request.seed, self.replicates)
+        self.special: _Special | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -296,9 +347,18 @@ class IntervalTracker:
         self.sums = ReplicateSums(m, self.replicates)
         self.group_sums = GroupedReplicateSums(m, self.replicates)
         self.maxima = ReplicateMaxima(m - 1, self.replicates) if features.kind == "max" else None
+        if features.kept:
+            self.special = _KeptRows(self, partner is not None)
+        elif features.kind == "ece":
+            self.special = _CalibrationReplicates(self, partner is not None)
 
     def payload(self) -> tuple[Any, ...]:
         """The states, as a Dask unit sends them back (see :meth:`absorb`)."""
+        if self.special is not None:
+            raise UsageError(
+                f"--engine dask: --confidence on {self.features.spec.name} runs with "
+                "--engine local (its bootstrap is not merged across workers yet)"
+            )
         if self.normal:
             return (self.total, self.groups, None, None, None)
         if self.maxima is not None:
@@ -343,6 +403,9 @@ class IntervalTracker:
         ``start …`` of the input (``codes``: their group codes, with ``--group-by``). After
         ``--nan skip`` the rows are at ``start + positions``: a row's bootstrap weights are
         those of its place in the input, whether or not rows before it were skipped."""
+        if self.special is not None:
+            self.special.add(own, other, weights, start, codes, positions)
+            return
         if not self.normal:
             parts = [own] if other is None else [own, other]
             if self.maxima is not None:  # max_error takes no weights
@@ -442,6 +505,15 @@ class IntervalTracker:
             own = [cell.own.estimate(j) for j in range(width)]
             diff = [cell.diff.estimate(j) for j in range(width)] if cell.diff is not None else None
             return Intervals(list(own), None if diff is None else list(diff), paired)
+        if self.special is not None:
+            found = self.special.replicates(gid)
+            if found is None:
+                return None
+            own_values, base_values = found
+            if base_values is None:
+                return Intervals(_bootstrap(own_values, value), None, paired)
+            changes = _bootstrap(own_values - base_values, _minus(value, partner_value))
+            return Intervals(_bootstrap(own_values, value), changes, paired)
         weight: Array | None = None
         if self.maxima is not None:  # replicate maxima of max_error
             stats = self.maxima.total if gid is None else self.maxima.group(gid)
@@ -458,6 +530,212 @@ class IntervalTracker:
             base_values = self.partner.values(stats[width : 2 * width], weight)
             difference = _bootstrap(own_values - base_values, _minus(value, partner_value))
         return Intervals(estimates, difference, paired)
+
+
+class _KeptRows:
+    """The rows a quantile bootstrap keeps (values in input order, their positions in the
+    input, weights and group codes): every replicate's own quantile is read from them after
+    the last row by :class:`~losscli.stats.replicate_quantiles.ReplicateQuantiles`, one sweep
+    that draws each row's counts once. Memory: 8 bytes per value kept (own and paired) and 8
+    per row, up to :data:`MAX_KEPT_VALUES` values."""
+
+    def __init__(self, tracker: IntervalTracker, paired: bool) -> None:
+        self.tracker = tracker
+        self.paired = paired
+        self.own: list[Array] = []
+        self.other: list[Array] = []
+        self.weights: list[Array] = []
+        self.codes: list[NDArray[np.intp]] = []
+        self.positions: list[NDArray[np.int64]] = []
+        self.rows = 0
+        self.values = 0
+        self.results: dict[str, tuple[Array, Array | None]] = {}
+
+    def add(
+        self,
+        own: Array,
+        other: Array | None,
+        weights: Array | None,
+        start: int,
+        codes: NDArray[np.intp] | None,
+        positions: NDArray[np.intp] | None,
+    ) -> None:
+        n = own.shape[1]
+        if n == 0:
+            return
+        self.values += own.size + (0 if other is None else other.size)
+        if self.values > MAX_KEPT_VALUES:
+            raise UsageError(
+                f"--confidence: the bootstrap of {self.tracker.features.spec.name} keeps its "
+                f"values in memory, at most {MAX_KEPT_VALUES:,} (8 bytes each); fewer rows, "
+                "or a --group-by sample, or no --confidence"
+            )
+        self.own.append(np.array(own, dtype=np.float64, copy=True))
+        if other is not None:
+            self.other.append(np.array(other, dtype=np.float64, copy=True))
+        if weights is not None:
+            self.weights.append(np.array(weights, dtype=np.float64, copy=True))
+        if codes is not None:
+            self.codes.append(np.array(codes, dtype=np.intp, copy=True))
+        at = np.arange(n, dtype=np.int64) if positions is None else positions.astype(np.int64)
+        self.positions.append(at + start)
+        self.rows += n
+
+    def replicates(self, gid: int | None) -> tuple[Array, Array | None] | None:
+        key = "total" if gid is None else "groups"
+        if key not in self.results:
+            self.results[key] = self._compute(gid is not None)
+        own, other = self.results[key]
+        index = 0 if gid is None else gid
+        if self.rows == 0 or index >= own.shape[0]:
+            return None
+        return (
+            self._reduce(own[index]),
+            None if other is None else self._reduce(other[index]),
+        )
+
+    def _reduce(self, values: Array) -> Array:
+        """(k, B) per output → the metric's value: per output, or their mean."""
+        if self.tracker.features.per == "output":
+            return values
+        out: Array = values.mean(axis=0)
+        return out
+
+    def _compute(self, grouped: bool) -> tuple[Array, Array | None]:
+        features = self.tracker.features
+        weights = self.tracker.weights
+        assert weights is not None
+        k = features.outputs
+        row_weights = np.concatenate(self.weights) if self.weights else None
+        view = View(None, 1)
+        if grouped:
+            codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.intp)
+            view = View(codes, int(codes.max()) + 1 if codes.size else 0)
+        rule = features.rule(row_weights is not None)
+        positions = np.concatenate(self.positions) if self.positions else np.zeros(0, np.int64)
+
+        def run(chunks: list[Array]) -> Array:
+            rows = np.concatenate(chunks, axis=1)
+            values, losses = (rows, None) if features.kind == "quantile" else (rows[:k], rows[k:])
+            bootstrap = ReplicateQuantiles(
+                values, losses, row_weights, positions, weights, rule, features.alpha
+            )
+            return bootstrap.replicates(view)
+
+        if self.rows == 0:
+            empty = np.zeros((0, k, self.tracker.replicates))
+            return empty, (empty if self.paired else None)
+        return run(self.own), (run(self.other) if self.paired else None)
+
+
+class _CalibrationReplicates:
+    """The bootstrap of ``ece``: per replicate, per probability bin, the exact sums ``Σw·c``,
+    ``Σw·c·p`` and ``Σw·c·y`` (the replicate sums with the bin as the group, for the total and
+    per group × bin), streamed in bounded memory; ``ECE_b = Σ_bins |Σw·c·y − Σw·c·p| / Σw·c``."""
+
+    def __init__(self, tracker: IntervalTracker, paired: bool) -> None:
+        self.tracker = tracker
+        self.bins = tracker.features.bins
+        self.calibration = Calibration(self.bins)
+        self.paired = paired
+        b = tracker.replicates
+        self.total = [GroupedReplicateSums(3, b) for _ in range(2 if paired else 1)]
+        self.groups = [GroupedReplicateSums(3, b) for _ in range(2 if paired else 1)]
+        self.nan_total = [False, False]
+        self.nan_groups: list[set[int]] = [set(), set()]
+        self.grouped = False
+
+    def add(
+        self,
+        own: Array,
+        other: Array | None,
+        weights: Array | None,
+        start: int,
+        codes: NDArray[np.intp] | None,
+        positions: NDArray[np.intp] | None,
+    ) -> None:
+        poisson = self.tracker.weights
+        assert poisson is not None
+        at = np.arange(own.shape[1], dtype=np.int64) if positions is None else positions
+        rows_at = at.astype(np.int64) + start
+        self.grouped = self.grouped or codes is not None
+        sides = [own] if other is None else [own, other]
+        n = own.shape[1]
+        part_rows = max(1, (1 << 24) // poisson.replicates)
+        for a in range(0, n, BATCH_ROWS):
+            e = min(a + BATCH_ROWS, n)
+            w = np.ones(e - a) if weights is None else weights[a:e]
+            batch_codes = None if codes is None else codes[a:e]
+            prepared = [
+                self._prepare(side, s[:, a:e], w, batch_codes) for side, s in enumerate(sides)
+            ]
+            for b in range(0, e - a, part_rows):
+                c = min(b + part_rows, e - a)
+                counts = counts_at(poisson, rows_at[a + b : a + c])
+                for side, items in enumerate(prepared):
+                    for split, bins, group_bins in items:
+                        piece = split[:, b:c]
+                        kept = np.flatnonzero(piece.any(axis=1))
+                        gids, products = group_products(piece[kept], counts, bins[b:c])
+                        self.total[side].add_products(gids, products, kept)
+                        if group_bins is not None:
+                            gids, products = group_products(piece[kept], counts, group_bins[b:c])
+                            self.groups[side].add_products(gids, products, kept)
+
+    def _prepare(
+        self, side: int, rows: Array, w: Array, codes: NDArray[np.intp] | None
+    ) -> list[tuple[Array, NDArray[np.intp], NDArray[np.intp] | None]]:
+        """Per output: the exact parts of ``[w, w·p, w·y]`` and each row's bin (and group × bin
+        code); a NaN probability makes its total's (and group's) ECE NaN."""
+        k = rows.shape[0] // 2
+        out = []
+        for j in range(k):
+            p, y = rows[j], rows[k + j]
+            bins = self.calibration.bin_index(p)
+            missing = bins == self.bins
+            if missing.any():
+                self.nan_total[side] = True
+                if codes is not None:
+                    self.nan_groups[side].update(np.unique(codes[missing]).tolist())
+                p, y, bins = np.where(missing, 0.0, p), np.where(missing, 0.0, y), bins.copy()
+                bins[missing] = 0
+                weight = np.where(missing, 0.0, w)
+            else:
+                weight = w
+            split = split_parts(np.stack([weight, weight * p, weight * y]))
+            group_bins = None if codes is None else codes * self.bins + bins
+            out.append((split, bins.astype(np.intp), group_bins))
+        return out
+
+    def _ece(self, sums: GroupedReplicateSums, first: int) -> Array:
+        b = self.tracker.replicates
+        per_bin = np.zeros((self.bins, 3, b))
+        for i in range(self.bins):
+            found = sums.sums(first + i)
+            if found is not None:
+                per_bin[i] = found
+        total = per_bin[:, 0].sum(axis=0)
+        gaps = np.abs(per_bin[:, 2] - per_bin[:, 1]).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out: Array = np.where(total != 0, gaps / total, np.nan)
+        return out
+
+    def replicates(self, gid: int | None) -> tuple[Array, Array | None] | None:
+        values = []
+        for side in range(2 if self.paired else 1):
+            if gid is None:
+                ece = self._ece(self.total[side], 0)
+                if self.nan_total[side]:
+                    ece[:] = np.nan
+            else:
+                ece = self._ece(self.groups[side], gid * self.bins)
+                if gid in self.nan_groups[side]:
+                    ece[:] = np.nan
+            values.append(ece)
+        return values[0], (values[1] if self.paired else None)
+
+
+_Special = _KeptRows | _CalibrationReplicates
 
 
 def _minus(a: Any, b: Any) -> Any:

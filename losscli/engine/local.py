@@ -1086,7 +1086,12 @@ def _attach_trackers(
         partner = None if paired is None else plans[paired].features
         features = plans[i].features
         assert features is not None
-        plans[i].tracker = IntervalTracker(request.interval, features, partner)
+        plans[i].tracker = tracker = IntervalTracker(request.interval, features, partner)
+        if tracker.special is not None and options.engine == "dask":
+            raise UsageError(
+                f"--engine dask: --confidence on {request.spec.name} runs with --engine local "
+                "(its bootstrap keeps rows or per-bin sums that are not merged across units yet)"
+            )
     return sorted(featured)
 
 
