@@ -27,7 +27,6 @@ from losscli.stats import (
     RootMeanState,
     explained_scores,
 )
-from losscli.stats.histograms import Calibration, CalibrationErrorState
 from losscli.stats.intervals import (
     BATCH_ROWS,
     BatchMaxima,
@@ -44,13 +43,12 @@ from losscli.stats.intervals import (
     group_products,
     split_parts,
 )
-from losscli.stats.quantiles import QuantileState
-from losscli.stats.replicate_quantiles import ReplicateQuantiles, Rule, View, counts_at
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from losscli.catalogue.spec import LossSpec
+    from losscli.stats.replicate_quantiles import Rule
 
     Array = NDArray[np.float64]
 else:
@@ -114,9 +112,9 @@ def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
         return "d2t"
     if getattr(state, "kind", None) == "pinball" and reduction == "mean":
         return "d2q"  # d2_absolute_error, d2_pinball: the replicates' own quantiles
-    if isinstance(state, QuantileState) and spec.elementwise is not None:
+    if getattr(state, "multi_pass", False) and spec.elementwise is not None:  # QuantileState
         return "quantile"
-    if isinstance(state, CalibrationErrorState):
+    if type(state).__name__ == "CalibrationErrorState":  # by name: see _CalibrationReplicates
         return "ece"
     raise UsageError(f"--confidence: {spec.name} has no interval ({NO_INTERVAL})")
 
@@ -161,6 +159,9 @@ class Features:
         """How a replicate's quantile is read: the state's own method, on the resample
         (unweighted) or with weights ``w·count`` (weighted); D²'s null model is always
         scikit-learn's weighted percentile."""
+        from losscli.stats.quantiles import QuantileState
+        from losscli.stats.replicate_quantiles import Rule
+
         state = self.spec.new_state(self.outputs, {**self.spec.defaults(), **self.params})
         if self.kind == "d2q":
             return Rule("avg_cdf", float(getattr(state, "parameter", 0.5)))
@@ -602,6 +603,9 @@ class _KeptRows:
         return out
 
     def _compute(self, grouped: bool) -> tuple[Array, Array | None]:
+        # the quantile bootstrap's module: loaded by the runs that use it, not by every run
+        from losscli.stats.replicate_quantiles import ReplicateQuantiles, View
+
         features = self.tracker.features
         weights = self.tracker.weights
         assert weights is not None
@@ -634,6 +638,9 @@ class _CalibrationReplicates:
     per group × bin), streamed in bounded memory; ``ECE_b = Σ_bins |Σw·c·y − Σw·c·p| / Σw·c``."""
 
     def __init__(self, tracker: IntervalTracker, paired: bool) -> None:
+        # the chart module: imported only by runs that use it (plain runs never load it)
+        from losscli.stats.histograms import Calibration
+
         self.tracker = tracker
         self.bins = tracker.features.bins
         self.calibration = Calibration(self.bins)
@@ -654,6 +661,8 @@ class _CalibrationReplicates:
         codes: NDArray[np.intp] | None,
         positions: NDArray[np.intp] | None,
     ) -> None:
+        from losscli.stats.replicate_quantiles import counts_at  # loaded only by ece runs
+
         poisson = self.tracker.weights
         assert poisson is not None
         at = np.arange(own.shape[1], dtype=np.int64) if positions is None else positions
