@@ -451,6 +451,8 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("parquet", ["explained_variance", "--min", "0.45", "-w", "w"]),
         ("csv", ["rmse", "--baseline", "baseline.parquet", "--max-increase", "0"]),
         ("parquet", ["r2", "--baseline", "baseline.csv", "--min-decrease", "0", "-w", "w"]),
+        ("parquet", ["rmse", "--baseline", "baseline.parquet", "--max-increase", "0", "-w", "w"]),
+        ("parquet", ["mse", "--baseline", "baseline.parquet", "--max-increase", "0"]),
     ],
 )
 def test_bootstrap_on_dask_equals_local_over_csv_skip_centred_and_paired(
@@ -490,14 +492,63 @@ def test_bootstrap_on_dask_equals_local_over_csv_skip_centred_and_paired(
     assert on_dask.json["skipped_rows"] == local.json["skipped_rows"] > 0
 
 
-def test_confidence_on_dask_paired_file_row_counts_differ(gappy: Path, cluster: str) -> None:
-    short = gappy / "short.csv"
-    write_table(short, {"p": np.zeros(5999), "t": np.zeros(5999)})
-    files = [str(gappy / f"part-{i}.csv") for i in range(3)]
-    args = ["mse", *files, "-p", "p", "-t", "t", "--baseline", str(short), "--max-increase", "0"]
-    args += ["--confidence", "0.9", "--nan", "skip"]
-    local = invoke(args)
-    on_dask = invoke([*args, "--engine", "dask", "--scheduler", cluster])
-    assert local.code == on_dask.code == 3
-    assert on_dask.err == local.err and "row counts differ" in local.err
-    assert local.err.count("\n") == 1
+def test_paired_baseline_file_units_read_their_own_rows(gappy: Path, small_runs: None) -> None:
+    """A Parquet input with a Parquet baseline: every unit gets the baseline runs holding its
+    rows (runs of two 700-row groups against the input's units of 1,500 and 500 rows), and
+    the windows read back through the reader are exactly the baseline's rows of each unit."""
+    import pyarrow.parquet as pq
+
+    from losscli.engine import dask as dask_engine
+    from losscli.engine.local import _chunks, _window
+    from losscli.io.sources import open_sources
+
+    sources = open_sources([str(gappy / f"part-{i}.parquet") for i in range(3)])
+    paired = open_sources([str(gappy / "baseline.parquet")])
+    shapes = [dask_engine.describe(dask_engine.SourceSpec.of(s)) for s in [*sources, *paired]]
+    units = dask_engine.plan_units(sources, shapes[:3], None, 1500)  # type: ignore[arg-type]
+    specs = [dask_engine.SourceSpec.of(s) for s in paired]
+    windowed = dask_engine.paired_units(units, specs, shapes[3:])  # type: ignore[arg-type]
+    assert windowed is not None and len(windowed) == len(units) == 6
+    baseline = pq.read_table(gappy / "baseline.parquet")["p"].to_numpy()
+    for unit in windowed:
+        window = unit.window
+        assert window is not None and unit.offset is not None and unit.rows is not None
+        assert window.take == unit.rows and 0 <= window.skip < 1400
+        readers = [spec.open() for spec in window.sources]
+        for reader, groups, first in zip(
+            readers, window.row_groups, window.first_rows, strict=True
+        ):
+            reader.row_groups, reader.first_row = groups, first
+        rows = _window(_chunks(readers, ["p"], [], 256, None), window.skip, window.take)
+        got = np.concatenate([chunk.numeric["p"] for chunk in rows])
+        np.testing.assert_array_equal(got, baseline[unit.offset : unit.offset + unit.rows])
+    assert {unit.window.skip for unit in windowed if unit.window} != {0}  # runs cut inside
+    # a baseline of other length: no windows (the one unit reports it as a local run does)
+    assert dask_engine.paired_units(units[:-1], specs, shapes[3:]) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_confidence_on_dask_paired_file_errors_read_as_locally(
+    tmp_path: Path, cluster: str, small_runs: None, ext: str
+) -> None:
+    """A baseline file of another length, or with a missing value, fails on Dask with the
+    local run's one line (file, row) and exit status 3."""
+    rng = np.random.default_rng(5)
+    files = []
+    for i in range(3):
+        files.append(str(tmp_path / f"part-{i}.{ext}"))
+        columns = {"p": rng.normal(size=2000), "t": rng.normal(size=2000)}
+        write_table(tmp_path / f"part-{i}.{ext}", columns, row_group_size=500)
+    short, holed = tmp_path / f"short.{ext}", tmp_path / f"holed.{ext}"
+    write_table(short, {"p": np.zeros(5999), "t": np.zeros(5999)}, row_group_size=700)
+    holes = np.zeros(6000)
+    holes[4321] = np.nan
+    write_table(holed, {"p": holes, "t": np.zeros(6000)}, row_group_size=700)
+    for baseline in (short, holed):
+        args = ["mse", *files, "-p", "p", "-t", "t", "--baseline", str(baseline)]
+        args += ["--max-increase", "0", "--confidence", "0.9", "-f", "json"]
+        local = invoke(args)
+        on_dask = invoke([*args, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "900"])
+        assert local.code == on_dask.code == 3, on_dask.err
+        assert on_dask.err == local.err and local.err.count("\n") == 1
+        assert ("row counts differ" if baseline == short else "row 4322") in local.err

@@ -88,6 +88,18 @@ class SourceSpec(NamedTuple):
         )
 
 
+class Window(NamedTuple):
+    """A unit's rows of a row-aligned baseline file (Parquet): the baseline files and row-group
+    ranges that hold them, the file row number each range starts at, and how many rows of
+    that stream to skip and then to take (the unit's own rows, by position)."""
+
+    sources: tuple[SourceSpec, ...]
+    row_groups: tuple[tuple[int, int], ...]
+    first_rows: tuple[int, ...]
+    skip: int
+    take: int
+
+
 class Unit(NamedTuple):
     """One task: a file (or a run range of a Parquet file), or a ``--targets-from`` pair."""
 
@@ -100,6 +112,7 @@ class Unit(NamedTuple):
     nbytes: int = 0
     offset: int | None = 0  # rows of the input before this unit's (None: not known before)
     paired: tuple[SourceSpec, ...] | None = None  # a --baseline predictions file, row-aligned
+    window: Window | None = None  # or this unit's rows of it
 
 
 class Job(NamedTuple):
@@ -187,6 +200,12 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
         sources[0].first_row = unit.first_row
         targets = [s.open() for s in unit.targets] if unit.targets else None
         paired = [s.open() for s in unit.paired] if unit.paired else None
+        if unit.window is not None:
+            paired = [s.open() for s in unit.window.sources]
+            for source, groups, first in zip(
+                paired, unit.window.row_groups, unit.window.first_rows, strict=True
+            ):
+                source.row_groups, source.first_row = groups, first
         one = Pass(
             requests,
             job.options,
@@ -196,6 +215,8 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
             check_columns=False,
             paired_sources=paired,
         )
+        if unit.window is not None:
+            one.paired_window = (unit.window.skip, unit.window.take)
         for plan, centre in zip(one.plans, job.centres, strict=False):
             if centre is not None and plan.features is not None:
                 plan.features.shift = centre  # the input's first row, not the unit's
@@ -333,7 +354,16 @@ def _run(
     merged = Pass(
         requests, options, sources, target_sources, selections, paired_sources=paired_sources
     )
-    units = plan_units(sources, shapes, target_sources, options.unit_rows, paired_sources)
+    units = None
+    if paired_sources and not target_sources:
+        paired_shapes = _shapes(client, [SourceSpec.of(s) for s in paired_sources])
+        units = paired_units(
+            plan_units(sources, shapes, None, options.unit_rows),
+            [SourceSpec.of(s) for s in paired_sources],
+            paired_shapes,
+        )
+    if units is None:
+        units = plan_units(sources, shapes, target_sources, options.unit_rows, paired_sources)
     uncounted: Failed | None = None
     if _positions_needed(merged) and any(unit.offset is None for unit in units):
         units, uncounted = _count_offsets(client, merged, units)
@@ -545,6 +575,63 @@ def plan_units(
         if offset is not None:
             offset += sum(rows for _, _, rows in shape.runs)
     return units
+
+
+def paired_units(
+    units: list[Unit], specs: Sequence[SourceSpec], shapes: Sequence[FileShape]
+) -> list[Unit] | None:
+    """Units that each read their own rows of a row-aligned ``--baseline`` file, or None when
+    that cannot be planned before the run (then input and baseline are one unit): the
+    baseline must be Parquet (rows by row group in its footers), every unit's rows known (a
+    Parquet input) and the row counts equal (else the one unit reports the difference as a
+    local run does). A unit's window starts at the baseline's run holding its first row;
+    local and unit then see the very same aligned chunks (runs start the same batches)."""
+    if any(shape.runs is None for shape in shapes):
+        return None
+    if any(unit.rows is None or unit.offset is None for unit in units):
+        return None
+    total = sum(rows for shape in shapes for _, _, rows in shape.runs or ())
+    if sum(unit.rows or 0 for unit in units) != total:
+        return None
+    out = []
+    for unit in units:
+        assert unit.offset is not None and unit.rows is not None
+        out.append(unit._replace(window=_window_of(specs, shapes, unit.offset, unit.rows)))
+    return out
+
+
+def _window_of(
+    specs: Sequence[SourceSpec], shapes: Sequence[FileShape], lo: int, rows: int
+) -> Window:
+    """The baseline runs holding rows ``lo … lo + rows − 1`` of the input."""
+    hi = lo + rows
+    chosen: list[tuple[SourceSpec, tuple[int, int], int]] = []
+    skip = 0
+    at = 0  # the baseline's rows before the run looked at
+    for spec, shape in zip(specs, shapes, strict=True):
+        in_file = 0
+        first: tuple[int, int] | None = None  # (first group, file row) of the runs chosen
+        stop = 0
+        for start_group, stop_group, count in shape.runs or ():
+            if at < hi and at + count > lo:
+                if first is None:
+                    first = (start_group, in_file)
+                    if not chosen:
+                        skip = lo - at
+                stop = stop_group
+            at += count
+            in_file += count
+        if first is not None:
+            chosen.append((spec, (first[0], stop), first[1]))
+    if not chosen:  # an empty unit: nothing to read
+        chosen = [(specs[0], (0, 0), 0)]
+    return Window(
+        tuple(c[0] for c in chosen),
+        tuple(c[1] for c in chosen),
+        tuple(c[2] for c in chosen),
+        skip,
+        rows,
+    )
 
 
 def _gather(client: Any, job: Job, units: list[Unit], progress: Progress | None) -> list[Done]:

@@ -145,6 +145,23 @@ def _aligned(
         )
 
 
+def _window(chunks: Iterator[Chunk], skip: int, take: int) -> Iterator[Chunk]:
+    """The rows ``skip … skip + take − 1`` of a chunk stream (a Dask unit's rows of a
+    row-aligned baseline file); reading stops there."""
+    for chunk in chunks:
+        if skip >= chunk.n:
+            skip -= chunk.n
+            continue
+        if skip:
+            chunk, skip = chunk.tail(skip), 0
+        if chunk.n >= take:
+            if take:
+                yield chunk.head(take) if chunk.n > take else chunk
+            return
+        take -= chunk.n
+        yield chunk
+
+
 def _rest(current: Chunk, stream: Iterator[Chunk]) -> Iterator[Chunk]:
     yield current
     yield from stream
@@ -806,6 +823,8 @@ class Pass:
         self.rows = self.skipped = 0
         # --engine dask: the input's rows before this pass's first (the bootstrap's positions)
         self.row_offset = 0
+        # --engine dask: the rows of the paired baseline stream to skip, then to take
+        self.paired_window: tuple[int, int] | None = None
         self.notes: list[str] = []  # said on stderr by the command line (e.g. spooled values)
 
     # -- multi-pass states (exact quantiles) ------------------------------------------------
@@ -885,6 +904,8 @@ class Pass:
             paired = _chunks(
                 self.paired_sources, _paired_columns(self.union), [], size, None, self.codes
             )
+            if self.paired_window is not None:
+                paired = _window(paired, *self.paired_window)
             labels = (self.sources[0].label, self.paired_sources[0].label)
             chunks = _aligned(chunks, map(_prefixed, paired), labels, "--baseline")
         return chunks
