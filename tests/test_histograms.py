@@ -450,3 +450,22 @@ def test_pairs_in_slices_feed_both_states_exactly(monkeypatch, slice_rows, chunk
     one = h.Density2D()
     one.update(p[ok], t[ok])  # the grid depends on the data's range only
     np.testing.assert_array_equal(one.compute()[0], edges)
+
+
+@pytest.mark.parametrize("centre", [3e15, -(2.0**40), 2.0**52 - 1, -1e-300, 0.0])
+def test_density_at_the_finest_cells_of_a_magnitude(centre) -> None:
+    # a spread tiny against the magnitude: the cell size floor (cell indices within ±2^46,
+    # so the flat index stays exact; cells no finer than 2^-1023, whose inverse is finite:
+    # subnormal spreads) decides the grid; counts still equal np.histogram2d
+    rng = np.random.default_rng(23)
+    spread = max(abs(centre) * 2.0**-44, 1e-310)
+    t = centre + rng.integers(-40, 40, 5000) * spread / 8
+    p = t + rng.integers(-3, 4, t.size) * spread / 8
+    d = h.Density2D()
+    for s in _chunks(t.size, 700):
+        d.update(p[s], t[s])
+    edges, counts = d.compute()
+    want, _, _ = np.histogram2d(t, p, bins=[edges, edges])
+    np.testing.assert_array_equal(counts, want.astype(np.int64))
+    assert counts.sum() == t.size
+    assert np.all(np.abs(edges / np.diff(edges)[0]) <= 2.0**46 + 1)

@@ -149,6 +149,8 @@ def test_html_report_self_contained_and_escaped(data, tmp_path) -> None:
 def test_png_report_decoded(data, tmp_path) -> None:
     from PIL import Image
 
+    from losscli.report import raster
+
     raw, _ = _report(data, tmp_path, ".png")
     assert raw[:8] == b"\x89PNG\r\n\x1a\n"
     target = tmp_path / "r.png"
@@ -156,7 +158,8 @@ def test_png_report_decoded(data, tmp_path) -> None:
         picture.verify()
     with Image.open(target) as picture:
         assert picture.format == "PNG" and picture.mode == "RGB"
-        assert picture.size[0] == round(panels.WIDTH * 1.5) and picture.size[1] > 1300
+        assert picture.size[0] == round(panels.WIDTH * raster.SCALE) == 1200
+        assert picture.size[1] > 860  # the panels and the table
         pixels = np.asarray(picture).reshape(-1, 3)
     for colour in (panels.BLUE, panels.RED, panels.GREEN, panels.ORANGE):
         rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]

@@ -1,12 +1,14 @@
 """PNG back end of the report: a :class:`~losscli.report.scene.Scene` painted with Pillow.
 
-Pillow (the ``plot`` extra) is imported here only, for a ``.png`` report: ~50 ms, against the
+Pillow (the ``plot`` extra) is imported here only, for a ``.png`` report: ~15 ms, against the
 ~0.3 s import and ~0.5 s of drawing matplotlib took for the same page. Text uses DejaVu Sans
-when the system has it (wide Unicode coverage), else Pillow's built-in font. Pillow's shapes
-are not anti-aliased; the picture is painted at :data:`SCALE` × the scene's size to stay crisp.
+when the system has it (wide Unicode coverage), else Pillow's built-in font. The picture is
+painted at :data:`SCALE` × the scene's size: 1200 px wide. (At 1.5× text and diagonals were
+a little crisper, but painting and encoding 2.25× the pixels cost ~25 ms more per report.)
 
-The file is encoded here (:func:`encode_png`: rows unfiltered, zlib level 1): Pillow's encoder
-filters every row adaptively and took ~0.15 s for this mostly white page, this ~0.05 s.
+The file is encoded here (:func:`encode_png`: rows unfiltered, zlib level 1, two halves on two
+threads): Pillow's encoder filters every row adaptively and took ~0.15 s for this mostly white
+page, this ~10 ms.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import numpy as np
 from losscli.report.sanitize import visible
 from losscli.report.scene import Circle, Line, Polyline, Rect, Scene, Text
 
-SCALE = 1.5
+SCALE = 1.0
+FONT_SIZES = (11, 12, 14, 18)  # the scene's text sizes (report.panels)
 _ANCHORS = {"start": "ls", "middle": "ms", "end": "rs"}
 
 
@@ -38,6 +41,14 @@ def _font(size: int) -> Any:
         except OSError:
             continue
     return ImageFont.load_default(size)
+
+
+def load_fonts() -> None:
+    """Import Pillow and load the report's fonts (called ahead, while the data are read)."""
+    from PIL import Image, ImageDraw  # noqa: F401
+
+    for size in FONT_SIZES:
+        _font(round(size * SCALE))
 
 
 def _dashes(
