@@ -317,7 +317,7 @@ class GroupedSums:
 
     def row_totals(self) -> Array:
         """``(groups,)``: each group's sum over all ``width`` columns, correctly rounded."""
-        bins = [(j, acc.sum(axis=0, keepdims=True)) for j, acc in self._normalised()]
+        bins = _carried([(j, acc.sum(axis=0, keepdims=True)) for j, acc in self._normalised()])
         special = None if self.special is None else self.special[:, : self.size].sum(axis=0)
         return self._round(bins, None if special is None else special[None, :])[0]
 
@@ -325,20 +325,72 @@ class GroupedSums:
         rows = 1 if not bins else bins[0][1].shape[0]
         if special is not None:
             rows = special.shape[0]
-        hi = np.zeros((rows, self.size))
-        lo = np.zeros((rows, self.size))
-        for j, counts in bins:  # lowest first: TwoSum keeps every rounding error in ``lo``
-            v = np.ldexp(counts, BIN_BITS * j)
-            s = hi + v
-            b = s - hi
-            lo += (hi - (s - b)) + (v - b)
-            hi = s
-        out: Array = hi + lo
+        out = np.zeros((rows, self.size))
+        for start in range(0, self.size, ROUND_BLOCK):  # a block's bins stay in cache
+            stop = min(self.size, start + ROUND_BLOCK)
+            if bins:
+                values = [np.ldexp(c[:, start:stop], BIN_BITS * j) for j, c in bins]
+                out[:, start:stop] = _rounded_sum(values)
         if special is not None:
             sp = special[:, : self.size]
             hit = (sp != 0) | np.isnan(sp)
             out[hit] = sp[hit]
         return out
+
+
+#: Groups per block when the bins are rounded to one value each (128 KiB per bin and row).
+ROUND_BLOCK = 1 << 14
+
+
+def _carried(bins: list[tuple[int, Array]]) -> list[tuple[int, Array]]:
+    """Bins (lowest first, |counts| < 2**52) carried so that every count below the top one is
+    at most 2**31 in magnitude (each bin's multiples of 2**32 moved up, exactly)."""
+    out: list[tuple[int, Array]] = []
+    carry: Array | None = None
+    at = None if not bins else bins[0][0]
+    pending = dict(bins)
+    while pending or carry is not None:
+        assert at is not None
+        counts = pending.pop(at, None)
+        if counts is None:
+            assert carry is not None
+            counts = carry
+        elif carry is not None:
+            counts = counts + carry
+        if not pending:
+            out.append((at, counts))
+            break
+        carry = np.rint(counts * 2.0**-BIN_BITS)
+        out.append((at, counts - carry * 2.0**BIN_BITS))
+        at += 1
+    return out
+
+
+def _rounded_sum(values: list[Array]) -> Array:
+    """The correctly rounded sum of each column of a non-overlapping expansion: ``values``
+    from the smallest up, every bit of one below every bit of the next (or zero), as the
+    grid's bins are once carried. ``math.fsum``'s last step, vectorised: add from the top
+    down until an addition is inexact; the lower rest only decides a halfway case, by its
+    sign (the largest non-zero value below dominates the rest)."""
+    hi = values[-1].copy()
+    lo = np.zeros_like(hi)
+    done = np.zeros(hi.shape, dtype=bool)
+    below = np.zeros_like(hi)  # after the stop: the first non-zero value below it
+    for y in reversed(values[:-1]):
+        np.copyto(below, y, where=done & (below == 0))
+        s = hi + y
+        rest = y - (s - hi)  # Fast2Sum: |hi| ≥ |y| or hi = 0
+        going = ~done
+        np.copyto(hi, s, where=going)
+        np.copyto(lo, rest, where=going)
+        done |= going & (rest != 0)
+    # Halfway: lo is half an ulp of hi and the rest below pushes the same way.
+    with np.errstate(invalid="ignore"):
+        push = ((lo < 0) & (below < 0)) | ((lo > 0) & (below > 0))
+        twice = lo * 2
+        s = hi + twice
+        np.copyto(hi, s, where=push & (s - hi == twice))
+    return hi
 
 
 def _grown(arr: Array, capacity: int) -> Array:
