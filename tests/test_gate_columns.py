@@ -5,6 +5,7 @@ text keys that need escaping and hostile strings."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -21,8 +22,9 @@ from losscli.gates.columns import Gates
 from losscli.gates.confidence import ConfidenceSpec
 from losscli.gates.rules import Baseline, Change, GateSpec, evaluate, evaluate_each
 from losscli.gates.run import Check, Outcome
-from losscli.report import ci, render
+from losscli.report import ci, image, render
 from losscli.report.gated import num_texts, percent_texts, signed_texts
+from losscli.report.terminal import Environment
 from tests.conftest import invoke, write_table
 
 TEXT_KEYS = [
@@ -49,8 +51,10 @@ def _keys(rng: np.random.Generator, kind: str, n: int) -> tuple[list[str], list[
         return ["seg"], [pa.array([*chosen, None][: max(n, 1)], pa.string())]
     if kind == "plain":
         return ["store"], [pa.array([f"store_{i:05d}" for i in range(n)], pa.string())]
+    if kind == "none":  # a null key and the text "None": one testcase name, as objects have it
+        return ["seg"], [pa.array(["None", "north", None], pa.string())]
     if kind == "python":
-        return ["k"], [[None, 1.5, 'x"y', True, *range(n)][:n]]
+        return ["k"], [[None, 1.5, 'x"y', "t", *range(n)][:n]]
     # two columns: an integer and a text key
     words = [f"w{i}" for i in range(n)]
     return ["a", 'b"name'], [pa.array(np.arange(n)), pa.array(words, pa.string())]
@@ -103,7 +107,7 @@ def _specs(rng: np.random.Generator) -> Iterator[GateSpec]:
 def _cases() -> Iterator[tuple[LossResult, GateSpec, Baseline | None]]:
     rng = np.random.default_rng(20261129)
     for _ in range(1):
-        for kind in ("int", "text", "plain", "python", "multi"):
+        for kind in ("int", "text", "plain", "none", "python", "multi"):
             for per_output in (False, True):
                 hib = bool(rng.random() < 0.3)
                 result = _result(rng, kind, per_output, hib)
@@ -132,8 +136,8 @@ def test_columns_give_the_gates_one_at_a_time() -> None:
         assert columns.failed_count() == sum(not g.passed for g in objects)
 
 
-def _documents(result: LossResult, gates: object) -> list[str]:
-    check = Check("per segment", [Outcome(result, gates)])  # type: ignore[arg-type]
+def _documents(result: LossResult, gates: object, tables: bool = True) -> list[str]:
+    check = Check("per <segment>", [Outcome(result, gates), Outcome(result, gates)])  # type: ignore[arg-type]
     return [
         render.to_json([result], many=False, gates=[gates]),  # type: ignore[list-item]
         render.to_json([result, result], many=True, gates=[gates, gates]),  # type: ignore[list-item]
@@ -143,15 +147,34 @@ def _documents(result: LossResult, gates: object) -> list[str]:
         "\n".join(ci.github_error_lines([check])),
         ci.markdown_summary([check]),
         repr(ci.verdict_line([check])),
+        re.sub(r' (time|timestamp)="[^"]*"', "", ci.junit_xml([check, check])),
+        render.to_markdown([result], gates=[gates]),  # type: ignore[list-item]
+        *(_tables(result, gates) if tables else []),
     ]
+
+
+def _tables(result: LossResult, gates: object) -> list[str]:
+    return [
+        repr(image.report_data([result], None, [gates]).table_rows),  # type: ignore[list-item]
+        _table(result, gates, render.TableView()),
+        _table(result, gates, render.TableView(top=3, sort="value")),
+    ]
+
+
+def _table(result: LossResult, gates: object, view: render.TableView) -> str:
+    out = io.StringIO()
+    env = Environment(out, io.StringIO(), None, True, False, True, {})
+    render.print_table([result], env, [gates], view)  # type: ignore[list-item]
+    return out.getvalue()
 
 
 def test_reports_from_columns_are_byte_identical() -> None:
     """JSON (indented, compact, several results, check files), failure lines, annotations
     and the step summary: the same text from the columns as from the objects."""
-    for result, spec, baseline in CASES:
-        columnar = _documents(result, evaluate(result, spec, baseline))
-        reference = _documents(result, evaluate_each(result, spec, baseline))
+    for i, (result, spec, baseline) in enumerate(CASES):
+        tables = i % 3 == 0  # rich tables are slow to draw: a third of the cases
+        columnar = _documents(result, evaluate(result, spec, baseline), tables)
+        reference = _documents(result, evaluate_each(result, spec, baseline), tables)
         for got, want in zip(columnar, reference, strict=True):
             assert got == want
         doc = json.loads(columnar[0])

@@ -162,10 +162,17 @@ class GroupGates:
         items, kinds = self.rows()
         stop = len(items) if stop is None else stop
         out: list[GateResult] = []
+        if stop <= start:
+            return out
+        first = int(items[start]) // self.outputs  # the groups' keys, read at once
+        shown = self.table[first : int(items[stop - 1]) // self.outputs + 1]
         groups: dict[int, dict[str, Any]] = {}
         for item, kind in zip(items[start:stop].tolist(), kinds[start:stop].tolist(), strict=True):
             if item not in groups:
-                groups[item] = self.group_of(item)
+                group = shown[item // self.outputs - first].key_dict(self.names)
+                if self.labels is not None:
+                    group["output"] = self.labels[item % self.outputs]
+                groups[item] = group
             out.append(self.gate(item, kind, groups[item]))
         return out
 
@@ -176,6 +183,43 @@ class GroupGates:
         for item in items:
             group = self.group_of(item)
             out.append([self.gate(item, k, group) for k in np.flatnonzero(mask[item]).tolist()])
+        return out
+
+    def verdict_cells(self, groups: NDArray[np.intp] | None = None) -> list[str]:
+        """:func:`losscli.gates.rules.verdict_text` of each group's gates (all outputs):
+        ``pass``, ``FAIL max, min`` (the failed gates' names in gate order) or ``-``."""
+        n = len(self.table)
+        chosen = np.arange(n) if groups is None else np.asarray(groups, dtype=np.intp)
+        kinds = len(self.kinds)
+        mask = self.mask().reshape(n, self.outputs, kinds)[chosen]
+        failed = (self.failed().reshape(n, self.outputs, kinds)[chosen]) & mask
+        gated = np.asarray(mask.any(axis=(1, 2)), dtype=bool)
+        # each kind's first failure, in gate order (output by output, kinds in turn)
+        position = np.arange(self.outputs * kinds).reshape(self.outputs, kinds)
+        first = np.where(failed, position[None], self.outputs * kinds).min(axis=1)  # (m, kinds)
+        order = np.argsort(first, axis=1, kind="stable")
+        code = np.zeros(len(chosen), dtype=np.int64)
+        for k in range(kinds):  # the failed kinds in order, as digits base kinds + 1
+            kind = np.take_along_axis(order, np.full((len(chosen), 1), k), axis=1)[:, 0]
+            hit = np.take_along_axis(first, kind[:, None], axis=1)[:, 0] < self.outputs * kinds
+            code = code * (kinds + 1) + np.where(hit, kind + 1, 0)
+        texts: dict[int, str] = {}
+        out = []
+        flags: list[bool] = gated.tolist()
+        for c, has in zip(code.tolist(), flags, strict=True):
+            if not has:
+                out.append("-")
+                continue
+            text = texts.get(c)
+            if text is None:
+                names, rest = [], c
+                for _ in range(kinds):
+                    rest, digit = divmod(rest, kinds + 1)
+                    if digit:
+                        names.append(self.kinds[digit - 1].name)
+                text = "FAIL " + ", ".join(reversed(names)) if names else "pass"
+                texts[c] = text
+            out.append(text)
         return out
 
     def excess(self) -> NDArray[np.float64]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,20 +101,20 @@ def error_lines(checks: Sequence[Check]) -> list[str]:
 
 
 # -- JUnit ----------------------------------------------------------------------------------
-def _testcases(check: Check) -> Iterator[tuple[str, list[GateResult]]]:
-    """(testcase name, its gates): one per gated value, in result order."""
-    for outcome in check.outcomes:
-        by_value: dict[str, list[GateResult]] = {}
-        for gate in outcome.gates:
-            by_value.setdefault(gate.subject, []).append(gate)
-        yield from by_value.items()
-
-
 def junit_xml(checks: Sequence[Check]) -> str:
     """JUnit XML as the Ant/Jenkins schema describes it (what GitLab, GitHub test-report
     actions, Jenkins and Azure read): ``testsuites > testsuite > testcase > failure|error``."""
+    return "".join(junit_pieces(checks))
+
+
+def junit_pieces(checks: Sequence[Check]) -> Iterator[str]:
+    """:func:`junit_xml` in pieces: every group's testcases and gate lines written from the
+    gates' columns (:mod:`losscli.report.gated`) into their places in the document
+    ElementTree writes for the rest."""
     import socket
     import xml.etree.ElementTree as ET
+
+    from losscli.report import gated
 
     timestamp = _dt.datetime.now().replace(microsecond=0).isoformat()
 
@@ -122,11 +122,29 @@ def junit_xml(checks: Sequence[Check]) -> str:
     root = ET.Element("testsuites", name="losscli")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     total_time = 0.0
+    nonce = os.urandom(8).hex()
+    slots: list[tuple[str, str, Any, str]] = []  # token, "cases" | "lines", columns, classname
     for index, check in enumerate(checks):
-        cases = list(_testcases(check))
-        failures = sum(1 for _, gates in cases if not all(g.passed for g in gates))
+        classname = _x(f"losscli.{check.name}" if check.named else "losscli")
+        cases: list[tuple[str, list[GateResult]] | Any] = []  # (name, gates) or columns
+        tests = failures = 0
+        for outcome in check.outcomes:
+            verdicts = outcome.verdicts
+            columns = verdicts.groups
+            if columns is not None and gated.junit_ready(columns):
+                own = list(_testcases_of(verdicts.total))
+                cases += own
+                cases.append(columns)
+                count, failed = gated.junit_counts(columns)
+                tests += len(own) + count
+                failures += failed + sum(1 for _, g in own if not all(x.passed for x in g))
+            else:
+                own = list(_testcases_of(verdicts))
+                cases += own
+                tests += len(own)
+                failures += sum(1 for _, g in own if not all(x.passed for x in g))
         errors = 1 if check.error is not None else 0
-        tests = len(cases) + errors
+        tests += errors
         suite = ET.SubElement(
             root,
             "testsuite",
@@ -147,7 +165,6 @@ def junit_xml(checks: Sequence[Check]) -> str:
             ET.SubElement(
                 properties, "property", name="files", value=_x(", ".join(outcome.result.files))
             )
-        classname = _x(f"losscli.{check.name}" if check.named else "losscli")
         if check.error is not None:
             case = ET.SubElement(
                 suite, "testcase", classname=classname, name=_x(check.name), time="0"
@@ -155,18 +172,27 @@ def junit_xml(checks: Sequence[Check]) -> str:
             message = _x(check.error)
             ET.SubElement(case, "error", message=message, type="error").text = message
         details: list[str] = []
-        for name, gates in cases:
+        for entry in cases:
+            if not isinstance(entry, tuple):  # every group's, from the columns
+                token = f"junit-{nonce}-{len(slots)}"
+                ET.SubElement(suite, "testcase", classname=classname, name=token, time="0")
+                slots.append((token, "cases", entry, classname))
+                token = f"junit-{nonce}-{len(slots)}"
+                details.append(token)
+                slots.append((token, "lines", entry, classname))
+                continue
+            name, gates = entry
             case = ET.SubElement(suite, "testcase", classname=classname, name=_x(name), time="0")
-            failed = [g for g in gates if not g.passed]
+            failing = [g for g in gates if not g.passed]
             unsure = [g for g in gates if g.passed and g.verdict == "inconclusive"]
             if unsure:  # a passed testcase that says why it is not a clear pass
                 ET.SubElement(case, "system-out").text = "\n".join(_gate_line(g) for g in unsure)
-            if failed:
+            if failing:
                 failure = ET.SubElement(
                     case,
                     "failure",
-                    message=_x("; ".join(g.reason for g in failed)),
-                    type=",".join(dict.fromkeys(g.name for g in failed)),
+                    message=_x("; ".join(g.reason for g in failing)),
+                    type=",".join(dict.fromkeys(g.name for g in failing)),
                 )
                 failure.text = "\n".join(_gate_line(g) for g in gates)
             details += [_gate_line(g) for g in gates]
@@ -180,7 +206,47 @@ def junit_xml(checks: Sequence[Check]) -> str:
         root.set(key, str(value))
     root.set("time", f"{total_time:.3f}")
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    pos = 0
+    for _, token, kind, columns, classname in sorted(
+        (text.index(slot[0]), *slot) for slot in slots
+    ):  # in document order: every testcase, then the suite's system-out
+        at = text.index(token, pos)
+        if kind == "cases":
+            at = text.rindex("<testcase", pos, at)
+            end = text.index("/>", at) + 2
+        else:
+            end = at + len(token)
+        yield text[pos:at]
+        attribute = gated.xml_attribute(classname)
+        yield from _column_cases(columns, attribute, cases=kind == "cases")
+        pos = end
+    yield text[pos:] + "\n"
+
+
+def _column_cases(columns: Any, classname: str, *, cases: bool) -> Iterator[str]:
+    """The testcases (or gate lines) of every group, a piece at a time."""
+    from losscli.report import gated
+
+    first = True
+    for start in range(0, len(columns.table), gated.PIECE):
+        stop = min(start + gated.PIECE, len(columns.table))
+        piece = gated.junit_piece(columns, classname, start, stop)
+        assert piece is not None  # junit_ready checked every key
+        text = piece[0] if cases else piece[1]
+        if text:
+            if not first:
+                yield "\n    " if cases else "\n"
+            yield text
+            first = False
+
+
+def _testcases_of(gates: Sequence[GateResult]) -> Iterator[tuple[str, list[GateResult]]]:
+    """(testcase name, its gates): one per gated value, in order."""
+    by_value: dict[str, list[GateResult]] = {}
+    for gate in gates:
+        by_value.setdefault(gate.subject, []).append(gate)
+    yield from by_value.items()
 
 
 def _gate_line(gate: GateResult) -> str:
@@ -197,12 +263,12 @@ def write_junit(path: str, checks: Sequence[Check]) -> None:
     """Write the JUnit file atomically (temporary name, then rename); a failure is an
     :class:`OutputError` and leaves no file (an earlier file at ``path`` stays as it was)."""
     try:
-        _write_atomically(path, junit_xml(checks))
+        _write_atomically(path, junit_pieces(checks))
     except OSError as exc:
         raise OutputError(io_error_text(exc, f"--junit {path}")) from None
 
 
-def _write_atomically(path: str, content: str) -> None:
+def _write_atomically(path: str, content: str | Iterable[str]) -> None:
     """Write under a temporary name in the same directory, flushed to disk, then rename: a
     reader (or a second losscli writing the same path) sees the old file or the whole new one."""
     import tempfile
@@ -211,7 +277,8 @@ def _write_atomically(path: str, content: str) -> None:
     handle, temporary = tempfile.mkstemp(prefix=".losscli-", suffix=".part", dir=directory)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as fh:
-            fh.write(content)
+            for piece in [content] if isinstance(content, str) else content:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())  # a full disk shows here at the latest, not after the rename
         umask = os.umask(0)

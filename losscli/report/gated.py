@@ -409,3 +409,124 @@ def _json_piece(
     order = order[np.stack(present, axis=1).ravel()]
     text = _text_of(pa.concat_arrays(arrays).take(arrow_of(order)))
     return text[: len(text) - len(sep)] if text else ""
+
+
+# -- JUnit ----------------------------------------------------------------------------------------
+def xml_attribute(text: str) -> str:
+    """``text`` (already through :func:`sanitize.xml`) as ElementTree writes an attribute."""
+    for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        text = text.replace(raw, escaped)
+    return text.replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#09;")
+
+
+def xml_text(text: str) -> str:
+    """``text`` (already through :func:`sanitize.xml`) as ElementTree writes element text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _xml_escape(escape: Callable[[str], str]) -> Callable[[str], str]:
+    from losscli.report import sanitize
+
+    return lambda text: escape(sanitize.xml(text))
+
+
+def junit_ready(groups: GroupGates) -> bool:
+    """Whether every group's testcases can be written from the columns: plain keys, and no
+    two groups (or outputs) with the same name (a testcase per name, as the objects have it:
+    a null key and a text key ``None`` would share one)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _columnar(groups) or not len(groups):
+        return False
+    names = []
+    for start in range(0, len(groups.table), PIECE):
+        stop = min(start + PIECE, len(groups.table))
+        subjects = subject_parts(groups, start, stop, str)
+        if subjects is None:
+            return False
+        names += subjects
+    every = pa.chunked_array(names, pa.string())
+    return bool(pc.count_distinct(every).as_py() == len(every))
+
+
+def junit_counts(groups: GroupGates) -> tuple[int, int]:
+    """(testcases, failed testcases): one per group value with a gate."""
+    mask = groups.mask()
+    failed = groups.failed() & mask
+    return int(mask.any(axis=1).sum()), int(failed.any(axis=1).sum())
+
+
+def junit_piece(
+    groups: GroupGates, classname: str, start: int, stop: int
+) -> tuple[str, str] | None:
+    """The ``<testcase>`` elements of groups ``start … stop`` (each on its line at the
+    suite's indent, as ``ET.indent`` lays them out) and their gate lines for the suite's
+    ``system-out``; None if a key is not plain."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    attribute, text = _xml_escape(xml_attribute), _xml_escape(xml_text)
+    names = subject_parts(groups, start, stop, attribute)
+    subject = subject_parts(groups, start, stop, text)
+    if names is None or subject is None:
+        return None
+    n = stop - start
+    cases, lines, present = [], [], []
+    empty = _literal("")
+    labels: list[str | None] = list(groups.labels) if groups.labels is not None else [None]
+    for output in range(len(labels)):
+        messages: list[Any] = []
+        types: list[Any] = []
+        gate_lines: list[Any] = []
+        failed_before = np.zeros(n, dtype=bool)
+        lined_before = np.zeros(n, dtype=bool)
+        any_present = np.zeros(n, dtype=bool)
+        for k, kind in enumerate(groups.kinds):
+            slot = Slot(groups, k, output, start, stop)
+            here = np.ones(n, dtype=bool) if slot.present is None else slot.present
+            failed = ~slot.passed & here
+            reason = reason_texts(slot, names[output], attribute)
+            if failed.any():
+                lead = pc.if_else(arrow_of(failed_before), _literal("; "), empty)
+                messages.append(pc.if_else(arrow_of(failed), _joined_array([lead, reason]), empty))
+                comma = pc.if_else(arrow_of(failed_before), _literal(","), empty)
+                named = _joined_array([comma, kind.name])
+                types.append(pc.if_else(arrow_of(failed), named, empty))
+            mark = pc.if_else(
+                arrow_of(slot.passed),
+                _literal(text(f"[PASS] {kind.name}: ")),
+                _literal(text(f"[FAIL] {kind.name}: ")),
+            )
+            newline = pc.if_else(arrow_of(lined_before), _literal("\n"), empty)
+            line = _joined_array([newline, mark, reason_texts(slot, subject[output], text)])
+            gate_lines.append(pc.if_else(arrow_of(here), line, empty))
+            failed_before |= failed
+            lined_before |= here
+            any_present |= here
+        joined_lines = _joined_array(gate_lines)
+        head = f'<testcase classname="{classname}" name="'
+        passing = _joined_array([head, names[output], '" time="0" />'])
+        if failed_before.any():
+            failing = _joined_array(
+                [
+                    *(head, names[output], '" time="0">\n      <failure message="'),
+                    *(_joined_array(messages), '" type="', _joined_array(types), '">'),
+                    *(joined_lines, "</failure>\n    </testcase>"),
+                ]
+            )
+            case = pc.if_else(arrow_of(failed_before), failing, passing)
+        else:
+            case = passing
+        cases.append(case)
+        lines.append(joined_lines)
+        present.append(any_present)
+    outputs = len(cases)
+    order = (np.arange(outputs)[None, :] * n + np.arange(n)[:, None]).ravel()
+    order = order[np.stack(present, axis=1).ravel()]
+    if not len(order):
+        return "", ""
+    taken = arrow_of(order)
+    case_text = _text_of(_joined_array([pa.concat_arrays(cases).take(taken), "\n    "]))
+    line_text = _text_of(_joined_array([pa.concat_arrays(lines).take(taken), "\n"]))
+    return case_text[: -len("\n    ")], line_text[:-1]

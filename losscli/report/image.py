@@ -99,23 +99,25 @@ def report_data(
 ) -> ReportData:
     """What the report of a run shows: the first result's charts (the error histogram and
     density are shared by losses on the same columns), every result in the table."""
-    from losscli.report.render import params_text, text
+    from losscli.report.render import VerdictCells, all_passed, params_text, text
 
     if gates is not None:  # the verdict column (gates.rules costs ~5 ms to import: gated only)
-        from losscli.gates.rules import for_group, verdict_text
+        from losscli.gates.rules import verdict_text
 
     first = results[0]
     header = ["loss", "params", "group", "rows", "value"] + (["gate"] if gates is not None else [])
     rows: list[list[str]] = []
     for i, r in enumerate(results):
-        entries = [(None, "all", r.rows, r.value)] + [
-            (g.key_dict(r.group_by), ", ".join(text(k) for k in g.key), g.rows, g.value)
-            for g in r.groups
-        ]
-        for key, label, n, value in entries:
-            row = [r.loss, params_text(r.params) or "-", label, str(n), text(value)]
-            if gates is not None:
-                row.append(verdict_text(for_group(gates[i], key)))
+        cells = VerdictCells(gates[i], r) if gates is not None else None
+        row = [r.loss, params_text(r.params) or "-", "all", str(r.rows), text(r.value)]
+        if cells is not None:
+            row.append(verdict_text(cells.total()))
+        rows.append(row)
+        for position, g in enumerate(r.groups):  # each group's verdict from the gates' columns
+            label = ", ".join(text(k) for k in g.key)
+            row = [r.loss, params_text(r.params) or "-", label, str(g.rows), text(g.value)]
+            if cells is not None:
+                row.append(cells.group(position, g)[1])
             rows.append(row)
     charted = next((r for r in results if r.charts is not None), first)
     grouped = next((r for r in results if group_values(r)), first)
@@ -125,7 +127,7 @@ def report_data(
     )
     verdict = None
     if gates is not None:
-        verdict = "passed" if all(g.passed for per in gates for g in per) else "FAILED"
+        verdict = "passed" if all_passed(gates) else "FAILED"
     files = ", ".join(first.files[:2]) + (" ..." if len(first.files) > 2 else "")
     charts = charted.charts
     return ReportData(

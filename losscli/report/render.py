@@ -22,6 +22,8 @@ from losscli.report import sanitize
 from losscli.report.terminal import Environment
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from losscli.gates.columns import Gates
     from losscli.gates.rules import GateResult
 
@@ -340,7 +342,7 @@ def markdown_cell(cell: Any) -> str:
 def markdown_pieces(results: Sequence[LossResult], gates: Verdicts = None) -> Iterator[str]:
     """A GitHub-flavoured Markdown table: one row for the total, one per group; with gates a
     ``gate`` column holds the verdict of that row's value."""
-    from losscli.gates.rules import by_group, verdict_text
+    from losscli.gates.rules import verdict_text
 
     header = ["loss", "params", "reduction", "group", "rows", "value"]
     align = ["---", "---", "---", "---", "---:", "---:"]
@@ -356,19 +358,22 @@ def markdown_pieces(results: Sequence[LossResult], gates: Verdicts = None) -> It
         yield "| " + " | ".join(header) + " |\n"
         yield "| " + " | ".join(align) + " |\n"
         for i, r in enumerate(results):
-            verdicts = by_group(gates[i]) if gates is not None else {}
-            total: list[tuple[dict[str, Any] | None, int, Any]] = [(None, r.rows, r.value)]
-            groups = ((g.key_dict(r.group_by), g.rows, g.value) for g in r.groups)
-            for key, n, value in itertools.chain(total, groups):
+            verdicts = VerdictCells(gates[i], r) if gates is not None else None
+            rows: list[tuple[GroupResult | None, int, Any]] = [(None, r.rows, r.value)]
+            groups = ((g, g.rows, g.value) for g in r.groups)
+            for position, (g, n, value) in enumerate(itertools.chain(rows, groups), -1):
+                key = None if g is None else g.key_dict(r.group_by)
                 group = (
                     "all" if key is None else ", ".join(f"{c}={text(k)}" for c, k in key.items())
                 )
                 cells = [r.loss, params_text(r.params), r.reduction, group, n, text(value)]
-                if gates is not None:
-                    mine = verdicts.get(None if key is None else tuple(key.items()), [])
-                    if intervals:
-                        cells.append(interval_cell(mine))
-                    cells.append(verdict_text(mine))
+                if verdicts is not None:
+                    if g is None:
+                        mine = verdicts.total()
+                        cell = (interval_cell(mine), verdict_text(mine))
+                    else:
+                        cell = verdicts.group(position, g)
+                    cells += list(cell) if intervals else [cell[1]]
                 yield "| " + " | ".join(markdown_cell(c) for c in cells) + " |\n"
 
     return _batched(lines())
@@ -393,17 +398,59 @@ def shown_groups(result: LossResult, view: TableView | None) -> GroupTable:
     """The groups a table shows: every group in key order when they fit (``DEFAULT_TOP``),
     else the worst ones first (one sort of the values; NaN is the worst, ties keep key
     order); ``--top`` and ``--sort`` choose."""
+    indices = shown_indices(result, view)
+    return result.groups if indices is None else result.groups.take(indices)
+
+
+def shown_indices(result: LossResult, view: TableView | None) -> NDArray[np.intp] | None:
+    """The indices of :func:`shown_groups` (None: every group, in order)."""
     view = view or TableView()
     groups = result.groups
     top = view.top if view.top is not None else (DEFAULT_TOP if len(groups) > DEFAULT_TOP else None)
     hiding = top is not None and top < len(groups)
     sort = view.sort or ("value" if hiding else "key")
     if sort == "value":
-        return groups.take(groups.worst(result.higher_is_better, top if hiding else None))
+        return groups.worst(result.higher_is_better, top if hiding else None)
     if hiding:
         assert top is not None
-        return groups.take(np.arange(top))
-    return groups
+        return np.arange(top)
+    return None
+
+
+class VerdictCells:
+    """The gate cells (interval, verdict) of a result's total and of its groups, without a
+    gate object per group where the groups' gates are columns."""
+
+    def __init__(
+        self,
+        gates: Sequence[GateResult],
+        result: LossResult,
+        indices: NDArray[np.intp] | None = None,
+    ) -> None:
+        from losscli.gates.columns import as_gates
+        from losscli.gates.rules import by_group, for_group
+
+        verdicts = as_gates(gates)
+        self.columns = verdicts.groups
+        self.group_by = result.group_by
+        if self.columns is None:
+            self.index = by_group(verdicts)
+            self.cells: list[str] = []
+        else:
+            self.index = {None: for_group(verdicts.total, None)}
+            self.cells = self.columns.verdict_cells(indices)
+
+    def total(self) -> list[GateResult]:
+        return self.index.get(None, [])
+
+    def group(self, position: int, group: GroupResult) -> tuple[str, str]:
+        """(interval cell, verdict cell) of the group at ``position`` (of the indices)."""
+        from losscli.gates.rules import verdict_text
+
+        if self.columns is not None:
+            return "-", self.cells[position]
+        mine = self.index.get(tuple(group.key_dict(self.group_by).items()), [])
+        return interval_cell(mine), verdict_text(mine)
 
 
 def print_table(
@@ -416,7 +463,7 @@ def print_table(
     with many groups, the worst (:func:`shown_groups`) and a row counting the others."""
     from rich.table import Table
 
-    from losscli.gates.rules import by_group, verdict_text
+    from losscli.gates.rules import verdict_text
 
     grouped = bool(results[0].group_by)
     table = Table(show_header=True, header_style="bold", box=None)
@@ -434,18 +481,19 @@ def print_table(
     if gates is not None:
         table.add_column("gate")
 
-    indexed = [by_group(per_result) for per_result in gates] if gates is not None else []
-
-    def verdict(index: int, key: dict[str, Any] | None) -> list[str]:
-        if gates is None:
+    def verdict(cells: VerdictCells | None, position: int, group: GroupResult | None) -> list[str]:
+        if cells is None:
             return []
-        mine = indexed[index].get(None if key is None else tuple(key.items()), [])
-        cell = verdict_text(mine)
+        if group is None:
+            mine = cells.total()
+            shown, cell = interval_cell(mine), verdict_text(mine)
+        else:
+            shown, cell = cells.group(position, group)
         if cell.startswith("FAIL"):
             cell = f"[red]{cell}[/red]"
         elif cell.startswith("inconclusive"):
             cell = f"[yellow]{cell}[/yellow]"
-        return [interval_cell(mine), cell] if intervals else [cell]
+        return [shown, cell] if intervals else [cell]
 
     for i, r in enumerate(results):
         cols = [
@@ -455,11 +503,14 @@ def print_table(
         ]
         if grouped:
             cols.append("(all)")
-        table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *verdict(i, None))
-        shown = shown_groups(r, view)
-        for g in shown:
+        indices = shown_indices(r, view)
+        shown = r.groups if indices is None else r.groups.take(indices)
+        cells = VerdictCells(gates[i], r, indices) if gates is not None else None
+        total_verdict = verdict(cells, -1, None)
+        table.add_row(*cols, str(r.rows), str(r.skipped_rows), text(r.value), *total_verdict)
+        for position, g in enumerate(shown):
             key = sanitize.rich_text(", ".join("∅" if k is None else text(k) for k in g.key))
-            group_verdict = verdict(i, g.key_dict(r.group_by))
+            group_verdict = verdict(cells, position, g)
             table.add_row("", "", "", key, str(g.rows), "", text(g.value), *group_verdict)
         hidden = len(r.groups) - len(shown)
         if hidden:
