@@ -21,7 +21,13 @@ from losscli.engine.intervals import IntervalRequest
 from losscli.errors import UsageError
 from losscli.stats import replicate_quantiles as rq
 from losscli.stats.intervals import BootstrapEstimate, PoissonWeights
-from losscli.stats.replicate_quantiles import ReplicateQuantiles, Rule, View, counts_at
+from losscli.stats.replicate_quantiles import (
+    ReplicateQuantiles,
+    RowPositions,
+    Rule,
+    View,
+    counts_at,
+)
 from tests.conftest import invoke
 from tests.test_intervals import reference_counts
 
@@ -197,7 +203,7 @@ def test_ece_replicates_match_the_binned_resample(data) -> None:
         ("ece", {}),
     ],
 )
-def test_replicates_are_chunk_and_group_invariant(data, loss, params) -> None:
+def test_replicates_are_chunk_and_group_invariant(data, loss, params, monkeypatch) -> None:
     base = "base_prob" if loss == "ece" else "base"
 
     def replicates(chunk: int, **kw: object) -> list[np.ndarray]:
@@ -209,6 +215,15 @@ def test_replicates_are_chunk_and_group_invariant(data, loss, params) -> None:
     for chunk in (997, 64):
         for one, two in zip(first, replicates(chunk, group_by="g"), strict=True):
             np.testing.assert_array_equal(one, two)
+    import losscli.engine.intervals as engine_intervals
+
+    for workers in (1, 2):  # batches of 500 kept rows drawn 37 at a time, one thread or two
+        monkeypatch.setattr(rq, "BATCH_ROWS", 500)
+        monkeypatch.setattr(rq, "DRAWN_COUNTS", 37 * B)
+        monkeypatch.setattr(engine_intervals, "BOOTSTRAP_WORKERS", workers)
+        for one, two in zip(first, replicates(1000, group_by="g"), strict=True):
+            np.testing.assert_array_equal(one, two)
+        monkeypatch.undo()
     ungrouped = replicates(333)
     np.testing.assert_array_equal(ungrouped[0], first[0])
     np.testing.assert_array_equal(ungrouped[1], first[1])
@@ -225,7 +240,9 @@ def test_a_window_too_narrow_grows_until_every_replicate_is_inside(monkeypatch, 
     a = np.round(rng.exponential(size=n), 2)  # many ties
     w = None if rule.kind == "median" else rng.uniform(0.1, 3.0, size=n)
     counts = reference_counts(4, 30, n).astype(np.int64)
-    positions = np.arange(n, dtype=np.int64)
+    positions = RowPositions()
+    positions.add(0, 1200)
+    positions.add(1200, 1300)
     expected = _quantile_reference(
         a,
         counts,
@@ -247,6 +264,12 @@ def test_a_window_too_narrow_grows_until_every_replicate_is_inside(monkeypatch, 
 REPS, ROWS, REPLICATES = 400, 400, 200
 
 
+def _positions(rows: int) -> RowPositions:
+    out = RowPositions()
+    out.add(0, rows)
+    return out
+
+
 def test_median_bootstrap_interval_coverage() -> None:
     """Exponential errors (true median log 2), 400 seeded samples of 400 rows, B = 200: the 95%
     percentile interval of the replicate medians covers log 2 in 93–97% of them."""
@@ -258,7 +281,7 @@ def test_median_bootstrap_interval_coverage() -> None:
             a[None],
             None,
             None,
-            np.arange(ROWS, dtype=np.int64),
+            _positions(ROWS),
             PoissonWeights(rep, REPLICATES),
             Rule("median", 0.5),
         )
@@ -317,6 +340,16 @@ def test_counts_at_gapped_positions_are_the_rows_own() -> None:
     positions = np.array([3, 4, 5, 9, 40, 41, 200, 1000, 1001, 1002], dtype=np.int64)
     dense = reference_counts(2, 20, 1003)
     np.testing.assert_array_equal(counts_at(poisson, positions), dense[positions])
+    rows = RowPositions()  # chunks read whole, with gaps, and whole again
+    rows.add(0, 3)
+    rows.add(3, 2)
+    rows.add(10, 4, np.array([0, 1, 5, 9]))
+    rows.add(20, 2, np.array([0, 1]))  # nothing skipped: a plain run again
+    rows.add(22, 3)
+    expected = [0, 1, 2, 3, 4, 10, 11, 15, 19, 20, 21, 22, 23, 24]
+    assert rows.take(0, 14).tolist() == expected
+    assert rows.take(4, 9).tolist() == expected[4:9]
+    assert rows.take(13, 14).tolist() == [24]
 
 
 @pytest.mark.parametrize("loss", ["median_absolute_error", "d2_absolute_error", "ece"])

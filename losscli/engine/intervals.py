@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -541,13 +541,15 @@ class _KeptRows:
     per row, up to :data:`MAX_KEPT_VALUES` values."""
 
     def __init__(self, tracker: IntervalTracker, paired: bool) -> None:
+        from losscli.stats.replicate_quantiles import RowPositions  # loaded by these runs only
+
         self.tracker = tracker
         self.paired = paired
         self.own: list[Array] = []
         self.other: list[Array] = []
         self.weights: list[Array] = []
         self.codes: list[NDArray[np.intp]] = []
-        self.positions: list[NDArray[np.int64]] = []
+        self.positions = RowPositions()
         self.rows = 0
         self.values = 0
         self.results: dict[str, tuple[Array, Array | None]] = {}
@@ -578,8 +580,7 @@ class _KeptRows:
             self.weights.append(np.array(weights, dtype=np.float64, copy=True))
         if codes is not None:
             self.codes.append(np.array(codes, dtype=np.intp, copy=True))
-        at = np.arange(n, dtype=np.int64) if positions is None else positions.astype(np.int64)
-        self.positions.append(at + start)
+        self.positions.add(start, n, positions)
         self.rows += n
 
     def replicates(self, gid: int | None) -> tuple[Array, Array | None] | None:
@@ -602,34 +603,59 @@ class _KeptRows:
         out: Array = values.mean(axis=0)
         return out
 
+    def _joined(self) -> None:
+        """Each kept list as one array (the chunks' arrays are freed as they are joined)."""
+        for name in ("own", "other"):
+            parts = getattr(self, name)
+            if len(parts) > 1:
+                joined = np.concatenate(parts, axis=1)
+                parts.clear()
+                parts.append(joined)
+        for parts in (self.weights, self.codes):
+            if len(parts) > 1:
+                joined = np.concatenate(parts)
+                parts.clear()
+                parts.append(joined)
+
     def _compute(self, grouped: bool) -> tuple[Array, Array | None]:
         # the quantile bootstrap's module: loaded by the runs that use it, not by every run
+        from losscli.io.parallel import cores, ordered_map  # threads only for the bootstrap
         from losscli.stats.replicate_quantiles import ReplicateQuantiles, View
 
         features = self.tracker.features
         weights = self.tracker.weights
         assert weights is not None
         k = features.outputs
-        row_weights = np.concatenate(self.weights) if self.weights else None
-        view = View(None, 1)
-        if grouped:
-            codes = np.concatenate(self.codes) if self.codes else np.zeros(0, dtype=np.intp)
-            view = View(codes, int(codes.max()) + 1 if codes.size else 0)
-        rule = features.rule(row_weights is not None)
-        positions = np.concatenate(self.positions) if self.positions else np.zeros(0, np.int64)
-
-        def run(chunks: list[Array]) -> Array:
-            rows = np.concatenate(chunks, axis=1)
-            values, losses = (rows, None) if features.kind == "quantile" else (rows[:k], rows[k:])
-            bootstrap = ReplicateQuantiles(
-                values, losses, row_weights, positions, weights, rule, features.alpha
-            )
-            return bootstrap.replicates(view)
-
         if self.rows == 0:
             empty = np.zeros((0, k, self.tracker.replicates))
             return empty, (empty if self.paired else None)
-        return run(self.own), (run(self.other) if self.paired else None)
+        self._joined()
+        row_weights = self.weights[0] if self.weights else None
+        view = View(None, 1)
+        if grouped:
+            codes = self.codes[0] if self.codes else np.zeros(0, dtype=np.intp)
+            view = View(codes, int(codes.max()) + 1 if codes.size else 0)
+        rule = features.rule(row_weights is not None)
+        workers = BOOTSTRAP_WORKERS or cores()
+
+        def runner(jobs: Iterable[Callable[[], list[Any]]]) -> Iterator[Any]:
+            return ordered_map(jobs, workers=workers, ahead=workers + 1)
+
+        def run(rows: Array) -> Array:
+            values, losses = (rows, None) if features.kind == "quantile" else (rows[:k], rows[k:])
+            bootstrap = ReplicateQuantiles(
+                values,
+                losses,
+                row_weights,
+                self.positions,
+                weights,
+                rule,
+                features.alpha,
+                runner if workers > 1 else None,
+            )
+            return bootstrap.replicates(view)
+
+        return run(self.own[0]), (run(self.other[0]) if self.paired else None)
 
 
 class _CalibrationReplicates:
@@ -661,7 +687,7 @@ class _CalibrationReplicates:
         codes: NDArray[np.intp] | None,
         positions: NDArray[np.intp] | None,
     ) -> None:
-        from losscli.stats.replicate_quantiles import counts_at  # loaded only by ece runs
+        from losscli.stats.replicate_quantiles import DRAWN_COUNTS, counts_at  # ece runs only
 
         poisson = self.tracker.weights
         assert poisson is not None
@@ -670,7 +696,7 @@ class _CalibrationReplicates:
         self.grouped = self.grouped or codes is not None
         sides = [own] if other is None else [own, other]
         n = own.shape[1]
-        part_rows = max(1, (1 << 24) // poisson.replicates)
+        part_rows = max(1, DRAWN_COUNTS // poisson.replicates)
         for a in range(0, n, BATCH_ROWS):
             e = min(a + BATCH_ROWS, n)
             w = np.ones(e - a) if weights is None else weights[a:e]

@@ -26,6 +26,7 @@ grows fourfold and the sweep runs again; a window covering every row cannot miss
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -46,12 +47,15 @@ if TYPE_CHECKING:
 else:
     Array = np.ndarray
 
+#: Runs jobs (each returning a one-item list) and yields their items in job order.
+Runner = Callable[[Iterable[Callable[[], list["list[_Products]"]]]], Iterator["list[_Products]"]]
 _EPS = float(np.finfo(np.float64).eps)
 #: Regions of a slot's values, relative to its window edges (the group of its sums).
 BELOW, AT_LO, INSIDE, AT_HI, ABOVE, IGNORED = range(6)
 _REGIONS = 6
-#: uint8 counts drawn at once at most (a batch is drawn in parts beyond): 16 MiB.
-_DRAWN_COUNTS = 1 << 24
+#: uint8 counts drawn at once at most (a batch is drawn in parts beyond): 512 KiB, which
+#: with their uniforms and products stay in cache (larger parts were slower and used more memory).
+DRAWN_COUNTS = 1 << 19
 
 
 def counts_at(poisson: PoissonWeights, positions: NDArray[np.int64]) -> NDArray[np.uint8]:
@@ -80,9 +84,69 @@ class View(NamedTuple):
     groups: int
 
 
+class RowPositions:
+    """Where the kept rows sit in the input, chunk by chunk: a chunk read whole is its first
+    position only; a chunk with skipped rows (``--nan skip``) keeps its rows' offsets."""
+
+    __slots__ = ("gaps", "offsets", "rows", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.offsets: list[int] = []  # the kept-row index of each chunk's first row
+        self.gaps: list[NDArray[np.int64] | None] = []
+        self.rows = 0
+
+    def add(self, start: int, rows: int, positions: NDArray[np.intp] | None = None) -> None:
+        """Rows ``start + positions`` (``positions`` None: ``start … start + rows − 1``)."""
+        if rows == 0:
+            return
+        if positions is not None and int(positions[-1]) == rows - 1:
+            positions = None  # nothing skipped
+        if positions is None and self.starts and self.gaps[-1] is None:
+            last_end = self.starts[-1] + (self.rows - self.offsets[-1])
+            if last_end == start:  # continues the previous run
+                self.rows += rows
+                return
+        self.starts.append(start)
+        self.offsets.append(self.rows)
+        self.gaps.append(None if positions is None else positions.astype(np.int64))
+        self.rows += rows
+
+    def take(self, a: int, e: int) -> NDArray[np.int64]:
+        """Input positions of the kept rows ``a … e − 1``."""
+        out = np.empty(e - a, dtype=np.int64)
+        i = max(0, int(np.searchsorted(self.offsets, a, side="right")) - 1)
+        at = a
+        while at < e:
+            first = self.offsets[i]
+            end = self.offsets[i + 1] if i + 1 < len(self.offsets) else self.rows
+            stop = min(e, end)
+            gaps = self.gaps[i]
+            if gaps is None:
+                out[at - a : stop - a] = np.arange(at - first, stop - first) + self.starts[i]
+            else:
+                out[at - a : stop - a] = gaps[at - first : stop - first] + self.starts[i]
+            at = stop
+            i += 1
+        return out
+
+
 def window_half(n: int, factor: int) -> int:
     """Half-width in ranks of a slot's window (``factor`` grows it after a miss)."""
     return (6 * math.isqrt(n) + 16) * factor
+
+
+class _Products(NamedTuple):
+    """One output's exact region products of a piece of a batch, and its inside rows (kept-row
+    indexes, group codes, counts)."""
+
+    output: int
+    present: NDArray[np.intp]
+    products: Array
+    kept: NDArray[np.intp]
+    inside_codes: NDArray[np.intp]
+    inside_rows: NDArray[np.intp]
+    inside_counts: NDArray[np.uint8]
 
 
 class Rule(NamedTuple):
@@ -108,15 +172,19 @@ class _Slot:
         self.inside_counts: list[NDArray[np.uint8]] = []
 
 
-def _location(values: Array, weights: Array | None, q: float) -> tuple[Array, int]:
-    """Sorted values and the rank of the sample's q-quantile among them."""
+def _edges(values: Array, weights: Array | None, q: float, half: int) -> tuple[float, float]:
+    """The values ``half`` ranks below and above the sample's q-quantile (its rank by count
+    unweighted, by cumulative weight weighted): a selection (``np.partition``) unweighted."""
     n = values.size
     if weights is None:
-        return np.sort(values), min(int(q * (n - 1)), n - 1)
+        r0 = min(int(q * (n - 1)), n - 1)
+        lo, hi = max(r0 - half, 0), min(r0 + half, n - 1)
+        chosen = np.partition(values, [lo, hi])
+        return float(chosen[lo]), float(chosen[hi])
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
-    rank = int(np.searchsorted(cum, q * cum[-1])) if cum[-1] > 0 else 0
-    return values[order], min(rank, n - 1)
+    r0 = min(int(np.searchsorted(cum, q * cum[-1])) if cum[-1] > 0 else 0, n - 1)
+    return float(values[order[max(r0 - half, 0)]]), float(values[order[min(r0 + half, n - 1)]])
 
 
 class ReplicateQuantiles:
@@ -124,7 +192,8 @@ class ReplicateQuantiles:
 
     ``values`` (k, N) are the kept rows in input order (targets for D²), ``losses`` (k, N) the
     D² numerator's per-row losses (None otherwise), ``weights`` (N,) the ``--weight`` (None:
-    unweighted), ``positions`` (N,) each row's position in the input (ascending). ``alpha``: the D² pinball's α
+    unweighted), ``positions`` each row's position in the input (ascending). ``runner`` runs
+    the sweep's batch jobs and yields their results in order (threads; default: one by one). ``alpha``: the D² pinball's α
     (None: the quantile itself is the metric)."""
 
     def __init__(
@@ -132,15 +201,17 @@ class ReplicateQuantiles:
         values: Array,
         losses: Array | None,
         weights: Array | None,
-        positions: NDArray[np.int64],
+        positions: RowPositions,
         poisson: PoissonWeights,
         rule: Rule,
         alpha: float | None = None,
+        runner: Runner | None = None,
     ) -> None:
         self.values = values
         self.losses = losses
         self.weights = weights
         self.positions = positions
+        self.runner = runner
         self.poisson = poisson
         self.rule = rule
         self.alpha = alpha
@@ -165,27 +236,27 @@ class ReplicateQuantiles:
     # -- the windows ----------------------------------------------------------------------------
 
     def _windows(
-        self, rows_of: list[NDArray[np.intp]], factors: NDArray[np.int64]
+        self, rows_of: list[NDArray[np.intp] | None], factors: NDArray[np.int64]
     ) -> list[list[_Slot]]:
         out = []
         q = self.rule.q
         for g, rows in enumerate(rows_of):
             row_slots = []
-            w = None if self.weights is None else self.weights[rows]
+            at: slice | NDArray[np.intp] = slice(None) if rows is None else rows
+            size = self.values.shape[1] if rows is None else rows.size
+            w = None if self.weights is None else self.weights[at]
             for j in range(self.values.shape[0]):
                 slot = _Slot()
-                slot.rows = rows.size
-                v = self.values[j, rows]
+                slot.rows = size
+                v = self.values[j, at]
                 if self.losses is not None:
-                    slot.nan = bool(np.isnan(self.losses[j, rows]).any())
-                if rows.size == 0 or slot.nan or np.isnan(v).any():
+                    slot.nan = bool(np.isnan(self.losses[j, at]).any())
+                if size == 0 or slot.nan or np.isnan(v).any():
                     slot.nan = True
                     row_slots.append(slot)
                     continue
-                ordered, r0 = _location(v, w, q)
-                half = window_half(rows.size, int(factors[g, j]))
-                slot.lo = float(ordered[max(r0 - half, 0)])
-                slot.hi = float(ordered[min(r0 + half, rows.size - 1)])
+                half = window_half(size, int(factors[g, j]))
+                slot.lo, slot.hi = _edges(v, w, q, half)
                 row_slots.append(slot)
             out.append(row_slots)
         return out
@@ -193,35 +264,64 @@ class ReplicateQuantiles:
     # -- the sweep ------------------------------------------------------------------------------
 
     def _sweep(self, view: View, slots: list[list[_Slot]]) -> GroupedReplicateSums:
-        """Draw every row's counts once; add the region sums; keep the inside rows' counts."""
+        """Draw every row's counts once; add the region sums; keep the inside rows' counts.
+        Batches of :data:`BATCH_ROWS` kept rows are independent jobs (any thread); their
+        exact products are added in batch order, so the digits do not depend on threads."""
         self.sweeps += 1
         k = self.values.shape[0]
-        poisson = self.poisson
         width = 1 if self.alpha is None else 3
-        sums = GroupedReplicateSums(width, poisson.replicates)
+        sums = GroupedReplicateSums(width, self.poisson.replicates)
         lo = np.array([[s.lo for s in row] for row in slots]).reshape(-1, k)
         hi = np.array([[s.hi for s in row] for row in slots]).reshape(-1, k)
         nan = np.array([[s.nan for s in row] for row in slots]).reshape(-1, k)
-        part_rows = max(1, _DRAWN_COUNTS // poisson.replicates)
-        for a in range(0, self.values.shape[1], BATCH_ROWS):  # batches of the kept rows
-            e = min(a + BATCH_ROWS, self.values.shape[1])
-            at = slice(a, e)
-            codes = np.zeros(e - a, dtype=np.intp) if view.codes is None else view.codes[at]
-            batch = [self._features(j, at, codes, lo, hi, nan) for j in range(k)]
-            parts = [(split_parts(features), region) for features, region in batch]
-            for b in range(0, e - a, part_rows):
-                c = min(b + part_rows, e - a)
-                counts = counts_at(poisson, self.positions[a + b : a + c])
-                for j, (split, region) in enumerate(parts):
-                    piece = split[:, b:c]
-                    kept = np.flatnonzero(piece.any(axis=1))
-                    slot_codes = (codes[b:c] * k + j) * _REGIONS + region[b:c]
-                    present, products = group_products(piece[kept], counts, slot_codes)
-                    sums.add_products(present, products, kept)
-                    inside = np.flatnonzero(region[b:c] == INSIDE)
-                    if inside.size:
-                        self._keep(slots, codes[b:c], j, inside, counts, a + b)
+
+        def job(a: int) -> Callable[[], list[list[_Products]]]:
+            return lambda: [self._batch(a, view, lo, hi, nan)]
+
+        jobs = (job(a) for a in range(0, self.values.shape[1], BATCH_ROWS))
+        results = (j()[0] for j in jobs) if self.runner is None else self.runner(jobs)
+        for batch in results:
+            for item in batch:
+                sums.add_products(item.present, item.products, item.kept)
+                if item.inside_rows.size:
+                    self._keep(slots, item)
         return sums
+
+    def _batch(
+        self, a: int, view: View, lo: Array, hi: Array, nan: NDArray[np.bool_]
+    ) -> list[_Products]:
+        """The exact region products (and the inside rows' counts) of the kept rows ``a …``."""
+        k = self.values.shape[0]
+        poisson = self.poisson
+        e = min(a + BATCH_ROWS, self.values.shape[1])
+        at = slice(a, e)
+        codes = np.zeros(e - a, dtype=np.intp) if view.codes is None else view.codes[at]
+        prepared = [self._features(j, at, codes, lo, hi, nan) for j in range(k)]
+        parts = [(split_parts(features), region) for features, region in prepared]
+        positions = self.positions.take(a, e)
+        part_rows = max(1, DRAWN_COUNTS // poisson.replicates)
+        out = []
+        for b in range(0, e - a, part_rows):
+            c = min(b + part_rows, e - a)
+            counts = counts_at(poisson, positions[b:c])
+            for j, (split, region) in enumerate(parts):
+                piece = split[:, b:c]
+                kept = np.flatnonzero(piece.any(axis=1))
+                slot_codes = (codes[b:c] * k + j) * _REGIONS + region[b:c]
+                present, products = group_products(piece[kept], counts, slot_codes)
+                inside = np.flatnonzero(region[b:c] == INSIDE)
+                out.append(
+                    _Products(
+                        j,
+                        present,
+                        products,
+                        kept,
+                        codes[b:c][inside],
+                        inside + a + b,
+                        counts[inside],
+                    )
+                )
+        return out
 
     def _features(
         self,
@@ -255,20 +355,13 @@ class ReplicateQuantiles:
         return np.stack([w, w * distance, w * loss]), region
 
     @staticmethod
-    def _keep(
-        slots: list[list[_Slot]],
-        codes: NDArray[np.intp],
-        j: int,
-        inside: NDArray[np.intp],
-        counts: NDArray[np.uint8],
-        first: int,
-    ) -> None:
-        groups = codes[inside]
+    def _keep(slots: list[list[_Slot]], item: _Products) -> None:
+        groups = item.inside_codes
         for g in np.unique(groups).tolist():
-            mine = inside[groups == g]
-            slot = slots[g][j]
-            slot.inside_rows.append(mine + first)
-            slot.inside_counts.append(counts[mine])
+            mine = groups == g
+            slot = slots[g][item.output]
+            slot.inside_rows.append(item.inside_rows[mine])
+            slot.inside_counts.append(item.inside_counts[mine])
 
     # -- reading the replicates -----------------------------------------------------------------
 
@@ -355,9 +448,10 @@ def _sums(sums: GroupedReplicateSums, gid: int, replicates: int) -> Array:
     return found
 
 
-def _rows_by_group(view: View, n: int) -> list[NDArray[np.intp]]:
+def _rows_by_group(view: View, n: int) -> list[NDArray[np.intp] | None]:
+    """Each group's kept rows (None: all of them, the total)."""
     if view.codes is None:
-        return [np.arange(n)]
+        return [None]
     order = np.argsort(view.codes, kind="stable")
     bounds = np.searchsorted(view.codes[order], np.arange(view.groups + 1))
     return [order[bounds[g] : bounds[g + 1]] for g in range(view.groups)]
