@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/dask_intervals.py
 	$(BIN)/python bench/grouped.py
 
 bench-quick: $(STAMP)

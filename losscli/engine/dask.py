@@ -158,6 +158,33 @@ class FileShape(NamedTuple):
 
 
 # -- worker side --------------------------------------------------------------------------------
+#: What Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_`` to in the workers it starts.
+DASK_TRIM_THRESHOLD = "65536"
+_malloc_tuned = False
+
+
+def _tune_malloc() -> None:
+    """Undo, in a worker process, what Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` does to glibc:
+    setting it also fixes the mmap threshold at 128 KiB, so every array above that (a
+    bootstrap's weights, a chunk's columns) is a fresh mapping whose page faults cost more
+    than the work — a bootstrap unit ran 2.5x slower than in a plain process (1M CSV rows,
+    B = 200: 4.1–6.2 s against 1.6–2.4 s). Set the thresholds a plain process settles at
+    (mmap above 32 MiB, trim beyond 64 MiB). Only glibc, only once, only Dask's own value."""
+    global _malloc_tuned
+    if _malloc_tuned or os.environ.get("MALLOC_TRIM_THRESHOLD_") != DASK_TRIM_THRESHOLD:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes  # only in a worker Dask's nanny started
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters
+        libc.mallopt(m_mmap_threshold, 32 << 20)
+        libc.mallopt(m_trim_threshold, 64 << 20)
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        pass
+
+
 def describe(spec: SourceSpec) -> FileShape | Failed:
     """A file's column names and, for Parquet, its row-group runs (one footer read)."""
     try:
@@ -176,6 +203,7 @@ def describe(spec: SourceSpec) -> FileShape | Failed:
 def count_rows(spec: SourceSpec, column: str, typed: bool, chunk_size: int) -> int | Failed:
     """A file's rows as a unit reads them (the same reader: quoted line breaks, skipped blank
     lines), counted from one of the run's columns read as the run reads it."""
+    _tune_malloc()
     try:
         source = spec.open()
         batches = source.batches([column], [column] if typed else [], chunk_size)
@@ -188,6 +216,7 @@ def run_unit(job: Job, unit: Unit) -> Done | Failed:
     """The local pass over one unit; its states (or its error) as plain values."""
     from losscli.catalogue import lookup
 
+    _tune_malloc()
     try:
         requests = []
         intervals = job.intervals or (None,) * len(job.losses)
