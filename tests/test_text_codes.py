@@ -158,3 +158,23 @@ def test_keys_of_one_length(length: int) -> None:
     keys = GroupKeys(["k"])
     _check(values, _codes(keys, pa.array(values, pa.binary()), 333), keys)
     assert keys.per_column[0].text is not None
+
+
+@pytest.mark.parametrize("length", [1, 5, 8, 13, 16, 24])
+def test_one_length_words_up_to_the_buffers_end(length: int) -> None:
+    """Strings of one length in a data buffer that ends with the last string (no padding):
+    the reads that would pass its end come from a copy; a slice starts mid-buffer."""
+    rng = np.random.default_rng(length)
+    n = 50
+    raw = bytes(rng.integers(0, 256, n * length, dtype=np.uint8))
+    offsets = np.arange(0, (n + 1) * length, length, dtype=np.int32)
+    arr = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw)])
+    assert arr.buffers()[2].size == n * length
+    for part in (arr, arr.slice(7), arr.slice(3, 9)):
+        found = text_codes.text_words(part)
+        assert found is not None
+        words, lengths = found
+        assert lengths.tolist() == [length] * len(part)
+        for i, text in enumerate(part.to_pylist()):
+            packed = sum(int(w[i]) << (64 * j) for j, w in enumerate(words))
+            assert packed == int.from_bytes(text, "little")
