@@ -51,9 +51,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "label": (rng.uniform(size=n) < prob**1.3).astype(np.float64),
     }
     table["pred"][::7] = table["target"][::7] + 0.5  # ties among the absolute errors
-    path = tmp_path_factory.mktemp("rq") / "preds.parquet"
+    root = tmp_path_factory.mktemp("rq")
+    path = root / "preds.parquet"
     pq.write_table(pa.table(table), path)
-    return {**table, "path": str(path), "counts": reference_counts(SEED, B, n).astype(np.int64)}
+    pq.write_table(pa.table(table), root / "groups.parquet", row_group_size=500)  # Dask units
+    counts = reference_counts(SEED, B, n).astype(np.int64)
+    return {**table, "path": str(path), "units": str(root / "groups.parquet"), "counts": counts}
 
 
 def _run(
@@ -319,14 +322,6 @@ def test_cli_verdicts_table_and_json(data) -> None:
     assert code == 0 and out.count("pass") == 4 and "interval" in out
 
 
-def test_cli_dask_refuses_the_quantile_bootstrap(data) -> None:
-    code, _, err = _cli(
-        "median_absolute_error", data["path"], "-p", "pred", "-t", "target", "--max", "9",
-        "--confidence", "0.9", "--engine", "dask",
-    )  # fmt: skip
-    assert code == 2 and err.count("\n") == 1 and "--engine local" in err
-
-
 def test_kept_values_beyond_the_budget_are_a_usage_error(data, monkeypatch) -> None:
     import losscli.engine.intervals as engine_intervals
 
@@ -378,3 +373,78 @@ def test_nan_skip_keeps_each_row_its_input_position(tmp_path, loss) -> None:
         options = engine.RunOptions([str(path)], chunk_size=chunk, nan="skip")
         got = engine.run([request], options)[0].intervals.value[0].replicates
         np.testing.assert_allclose(got, expected, rtol=2e-15, atol=0)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as local:
+        yield local.scheduler_address
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["median_absolute_error", "-p", "pred", "--baseline-pred", "base", "--max-increase", "0"],
+        ["quantile_absolute_error", "-p", "pred", "--q", "0.9", "-w", "w", "--max", "3"],
+        ["d2_pinball", "-p", "pred", "--alpha", "0.7", "--min", "0"],
+        ["ece", "-p", "prob", "-t", "label", "--baseline-pred", "base_prob", "--max-increase", "0"],
+    ],
+)
+def test_dask_units_merge_to_the_local_digits(data, cluster, monkeypatch, args) -> None:
+    """Units of 1,000 rows (row groups of 500) each send their kept rows (or per-bin sums) back; merged in input order
+    with their positions and group codes, they give the local run's intervals."""
+    import losscli.engine.dask as dask_engine
+    from losscli.io import parquet
+
+    monkeypatch.setattr(parquet, "PARQUET_JOB_ROWS", 500)
+    planned: list[int] = []
+    plan = dask_engine.plan_units
+
+    def counted(*a: object, **kw: object) -> list:
+        units = plan(*a, **kw)  # type: ignore[arg-type]
+        planned.append(len(units))
+        return units
+
+    monkeypatch.setattr(dask_engine, "plan_units", counted)
+    loss, *rest = args
+    target = [] if "-t" in rest else ["-t", "target"]
+    common = [loss, data["units"], *target, *rest, "-g", "g", "-f", "json", "--confidence", "0.9"]
+    local = invoke(common)
+    on_dask = invoke([*common, "--engine", "dask", "--scheduler", cluster, "--unit-rows", "1000"])
+    assert local.code in (0, 1) and on_dask.code == local.code, on_dask.err
+    assert on_dask.json["interval"] == local.json["interval"]
+    assert on_dask.json["gates"] == local.json["gates"]
+    assert all(g["interval"][0] is not None for g in local.json["gates"])
+    assert planned == [3]  # 3,000 rows: three units
+
+
+def test_several_outputs_per_output_and_their_mean(tmp_path) -> None:
+    """Two outputs: each output's replicate medians (weighted), and with --per all the mean of
+    the two per replicate, as the metric averages its outputs."""
+    rng = np.random.default_rng(12)
+    n = 1200
+    y = rng.normal(size=(2, n))
+    p = y + rng.normal(size=(2, n)) * np.array([[1.0], [2.0]])
+    w = rng.uniform(0.2, 2.0, size=n)
+    path = tmp_path / "two.parquet"
+    pq.write_table(pa.table({"p0": p[0], "p1": p[1], "t0": y[0], "t1": y[1], "w": w}), path)
+    spec = lookup("median_absolute_error")
+    request = engine.LossRequest(
+        spec, {}, {"pred": "p0,p1", "target": "t0,t1"}, IntervalRequest(B, SEED)
+    )
+    counts = reference_counts(SEED, B, n).astype(np.int64)
+    refs = [
+        _quantile_reference(np.abs(p[j] - y[j]), counts, w, 0.5, "averaged_inverted_cdf")
+        for j in range(2)
+    ]
+    options = engine.RunOptions([str(path)], chunk_size=500, weight="w", per="output")
+    result = engine.run([request], options)[0]
+    for j in range(2):
+        np.testing.assert_array_equal(result.intervals.value[j].replicates, refs[j])
+    options = engine.RunOptions([str(path)], chunk_size=500, weight="w")
+    result = engine.run([request], options)[0]
+    np.testing.assert_array_equal(result.intervals.value[0].replicates, np.stack(refs).mean(axis=0))

@@ -355,11 +355,8 @@ class IntervalTracker:
 
     def payload(self) -> tuple[Any, ...]:
         """The states, as a Dask unit sends them back (see :meth:`absorb`)."""
-        if self.special is not None:
-            raise UsageError(
-                f"--engine dask: --confidence on {self.features.spec.name} runs with "
-                "--engine local (its bootstrap is not merged across workers yet)"
-            )
+        if self.special is not None:  # kept rows or per-bin sums, as plain arrays
+            return (None, {}, None, None, self.special.payload())
         if self.normal:
             return (self.total, self.groups, None, None, None)
         if self.maxima is not None:
@@ -370,7 +367,9 @@ class IntervalTracker:
         """Merge another pass's :meth:`payload` (its group ``g`` is ``remap[g]`` here): exact
         moments and maxima; replicate sums in double-double, as a local run adds them."""
         total, groups, sums, group_sums, maxima = payload
-        if self.normal:
+        if self.special is not None:
+            self.special.absorb(maxima, remap)
+        elif self.normal:
             self.total.merge(total)
             for gid, cell in groups.items():
                 assert remap is not None
@@ -567,12 +566,7 @@ class _KeptRows:
         if n == 0:
             return
         self.values += own.size + (0 if other is None else other.size)
-        if self.values > MAX_KEPT_VALUES:
-            raise UsageError(
-                f"--confidence: the bootstrap of {self.tracker.features.spec.name} keeps its "
-                f"values in memory, at most {MAX_KEPT_VALUES:,} (8 bytes each); fewer rows, "
-                "or a --group-by sample, or no --confidence"
-            )
+        self._check_budget()
         self.own.append(np.array(own, dtype=np.float64, copy=True))
         if other is not None:
             self.other.append(np.array(other, dtype=np.float64, copy=True))
@@ -582,6 +576,35 @@ class _KeptRows:
             self.codes.append(np.array(codes, dtype=np.intp, copy=True))
         self.positions.add(start, n, positions)
         self.rows += n
+
+    def payload(self) -> tuple[Any, ...]:
+        """The kept rows as plain arrays (what a Dask unit sends back)."""
+        return (self.own, self.other, self.weights, self.codes, self.positions, self.values)
+
+    def absorb(self, payload: tuple[Any, ...], remap: NDArray[np.intp] | None) -> None:
+        """Append the rows another pass kept (a Dask unit's chunk, later in the input); its
+        group ``g`` is ``remap[g]`` here."""
+        own, other, weights, codes, positions, values = payload
+        self.values += values
+        self._check_budget()
+        self.own.extend(own)
+        self.other.extend(other)
+        self.weights.extend(weights)
+        if remap is not None:
+            self.codes.extend(remap[c] for c in codes)
+        for i, start in enumerate(positions.starts):
+            last = i + 1 == len(positions.offsets)
+            end = positions.rows if last else positions.offsets[i + 1]
+            self.positions.add(start, end - positions.offsets[i], positions.gaps[i])
+            self.rows += end - positions.offsets[i]
+
+    def _check_budget(self) -> None:
+        if self.values > MAX_KEPT_VALUES:
+            raise UsageError(
+                f"--confidence: the bootstrap of {self.tracker.features.spec.name} keeps its "
+                f"values in memory, at most {MAX_KEPT_VALUES:,} (8 bytes each); fewer rows, "
+                "or a --group-by sample, or no --confidence"
+            )
 
     def replicates(self, gid: int | None) -> tuple[Array, Array | None] | None:
         key = "total" if gid is None else "groups"
@@ -676,7 +699,6 @@ class _CalibrationReplicates:
         self.groups = [GroupedReplicateSums(3, b) for _ in range(2 if paired else 1)]
         self.nan_total = [False, False]
         self.nan_groups: list[set[int]] = [set(), set()]
-        self.grouped = False
 
     def add(
         self,
@@ -693,7 +715,6 @@ class _CalibrationReplicates:
         assert poisson is not None
         at = np.arange(own.shape[1], dtype=np.int64) if positions is None else positions
         rows_at = at.astype(np.int64) + start
-        self.grouped = self.grouped or codes is not None
         sides = [own] if other is None else [own, other]
         n = own.shape[1]
         part_rows = max(1, DRAWN_COUNTS // poisson.replicates)
@@ -716,6 +737,25 @@ class _CalibrationReplicates:
                         if group_bins is not None:
                             gids, products = group_products(piece[kept], counts, group_bins[b:c])
                             self.groups[side].add_products(gids, products, kept)
+
+    def payload(self) -> tuple[Any, ...]:
+        """The per-bin sums as plain arrays (what a Dask unit sends back)."""
+        return (self.total, self.groups, self.nan_total, self.nan_groups)
+
+    def absorb(self, payload: tuple[Any, ...], remap: NDArray[np.intp] | None) -> None:
+        """Add another pass's per-bin sums (its group ``g`` is ``remap[g]`` here)."""
+        total, groups, nan_total, nan_groups = payload
+        bins = self.bins
+        for side in range(len(self.total)):
+            self.total[side].merge(total[side], np.arange(len(total[side].hi)))
+            self.nan_total[side] = self.nan_total[side] or nan_total[side]
+            if remap is None or not len(remap):
+                continue
+            # the unit's codes group × bin (its arrays' spare capacity past them is left out)
+            codes = np.arange(min(len(groups[side].hi), len(remap) * bins))
+            if codes.size:
+                self.groups[side].merge(groups[side], remap[codes // bins] * bins + codes % bins)
+            self.nan_groups[side].update(int(remap[g]) for g in nan_groups[side])
 
     def _prepare(
         self, side: int, rows: Array, w: Array, codes: NDArray[np.intp] | None

@@ -1107,12 +1107,7 @@ def _attach_trackers(
         partner = None if paired is None else plans[paired].features
         features = plans[i].features
         assert features is not None
-        plans[i].tracker = tracker = IntervalTracker(request.interval, features, partner)
-        if tracker.special is not None and options.engine == "dask":
-            raise UsageError(
-                f"--engine dask: --confidence on {request.spec.name} runs with --engine local "
-                "(its bootstrap keeps rows or per-bin sums that are not merged across units yet)"
-            )
+        plans[i].tracker = IntervalTracker(request.interval, features, partner)
     return sorted(featured)
 
 
