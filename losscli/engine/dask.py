@@ -212,18 +212,65 @@ def count_rows(spec: SourceSpec, column: str, typed: bool, chunk_size: int) -> i
         return Failed(-1, type(exc).__name__, exc.message, exc.file, exc.column, exc.row)
 
 
-def run_unit(job: Job, unit: Unit) -> Done | Failed:
-    """The local pass over one unit; its states (or its error) as plain values."""
+def _requests(job: Job) -> list[LossRequest]:
     from losscli.catalogue import lookup
 
+    requests = []
+    intervals = job.intervals or (None,) * len(job.losses)
+    for (name, params, columns), interval in zip(job.losses, intervals, strict=True):
+        spec = lookup(name)
+        assert spec is not None
+        requests.append(LossRequest(spec, params, columns, interval))
+    return requests
+
+
+def read_centres(job: Job, whole: Unit) -> tuple[Any, ...]:
+    """Per plan, the centre of its centred interval features (r2, explained variance,
+    d2_tweedie power 0), or None: the features of the input's first row (its first kept row
+    with ``--nan skip``), read from ``whole`` (every input file) before any unit runs, as a
+    local run centres on the first row it sees. Every unit then centres on the same values,
+    so the replicate sums are the local run's. Run on a worker: the client reads no data."""
     _tune_malloc()
     try:
-        requests = []
-        intervals = job.intervals or (None,) * len(job.losses)
-        for (name, params, columns), interval in zip(job.losses, intervals, strict=True):
-            spec = lookup(name)
-            assert spec is not None
-            requests.append(LossRequest(spec, params, columns, interval))
+        probe = Pass(
+            _requests(job),
+            job.options._replace(chunk_size=1024),  # only the first row is wanted
+            [s.open() for s in whole.sources],
+            [s.open() for s in whole.targets] if whole.targets else None,
+            job.selections,
+            check_columns=False,
+            paired_sources=[s.open() for s in whole.paired] if whole.paired else None,
+        )
+        chunks = probe.chunks()
+        try:
+            first = None
+            with np.errstate(all="ignore"):  # non-finite values are reported by the units
+                for chunk in chunks:
+                    if job.options.nan == "skip":
+                        chunk, _ = _drop_missing(chunk, probe.union.numeric)
+                    if chunk.n:
+                        first = chunk.head(1)
+                        break
+                if first is None:
+                    return ()  # no rows: the units say so
+                for plan in probe.plans:
+                    if plan.features is not None and plan.features.centred:
+                        plan.feature_rows(first, bool(probe.union.weight))
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+    except LossCliError:
+        return ()  # a bad first row (or file): the units report it as a local run would
+    return tuple(
+        None if plan.features is None or not plan.features.centred else plan.features.shift
+        for plan in probe.plans
+    )
+
+
+def run_unit(job: Job, unit: Unit) -> Done | Failed:
+    """The local pass over one unit; its states (or its error) as plain values."""
+    _tune_malloc()
+    try:
+        requests = _requests(job)
         sources = [s.open() for s in unit.sources]
         sources[0].row_groups = unit.row_groups
         sources[0].first_row = unit.first_row
@@ -378,14 +425,17 @@ def _run(
     for source, shape in zip(sources, shapes, strict=True):
         source._names = shape.names  # the column check below reads no file again
     selections = _resolve(requests, options, sources, target_sources)
+    paired_shapes: list[FileShape] = []
     if paired_sources:
+        paired_shapes = _shapes(client, [SourceSpec.of(s) for s in paired_sources])
+        for source, shape in zip(paired_sources, paired_shapes, strict=True):
+            source._names = shape.names
         _resolve_paired(requests, options, selections, paired_sources)
     merged = Pass(
         requests, options, sources, target_sources, selections, paired_sources=paired_sources
     )
     units = None
     if paired_sources and not target_sources:
-        paired_shapes = _shapes(client, [SourceSpec.of(s) for s in paired_sources])
         units = paired_units(
             plan_units(sources, shapes, None, options.unit_rows),
             [SourceSpec.of(s) for s in paired_sources],
@@ -402,8 +452,15 @@ def _run(
         selections,
         dataset,
         tuple(r.interval for r in requests),
-        _centres(merged),
     )
+    if any(plan.features is not None and plan.features.centred for plan in merged.plans):
+        whole = Unit(
+            0,
+            tuple(SourceSpec.of(s) for s in sources),
+            tuple(SourceSpec.of(s) for s in target_sources) if target_sources else None,
+            paired=tuple(SourceSpec.of(s) for s in paired_sources) if paired_sources else None,
+        )
+        job = job._replace(centres=_on_worker(client, read_centres, job, whole))
     if progress is not None and getattr(progress, "total_bytes", 0) is None:
         # A progress bar over the units: their sizes are known from the plan (object sizes
         # come from the listing), so the bar has a total even for s3:// inputs.
@@ -426,6 +483,15 @@ def _run(
 def _positions_needed(merged: Pass) -> bool:
     """Whether a bootstrap runs: its weights are keyed by each row's position in the input."""
     return any(plan.tracker is not None and not plan.tracker.normal for plan in merged.plans)
+
+
+def _on_worker(client: Any, function: Any, *args: Any) -> Any:
+    """``function(*args)`` run on a worker (where the data is read, with its credentials)."""
+    try:
+        return client.submit(function, *args, pure=False).result()
+    except Exception as exc:  # the cluster itself failed
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"the Dask cluster failed: {reason}") from None
 
 
 def _count_offsets(
@@ -466,50 +532,6 @@ def _count_offsets(
             n = None
         offset = None if offset is None or n is None else offset + n
     return out, failure
-
-
-def _centres(merged: Pass) -> tuple[Any, ...]:
-    """Per plan, the centre of its centred interval features (r2, explained variance,
-    d2_tweedie power 0), or None: the features of the input's first row (its first kept row
-    with ``--nan skip``), read here on the client before any unit runs, as a local run centres
-    on the first row it sees. Every unit then centres on the same values, so the replicate
-    sums are the local run's."""
-    centred = [plan for plan in merged.plans if plan.features is not None and plan.features.centred]
-    if not centred:
-        return ()
-    # A small chunk size: only the first row is wanted (the reader still parses one block).
-    probe = Pass(
-        merged.requests,
-        merged.options._replace(chunk_size=1024),
-        merged.sources,
-        merged.target_sources,
-        merged.selections,
-        check_columns=False,
-        paired_sources=merged.paired_sources,
-    )
-    chunks = probe.chunks()
-    try:
-        first = None
-        with np.errstate(all="ignore"):  # non-finite values are reported by the units
-            for chunk in chunks:
-                if merged.options.nan == "skip":
-                    chunk, _ = _drop_missing(chunk, probe.union.numeric)
-                if chunk.n:
-                    first = chunk.head(1)
-                    break
-            if first is None:
-                return ()  # no rows: the units say so
-            for plan in probe.plans:
-                if plan.features is not None and plan.features.centred:
-                    plan.feature_rows(first, bool(merged.union.weight))
-    except LossCliError:
-        return ()  # a bad first row: the first unit reports it as a local run would
-    finally:
-        chunks.close()  # type: ignore[attr-defined]
-    return tuple(
-        None if plan.features is None or not plan.features.centred else plan.features.shift
-        for plan in probe.plans
-    )
 
 
 def _prepare_dataset(dataset: str) -> str:
