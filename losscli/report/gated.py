@@ -53,9 +53,8 @@ def _python(values: NDArray[np.float64], texts: Any, hard: NDArray[np.bool_], fm
     return pc.replace_with_mask(texts, arrow_of(hard), strings(replacements))
 
 
-#: Exact powers of ten: 10**k for k = 0 … 22 (every one a double), and as integers to 10**18.
+#: Exact powers of ten: 10**k for k = 0 … 22 (every one a double).
 _POWERS = 10.0 ** np.arange(23)
-_INT_POWERS = 10 ** np.arange(19, dtype=np.int64)
 
 
 def _shifted(a: NDArray[np.float64], k: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -65,61 +64,12 @@ def _shifted(a: NDArray[np.float64], k: NDArray[np.int64]) -> NDArray[np.float64
     return np.where(k >= 0, a * power, a / power)
 
 
-def _decimal_texts(
-    digits: NDArray[np.int64], e: NDArray[np.int64], negative: NDArray[np.bool_]
-) -> Any:
-    """The text of ``±digits · 10^(e−5)`` (six digits, ``e`` in −4 … 5) in fixed notation
-    without trailing zeros, as ``%g`` writes it: each value's characters laid out in a row of
-    a byte matrix (one layout per exponent), zero bytes where there is nothing (no sign, a
-    stripped zero, no point), then the rows read out without their zero bytes."""
-    import pyarrow as pa
-
-    n = len(digits)
-    e = np.where((e >= -4) & (e <= 5), e, 0)
-    own = ((digits[:, None] // _INT_POWERS[5 - np.arange(6)]) % 10).astype(np.uint8)
-    out = np.zeros((n, 13), dtype=np.uint8)  # sign, "0." and 3 zeros or digits, point, ...
-    out[:, 0] = np.where(negative, ord("-"), 0)
-    for exponent in np.unique(e).tolist():
-        rows = np.flatnonzero(e == exponent)
-        block = own[rows]
-        whole = max(exponent, 0) + 1  # digits before the point (a "0" below 1)
-        lead = [ord("0")] * (1 - whole + 1) if exponent < 0 else []  # "0" then zeros after "."
-        fraction = block[:, whole:] if exponent >= 0 else block
-        stripped = np.logical_and.accumulate((fraction == 0)[:, ::-1], axis=1)[:, ::-1]
-        text = np.zeros((len(rows), 12), dtype=np.uint8)
-        if exponent >= 0:
-            text[:, :whole] = block[:, :whole] + ord("0")
-            at = whole
-        else:
-            text[:, 0] = ord("0")
-            at = 1
-        has_point = ~stripped[:, 0] if fraction.shape[1] else np.zeros(len(rows), dtype=bool)
-        text[:, at] = np.where(has_point, ord("."), 0)
-        at += 1
-        if exponent < 0:
-            zeros = -exponent - 1
-            text[:, at : at + zeros] = ord("0")
-            at += zeros
-        width = fraction.shape[1]
-        text[:, at : at + width] = np.where(stripped, 0, fraction + ord("0"))
-        del lead
-        out[rows, 1:] = text
-    used = out != 0
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(used.sum(axis=1), out=offsets[1:])
-    data = out[used]
-    return pa.Array.from_buffers(
-        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data.tobytes())]
-    )
-
-
 def _six_digits(values: NDArray[np.float64]) -> tuple[Any, NDArray[np.bool_]]:
     """``%.6g`` of each value as an Arrow string array, and which values it is not right
     for (left to Python): outside ``1e-4 ≤ |x| < 1e6`` after rounding, zero, NaN, ±inf, or
-    within rounding error of a tie. The six digits are an integer ``m`` (``|x| ≈ m·10^(e-5)``):
-    the text is its whole part, then the fraction's digits without trailing zeros, both
-    written by Arrow from integers (the fraction ``f`` of ``w`` digits as ``10^w + f`` less
-    its leading ``1``)."""
+    within rounding error of a tie. The six digits are an integer ``m`` (``|x| ≈ m·10^(e-5)``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     x = np.ascontiguousarray(values, dtype=np.float64)
     a = np.abs(x)
@@ -138,8 +88,11 @@ def _six_digits(values: NDArray[np.float64]) -> tuple[Any, NDArray[np.bool_]]:
     digits[carry] = 100_000
     e = e + carry
     ok &= (e >= -4) & (e <= 5)
-    texts = _decimal_texts(digits, e, np.signbit(x))
-    return texts, ~ok
+    # the six digits as a double, correctly rounded (both operands exact): Arrow writes its
+    # shortest digits, which are those six without trailing zeros, in fixed notation here
+    shown = digits / _POWERS[np.clip(5 - e, 0, 9)]
+    shown = np.where(ok, np.where(np.signbit(x), -shown, shown), 0.0)
+    return pc.cast(arrow_of(shown), pa.string()), ~ok
 
 
 def num_texts(values: NDArray[np.float64]) -> Any:
@@ -214,8 +167,8 @@ def _columnar(groups: GroupGates) -> bool:
 def subject_parts(
     groups: GroupGates, start: int, stop: int, escape: Callable[[str], str]
 ) -> list[Any] | None:
-    """Per output, the subject (``mse [k=v]``) of groups ``start … stop`` as an Arrow string
-    array, its literal text through ``escape``; None if a key is not plain."""
+    """Per output, the subject (``mse [k=v]``) of groups ``start … stop`` as parts (literal
+    text through ``escape`` and Arrow arrays of keys); None if a key is not plain."""
     keys = [_plain_keys(groups, j, start, stop) for j in range(len(groups.names))]
     if any(k is None for k in keys):
         return None
@@ -228,8 +181,24 @@ def subject_parts(
             parts += [escape(f"{lead}{name}="), key]
         tail = "" if label is None else f"{', ' if keys else groups.loss + ' ['}output={label}"
         parts.append(escape(tail + "]"))
-        out.append(_joined_array(parts))
+        out.append(parts)
     return out
+
+
+def _merged(parts: list[Any]) -> list[Any]:
+    """``parts`` with runs of literal text joined (fewer arguments to Arrow's join)."""
+    out: list[Any] = []
+    for part in parts:
+        if isinstance(part, str) and out and isinstance(out[-1], str):
+            out[-1] += part
+        else:
+            out.append(part)
+    return out
+
+
+def joined(parts: list[Any]) -> Any:
+    """Element-wise concatenation of ``parts`` (Arrow arrays and literal text)."""
+    return _joined_array(_merged(parts))
 
 
 # -- reasons --------------------------------------------------------------------------------------
@@ -251,9 +220,15 @@ class Slot:
         self.present = None if present is None else present[items]
 
 
-def reason_texts(slot: Slot, subject: Any, escape: Callable[[str], str]) -> Any:
+def reason_texts(slot: Slot, subject: list[Any], escape: Callable[[str], str]) -> Any:
+    """:func:`reason_parts`, joined."""
+    return joined(reason_parts(slot, subject, escape))
+
+
+def reason_parts(slot: Slot, subject: list[Any], escape: Callable[[str], str]) -> list[Any]:
     """The reason of each gate of ``slot`` (as :func:`rules._bound`/``_relative`` write
-    them), literal text through ``escape``; ``subject`` holds the escaped subjects."""
+    them) as parts to join, literal text through ``escape``; ``subject`` holds the subject's
+    parts (escaped)."""
     import pyarrow.compute as pc
 
     kind, value = slot.kind, slot.value
@@ -269,35 +244,37 @@ def reason_texts(slot: Slot, subject: Any, escape: Callable[[str], str]) -> Any:
             _literal(escape(f" {ok} {name} {limit}")),
             _literal(escape(f" {bad} {name} {limit}")),
         )
-        body = _joined_array([escape(" = "), num_texts(value), verdict])
-        tail = pc.if_else(arrow_of(nan), _literal(escape(nan_text)), body) if nan.any() else body
-        return _joined_array([subject, tail])
+        body = [escape(" = "), num_texts(value), verdict]
+        if nan.any():
+            return [*subject, pc.if_else(arrow_of(nan), _literal(escape(nan_text)), joined(body))]
+        return [*subject, *body]
     assert slot.base is not None
     base = slot.base
     text = kind.change.text
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         delta = value - base
         ratio = np.where(base != 0, delta / np.where(base != 0, np.abs(base), 1.0), 0.0)
-    percent = _joined_array([escape(" ("), percent_texts(ratio), escape(")")])
+    percent = joined([escape(" ("), percent_texts(ratio), escape(")")])
     percent = pc.if_else(arrow_of(base != 0), percent, _literal(""))
     moved = [signed_texts(delta), percent, escape(" vs the baseline "), num_texts(base)]
     within = _literal(escape(f": within {name} {text}"))
     went = "rose" if kind.upper else "fell"
-    beyond = _joined_array(
+    beyond = joined(
         [escape(f": {went} more than {name} {text} (limit "), num_texts(slot.threshold), ")"]
     )
-    body = _joined_array(
-        [escape(" = "), num_texts(value), escape(", "), *moved, pc.if_else(passed, within, beyond)]
-    )
+    body = [
+        *(escape(" = "), num_texts(value), escape(", "), *moved),
+        pc.if_else(passed, within, beyond),
+    ]
     nan_base = np.isnan(base)
-    if nan.any() or nan_base.any():
-        which_base = _literal(
-            escape(f" has a NaN baseline: a NaN result fails every gate ({name} {text})")
-        )
-        which_value = _literal(escape(f" is NaN: a NaN result fails every gate ({name} {text})"))
-        body = pc.if_else(arrow_of(nan_base), which_base, body)
-        body = pc.if_else(arrow_of(nan), which_value, body)
-    return _joined_array([subject, body])
+    if not (nan.any() or nan_base.any()):
+        return [*subject, *body]
+    which_base = _literal(
+        escape(f" has a NaN baseline: a NaN result fails every gate ({name} {text})")
+    )
+    which_value = _literal(escape(f" is NaN: a NaN result fails every gate ({name} {text})"))
+    tail = pc.if_else(arrow_of(nan_base), which_base, joined(body))
+    return [*subject, pc.if_else(arrow_of(nan), which_value, tail)]
 
 
 def json_text(text: str) -> str:
@@ -332,6 +309,7 @@ def json_gates(gates: Gates, indent: int | None) -> Iterator[str]:
     groups = gates.groups
     if groups is not None:
         columnar = _columnar(groups)
+
         for start in range(0, len(groups.table), PIECE):
             stop = min(start + PIECE, len(groups.table))
             text = _json_piece(groups, start, stop, indent, sep) if columnar else None
@@ -391,8 +369,7 @@ def _json_piece(
             columns["passed"] = pc.if_else(
                 arrow_of(slot.passed), _literal("true"), _literal("false")
             )
-            reason = reason_texts(slot, subjects[output], json_text)
-            columns["reason"] = _joined_array(['"', reason, '"'])
+            reason = ['"', *reason_parts(slot, subjects[output], json_text), '"']
             if kind.change is not None:
                 assert slot.base is not None
                 sample["baseline"] = _marker("base")
@@ -400,14 +377,24 @@ def _json_piece(
                 columns["thr"] = float_texts(slot.threshold, "null")
                 columns["base"] = float_texts(slot.base, "null")
             template = _template(sample, indent)
-            parts = [columns[p] if i % 2 else p for i, p in enumerate(template) if p or i % 2]
-            arrays.append(_joined_array([*parts, sep]))
+            parts: list[Any] = []
+            for i, part in enumerate(template):
+                if not i % 2:
+                    parts.append(part)
+                elif part == "reason":
+                    parts += reason
+                else:
+                    parts.append(columns[part])
+            arrays.append(joined([*parts, sep]))
             present.append(np.ones(n, dtype=bool) if slot.present is None else slot.present)
     # group by group, each group's gates in turn; a gate the baseline lacks left out
     slots = len(arrays)
-    order = (np.arange(slots)[None, :] * n + np.arange(n)[:, None]).ravel()
-    order = order[np.stack(present, axis=1).ravel()]
-    text = _text_of(pa.concat_arrays(arrays).take(arrow_of(order)))
+    if slots == 1 and present[0].all():
+        text = _text_of(arrays[0])
+    else:
+        order = (np.arange(slots)[None, :] * n + np.arange(n)[:, None]).ravel()
+        order = order[np.stack(present, axis=1).ravel()]
+        text = _text_of(pa.concat_arrays(arrays).take(arrow_of(order)))
     return text[: len(text) - len(sep)] if text else ""
 
 
@@ -445,7 +432,7 @@ def junit_ready(groups: GroupGates) -> bool:
         subjects = subject_parts(groups, start, stop, str)
         if subjects is None:
             return False
-        names += subjects
+        names += [joined(parts) for parts in subjects]
     every = pa.chunked_array(names, pa.string())
     return bool(pc.count_distinct(every).as_py() == len(every))
 
@@ -499,18 +486,18 @@ def junit_piece(
                 _literal(text(f"[FAIL] {kind.name}: ")),
             )
             newline = pc.if_else(arrow_of(lined_before), _literal("\n"), empty)
-            line = _joined_array([newline, mark, reason_texts(slot, subject[output], text)])
+            line = joined([newline, mark, *reason_parts(slot, subject[output], text)])
             gate_lines.append(pc.if_else(arrow_of(here), line, empty))
             failed_before |= failed
             lined_before |= here
             any_present |= here
         joined_lines = _joined_array(gate_lines)
         head = f'<testcase classname="{classname}" name="'
-        passing = _joined_array([head, names[output], '" time="0" />'])
+        passing = joined([head, *names[output], '" time="0" />'])
         if failed_before.any():
-            failing = _joined_array(
+            failing = joined(
                 [
-                    *(head, names[output], '" time="0">\n      <failure message="'),
+                    *(head, *names[output], '" time="0">\n      <failure message="'),
                     *(_joined_array(messages), '" type="', _joined_array(types), '">'),
                     *(joined_lines, "</failure>\n    </testcase>"),
                 ]

@@ -143,7 +143,7 @@ def _text_of(strings: Any) -> str:
         strings.buffers()[1], dtype=np.dtype(f"int{bits}"), count=strings.offset + len(strings) + 1
     )[strings.offset :]
     data = strings.buffers()[2]
-    return memoryview(data)[int(offsets[0]) : int(offsets[-1])].tobytes().decode("utf-8")
+    return str(memoryview(data)[int(offsets[0]) : int(offsets[-1])], "utf-8")  # no copy first
 
 
 # -- JSON ---------------------------------------------------------------------------------------
