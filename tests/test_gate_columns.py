@@ -119,6 +119,17 @@ def _cases() -> Iterator[tuple[LossResult, GateSpec, Baseline | None]]:
 CASES = list(_cases())
 
 
+@pytest.fixture(autouse=True)
+def _columns_from_one_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small results are written from the columns too (by default only from 2,048 groups,
+    the standard library writes fewer without loading ``pyarrow.compute``)."""
+    from losscli.gates import columns
+    from losscli.report import gated
+
+    monkeypatch.setattr(gated, "COLUMNAR_FROM", 1)
+    monkeypatch.setattr(columns, "ARROW_FROM", 1)
+
+
 def _objects(result: LossResult, spec: GateSpec, baseline: Baseline | None) -> list[object]:
     return evaluate_each(result, spec, baseline)
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Gates made into objects at a time while iterating.
 PIECE = 16_384
+#: Groups from which keys are read through Arrow (fewer: Python, no ``pyarrow.compute``).
+ARROW_FROM = 2_048
 
 
 @dataclass(frozen=True)
@@ -375,10 +377,16 @@ def baseline_columns(
     lookup = baseline.groups
     for start in range(0, n, PIECE):
         stop = min(start + PIECE, n)
-        columns = [table.key_values(j, start, stop) for j in range(len(table.names))]
-        keys = zip(*columns, strict=True) if columns else [()] * (stop - start)
+        plain: list[list[Any] | None] = [None]  # a few keys: no pyarrow.compute to load
+        if n >= ARROW_FROM:
+            plain = [_plain_texts(table, j, start, stop) for j in range(len(table.names))]
+        if all(p is not None for p in plain):
+            keys: Any = zip(*plain, strict=True)  # as _plain_key writes them, from Arrow
+        else:
+            columns = [table.key_values(j, start, stop) for j in range(len(table.names))]
+            keys = (_plain_key(key) for key in zip(*columns, strict=True))
         for i, key in enumerate(keys, start):
-            base = lookup.get(_plain_key(key))
+            base = lookup.get(key)
             if base is None:
                 continue
             if table.per_output:
@@ -389,3 +397,22 @@ def baseline_columns(
                 values[i, 0] = base
                 present[i, 0] = True
     return values.reshape(-1), present.reshape(-1)
+
+
+def _plain_texts(table: GroupTable, column: int, start: int, stop: int) -> list[Any] | None:
+    """One key column's keys as :func:`losscli.gates.results._plain_key` writes them, when
+    Arrow can: integers and text that does not read as a number (else None)."""
+    import pyarrow as pa
+
+    keys = table.key_arrow(column, start, stop)
+    if keys is None:
+        return None
+    typ = keys.type
+    if pa.types.is_integer(typ):
+        return keys.cast(pa.string()).to_pylist()
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        from losscli.engine.groups import may_be_number
+
+        if not may_be_number(keys):
+            return keys.to_pylist()
+    return None

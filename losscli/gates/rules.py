@@ -204,14 +204,20 @@ def baseline_from_json(
             listed = entry.get("groups") or []
             if not isinstance(listed, list) or not all(isinstance(g, dict) for g in listed):
                 raise UsageError(f"{loss}: 'groups' is not a list of groups", file=path)
+            single = per != "output"  # a group's value is one number
             for g in listed:
                 key = g.get("key") or {}
                 if isinstance(key, dict) and all(c in key for c in group_by):
                     plain = _plain_key([key[c] for c in group_by])
-                    groups[plain] = _baseline_value(g.get("value"), per, path, f"{loss} {key}")
-                    stored = _stored_intervals(g)
-                    if stored:
-                        intervals[plain] = stored
+                    value = g.get("value")
+                    if single and type(value) is float and value - value == 0:
+                        groups[plain] = value  # a finite number: the common case, checked
+                    else:
+                        groups[plain] = _baseline_value(value, per, path, f"{loss} {key}")
+                    if "interval" in g:
+                        stored = _stored_intervals(g)
+                        if stored:
+                            intervals[plain] = stored
             value = _baseline_value(entry.get("value"), per, path, loss)
             return Baseline(value, groups, path, intervals)
     held = ", ".join(

@@ -24,6 +24,7 @@ from losscli.gates.columns import Gates, GroupGates
 from losscli.gates.rules import GateResult, num
 from losscli.io.convert import arrow_of
 from losscli.report.grouped import (
+    COLUMNAR_FROM,
     PIECE,
     _joined_array,
     _literal,
@@ -157,11 +158,13 @@ def _plain_keys(groups: GroupGates, column: int, start: int, stop: int) -> Any:
 
 
 def _columnar(groups: GroupGates) -> bool:
-    """Whether the groups' gates can be written from columns at all (else per object)."""
+    """Whether the groups' gates are written from columns (else per object): many groups
+    (a few are written by the standard library, without loading ``pyarrow.compute``), and
+    no two keys a group dict would merge."""
     names = groups.names
     if len(set(names)) != len(names) or (groups.labels is not None and "output" in names):
-        return False  # a group dict would merge two of its keys
-    return len(groups.table) >= 1
+        return False
+    return len(groups.table) >= COLUMNAR_FROM
 
 
 def subject_parts(
