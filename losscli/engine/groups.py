@@ -265,9 +265,12 @@ class _ColumnCodes:
         if len(codes) and int(codes.min()) < 0:
             # Values not seen before: only those this chunk uses become groups (a dictionary
             # read from a file may hold more, e.g. a categorical's unused categories).
-            entries = np.flatnonzero(mapping < 0)
-            if not every_entry_used:
-                entries = np.unique(used[codes < 0])
+            if every_entry_used:
+                entries = np.flatnonzero(mapping < 0)
+            else:  # the entries the rows use: marks, not a sort of the rows
+                marks = np.zeros(len(mapping), dtype=bool)
+                marks[used[codes < 0]] = True
+                entries = np.flatnonzero(marks)
             self._add_entries(dictionary, entries, mapping, every_entry_used)
             codes = mapping[used]
         if valid is None:
@@ -552,6 +555,8 @@ class GroupKeys:
     def order(self) -> NDArray[np.intp]:
         """Group codes sorted by key: numbers (and text that reads as a number) by value,
         then text, then null; the first key column first."""
+        if len(self.per_column) == 1:  # group codes are the column's codes
+            return _column_order(self.per_column[0].values())
         ranks = [
             _column_ranks(column.values())[codes]
             for column, codes in zip(self.per_column, self.column_codes(), strict=True)
@@ -577,6 +582,14 @@ class GroupKeys:
 
 def _column_ranks(values: Any) -> NDArray[np.intp]:
     """The rank of each distinct value under :func:`sort_key` (ties share no rank)."""
+    order = _column_order(values)
+    ranks = np.empty(len(order), dtype=np.intp)
+    ranks[order] = np.arange(len(order))
+    return ranks
+
+
+def _column_order(values: Any) -> NDArray[np.intp]:
+    """The distinct ``values`` (an Arrow array) in :func:`sort_key` order, as positions."""
     import pyarrow as pa
 
     n = len(values)
@@ -584,7 +597,10 @@ def _column_ranks(values: Any) -> NDArray[np.intp]:
     nulls = ~valid_mask(values) if values.null_count else np.zeros(n, dtype=bool)
     ints = _integer_values(values) if n else None
     if ints is not None and not pa.types.is_boolean(typ):
-        order = np.lexsort((ints, nulls))
+        if values.null_count:
+            order = np.lexsort((ints, nulls))
+        else:  # distinct values: any sort gives the one order (1M keys: 40 against 120 ms)
+            order = np.argsort(ints)
     elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
         order = _text_order(values, nulls)
     else:
@@ -592,9 +608,7 @@ def _column_ranks(values: Any) -> NDArray[np.intp]:
         order = np.array(
             sorted(range(n), key=lambda i: sort_key((plain[i],))), dtype=np.intp
         ).reshape(-1)
-    ranks = np.empty(n, dtype=np.intp)
-    ranks[order] = np.arange(n)
-    return ranks
+    return order.astype(np.intp, copy=False)
 
 
 _NUMBER_LIKE = r"(?i)^\s*[-+]?([0-9_.]+(e[-+]?[0-9_]+)?|inf(inity)?|nan)\s*$"

@@ -916,11 +916,14 @@ class Pass:
         weight_col = union.weight
         strict = options.nan != "propagate"
         all_numeric = union.numeric
-        # Ungrouped elementwise means find NaN/inf through their (free) partial sums; everything
-        # else checks each input column's sum first (one cheap pass) and locates on failure.
+        # Elementwise means find NaN/inf through their (free) partial sums, grouped or not;
+        # everything else checks each input column's sum first (one cheap pass) and locates
+        # on failure.
         needs_input_check = strict and (
             sink is not None
-            or keys is not None
+            or (
+                keys is not None and not all(isinstance(p.grouped, GroupedMeanState) for p in plans)
+            )
             or any(p.spec.elementwise is None or p.spec.checks for p in plans)
         )
         if sink is not None:
