@@ -5,8 +5,9 @@ computed by losscli's own streamed states, and the share of intervals that conta
 reported with its binomial standard error. A 95% interval should cover ~95%.
 
 Settings: the paired mean difference of squared errors (t interval from streamed moments, and the
-Poisson bootstrap), weighted and not, at several sample sizes, plus rmse (bootstrap) against its
-true value. Rows are heavy-tailed (t with 5 degrees of freedom) so normal theory is not a freebie.
+Poisson bootstrap), weighted and not, at several sample sizes, plus rmse (bootstrap) and the
+median absolute error (the quantile bootstrap: each replicate's exact weighted median) against
+their true values. Rows are heavy-tailed (t with 5 degrees of freedom) so normal theory is not a freebie.
 
 Usage: ``python bench/coverage.py [--reps 2000] [--sizes 50,200,1000] [--replicates 200]``.
 """
@@ -25,6 +26,7 @@ from losscli.stats.intervals import (
     ReplicateSums,
     WeightedMoments,
 )
+from losscli.stats.replicate_quantiles import ReplicateQuantiles, RowPositions, Rule, View
 
 NOISE_C, NOISE_B = 1.0, 1.15  # candidate / baseline prediction noise scales
 DF = 30  # t noise: variance df/(df − 2)
@@ -37,19 +39,31 @@ def _data(rng: np.random.Generator, n: int, weighted: bool) -> tuple[np.ndarray,
     return e_c**2, e_b**2, w
 
 
-def _truths() -> tuple[float, float]:
+def _truths() -> tuple[float, float, float]:
+    import scipy.stats  # the t quantile of the true median absolute error (a bench-only need)
+
     var = DF / (DF - 2)  # E[t²]
     diff = (NOISE_C**2 - NOISE_B**2) * var
     rmse = NOISE_C * math.sqrt(var)
-    return diff, rmse
+    median = NOISE_C * float(scipy.stats.t.ppf(0.75, DF))  # median of |c·t|
+    return diff, rmse, median
+
+
+def _median_replicates(errors: np.ndarray, w: np.ndarray | None, seed: int, b: int) -> np.ndarray:
+    positions = RowPositions()
+    positions.add(0, errors.size)
+    rule = Rule("median", 0.5) if w is None else Rule("avg_cdf", 0.5)
+    bootstrap = ReplicateQuantiles(errors[None], None, w, positions, PoissonWeights(seed, b), rule)
+    out: np.ndarray = bootstrap.replicates(View(None, 1))[0, 0]
+    return out
 
 
 def run(reps: int, sizes: list[int], replicates: int, confidence: float) -> list[dict]:
-    true_diff, true_rmse = _truths()
+    true_diff, true_rmse, true_median = _truths()
     out = []
     for n in sizes:
         for weighted in (False, True):
-            hits = {"diff t": 0, "diff bootstrap": 0, "rmse bootstrap": 0}
+            hits = {"diff t": 0, "diff bootstrap": 0, "rmse bootstrap": 0, "median bootstrap": 0}
             started = time.perf_counter()
             for rep in range(reps):
                 rng = np.random.default_rng([n, int(weighted), rep])
@@ -67,6 +81,10 @@ def run(reps: int, sizes: list[int], replicates: int, confidence: float) -> list
                 rmse = BootstrapEstimate(0.0, np.sqrt(s[0] / s[2]))
                 lo, hi = rmse.interval(confidence)
                 hits["rmse bootstrap"] += lo <= true_rmse <= hi
+                errors = np.sqrt(sq_c)
+                reps_median = _median_replicates(errors, w if weighted else None, rep, replicates)
+                lo, hi = BootstrapEstimate(0.0, reps_median).interval(confidence)
+                hits["median bootstrap"] += lo <= true_median <= hi
             seconds = time.perf_counter() - started
             for name, count in hits.items():
                 share = count / reps

@@ -144,6 +144,8 @@ CASES = [
     # --confidence (issue 14): the same gated run plain, with a t interval, with a B=200 bootstrap
     Case("pq10m-mse-gate-ci", "pq10m", "mse", False),
     Case("csv10m-mse-gate-ci", "csv10m", "mse", False),
+    # the quantile bootstrap (every replicate's exact median; --confidence alone bootstraps it)
+    Case("pq10m-median_absolute_error-gate-ci", "pq10m", "median_absolute_error", False),
     Case("pq10m-mse-show", "pq10m", "mse", False, SHOW),
     Case("csv10m-mse-show", "csv10m", "mse", False, SHOW),
     Case("pq10m-mse-report", "pq10m", "mse", False, ("--report", REPORT_PATH)),

@@ -170,11 +170,11 @@ def test_d2_replicates_match_the_resample_scores(data, loss, alpha, weighted) ->
     y, counts = data["target"], data["counts"]
     ref = _d2_reference(y, data["pred"], counts, w, alpha)
     got = 1.0 - result.intervals.value[0].replicates
-    np.testing.assert_allclose(got, ref, rtol=2e-15, atol=0)
+    np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
     ref_base = _d2_reference(y, data["base"], counts, w, alpha)
     np.testing.assert_allclose(
-        result.intervals.difference[0].replicates, ref_base - ref, rtol=0, atol=4e-15
-    )  # a difference of two values near 1, each within 2e-15 of its reference
+        result.intervals.difference[0].replicates, ref_base - ref, rtol=0, atol=2e-15
+    )  # a difference of two values near 1, each within 1e-15 of its reference
     # scikit-learn's own score of a replicate (its sums are rounded, ~1e-16 each)
     sk = skm.d2_pinball_score(
         y, data["pred"], sample_weight=(1 if w is None else w) * counts[:, 0], alpha=alpha
@@ -372,7 +372,7 @@ def test_nan_skip_keeps_each_row_its_input_position(tmp_path, loss) -> None:
     for chunk in (1500, 77):
         options = engine.RunOptions([str(path)], chunk_size=chunk, nan="skip")
         got = engine.run([request], options)[0].intervals.value[0].replicates
-        np.testing.assert_allclose(got, expected, rtol=2e-15, atol=0)
+        np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
 
 
 @pytest.fixture(scope="module")
