@@ -385,8 +385,15 @@ def baseline_columns(
         else:
             columns = [table.key_values(j, start, stop) for j in range(len(table.names))]
             keys = (_plain_key(key) for key in zip(*columns, strict=True))
-        for i, key in enumerate(keys, start):
-            base = lookup.get(key)
+        bases = [lookup.get(key) for key in keys]
+        if not table.per_output:  # one number a group (a list: another shape, no gate)
+            found = np.fromiter((type(b) is float for b in bases), bool, len(bases))
+            found |= np.fromiter((type(b) is int for b in bases), bool, len(bases))
+            numbers = (b if type(b) in (float, int) else math.nan for b in bases)
+            values[start:stop, 0] = np.fromiter(numbers, np.float64, len(bases))
+            present[start:stop, 0] = found
+            continue
+        for i, base in enumerate(bases, start):
             if base is None:
                 continue
             if table.per_output:

@@ -19,12 +19,18 @@ GroupKey = tuple[Any, ...]
 
 def _plain_key(key: Sequence[Any]) -> GroupKey:
     """A group key comparable across a run and a JSON round trip (1 == 1.0 == "1")."""
-    out: list[Any] = []
-    for part in key:
-        if isinstance(part, float) and part.is_integer():
-            part = int(part)
-        out.append(None if part is None else str(part))
-    return tuple(out)
+    return tuple(_plain_part(part) for part in key)
+
+
+def _plain_part(part: Any) -> Any:
+    kind = type(part)
+    if kind is str or part is None:
+        return part
+    if kind is int:
+        return str(part)
+    if isinstance(part, float) and part.is_integer():
+        part = int(part)
+    return str(part)
 
 
 @dataclass(frozen=True)

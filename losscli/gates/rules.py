@@ -205,6 +205,9 @@ def baseline_from_json(
             if not isinstance(listed, list) or not all(isinstance(g, dict) for g in listed):
                 raise UsageError(f"{loss}: 'groups' is not a list of groups", file=path)
             single = per != "output"  # a group's value is one number
+            if single and len(group_by) == 1:
+                groups, intervals = _single_key_groups(listed, group_by[0], loss, path, intervals)
+                listed = []  # read
             for g in listed:
                 key = g.get("key") or {}
                 if isinstance(key, dict) and all(c in key for c in group_by):
@@ -229,6 +232,35 @@ def baseline_from_json(
         f"the file holds: {held or 'no results'}",
         file=path,
     )
+
+
+def _single_key_groups(
+    listed: list[dict[str, Any]],
+    column: str,
+    loss: str,
+    path: str,
+    intervals: dict[GroupKey | None, list[Any]],
+) -> tuple[dict[GroupKey, Any], dict[GroupKey | None, list[Any]]]:
+    """:func:`baseline_from_json`'s groups of one key column and one value each, read in a
+    tight loop (a million groups): the same keys, values and checks as the general one."""
+    groups: dict[GroupKey, Any] = {}
+    for g in listed:
+        key = g.get("key")
+        if type(key) is not dict or column not in key:
+            continue
+        part = key[column]
+        kind = type(part)
+        plain = (part,) if kind is str else (str(part),) if kind is int else _plain_key((part,))
+        value = g.get("value")
+        if type(value) is float and value - value == 0:
+            groups[plain] = value  # a finite number: the common case, checked
+        else:
+            groups[plain] = _baseline_value(value, "all", path, f"{loss} {key}")
+        if "interval" in g:
+            stored = _stored_intervals(g)
+            if stored:
+                intervals[plain] = stored
+    return groups, intervals
 
 
 def _stored_intervals(entry: Mapping[str, Any]) -> list[Any]:

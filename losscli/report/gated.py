@@ -67,7 +67,7 @@ def _shifted(a: NDArray[np.float64], k: NDArray[np.int64]) -> NDArray[np.float64
 
 def _six_digits(values: NDArray[np.float64]) -> tuple[Any, NDArray[np.bool_]]:
     """``%.6g`` of each value as an Arrow string array, and which values it is not right
-    for (left to Python): outside ``1e-4 ≤ |x| < 1e6`` after rounding, zero, NaN, ±inf, or
+    for (left to Python): outside ``1e-4 ≤ |x| < 1e6`` after rounding (but zero), NaN, ±inf, or
     within rounding error of a tie. The six digits are an integer ``m`` (``|x| ≈ m·10^(e-5)``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -93,7 +93,9 @@ def _six_digits(values: NDArray[np.float64]) -> tuple[Any, NDArray[np.bool_]]:
     # shortest digits, which are those six without trailing zeros, in fixed notation here
     shown = digits / _POWERS[np.clip(5 - e, 0, 9)]
     shown = np.where(ok, np.where(np.signbit(x), -shown, shown), 0.0)
-    return pc.cast(arrow_of(shown), pa.string()), ~ok
+    zero = x == 0  # Arrow writes ±0.0 as %g does: "0", "-0"
+    shown[zero] = x[zero]
+    return pc.cast(arrow_of(shown), pa.string()), ~(ok | zero)
 
 
 def num_texts(values: NDArray[np.float64]) -> Any:
