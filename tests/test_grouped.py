@@ -371,7 +371,8 @@ def test_sparse_integer_keys_use_a_sorted_search() -> None:
     assert keys.key_tuples(keys.order()) == [(-(10**14),), (7,), (42,), (10**15,)]
 
 
-def test_integer_keys_known_holes_and_new_ranges() -> None:
+@pytest.mark.parametrize("consecutive", [False, True])
+def test_integer_keys_known_holes_and_new_ranges(consecutive: bool) -> None:
     """Chunks of known keys take the two-pass lookup; a key in a hole of the table, below or
     above its range, or at the ends of int64 goes the general way: codes match values."""
     keys = GroupKeys(["k"])
@@ -385,6 +386,8 @@ def test_integer_keys_known_holes_and_new_ranges() -> None:
         [top, bottom, 3, top - 1, bottom + 1],  # beyond any table: a sorted search
         [bottom, 4, top],
     ]
+    if consecutive:  # keys lo, lo + 1, ... numbered in order: their offsets are the codes
+        chunks = [[12, 10, 11, 14, 13], [14, 10, 10], [15, 12], [11, 15], [8, 10], [9, 9, 14]]
     codes: list[int] = []
     values: list[int] = []
     for part in chunks:

@@ -52,9 +52,9 @@ class _IntCodes:
         self.lut: NDArray[np.int32] | None = None  # code of value lo + i, or −1
         self.keys = np.zeros(0, dtype=np.int64)  # the value of each code
         self._sorted: tuple[Codes, Codes] | None = None  # (values, codes) once sparse
-        # The table as :meth:`_encode_known` gathers from it, and whether it has holes
-        # (values in its range without a code); None after the table changed.
-        self._gather: tuple[NDArray[Any], bool] | None = None
+        # The table as :meth:`_encode_known` gathers from it (None: the identity) and whether
+        # it has holes (values in its range without a code); None after the table changed.
+        self._gather: tuple[NDArray[Any] | None, bool] | None = None
 
     def encode(self, values: Codes) -> tuple[Codes, Codes]:
         """(code per value, the new values in code order)."""
@@ -81,12 +81,15 @@ class _IntCodes:
             offsets = offsets - np.uint64(self.lo % (1 << 64))
         if int(offsets.max()) >= len(lut):
             return None
-        offsets = offsets.view(np.int64)
+        signed: Codes = offsets.view(np.int64)
         if self._gather is None:
-            table = lut.astype(np.int64) if len(lut) <= _SMALL_LUT else lut
-            self._gather = (table, bool((lut < 0).any()))
-        table, holes = self._gather
-        codes: Codes = table.take(offsets).astype(np.int64, copy=False)
+            identity = bool((lut == np.arange(len(lut), dtype=np.int32)).all())
+            small = lut.astype(np.int64) if len(lut) <= _SMALL_LUT else lut
+            self._gather = (None if identity else small, bool((lut < 0).any()))
+        gather, holes = self._gather
+        if gather is None:  # keys lo, lo + 1, ... numbered 0, 1, ...: the offsets are the codes
+            return signed
+        codes: Codes = gather.take(signed).astype(np.int64, copy=False)
         if holes and int(codes.min()) < 0:
             return None
         return codes
