@@ -528,19 +528,22 @@ def test_paired_baseline_file_units_read_their_own_rows(gappy: Path, small_runs:
     assert dask_engine.paired_units(units[:-1], specs, shapes[3:]) is None  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("ext", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("ext", "base"), [("csv", "csv"), ("csv", "parquet"), ("parquet", "parquet")]
+)
 def test_confidence_on_dask_paired_file_errors_read_as_locally(
-    tmp_path: Path, cluster: str, small_runs: None, ext: str
+    tmp_path: Path, cluster: str, small_runs: None, ext: str, base: str
 ) -> None:
     """A baseline file of another length, or with a missing value, fails on Dask with the
-    local run's one line (file, row) and exit status 3."""
+    local run's one line (file, row) and exit status 3 (one unit, or units reading their own
+    rows of a Parquet baseline, CSV files counted first)."""
     rng = np.random.default_rng(5)
     files = []
     for i in range(3):
         files.append(str(tmp_path / f"part-{i}.{ext}"))
         columns = {"p": rng.normal(size=2000), "t": rng.normal(size=2000)}
         write_table(tmp_path / f"part-{i}.{ext}", columns, row_group_size=500)
-    short, holed = tmp_path / f"short.{ext}", tmp_path / f"holed.{ext}"
+    short, holed = tmp_path / f"short.{base}", tmp_path / f"holed.{base}"
     write_table(short, {"p": np.zeros(5999), "t": np.zeros(5999)}, row_group_size=700)
     holes = np.zeros(6000)
     holes[4321] = np.nan

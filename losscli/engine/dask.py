@@ -435,12 +435,14 @@ def _run(
         requests, options, sources, target_sources, selections, paired_sources=paired_sources
     )
     units = None
-    if paired_sources and not target_sources:
-        units = paired_units(
-            plan_units(sources, shapes, None, options.unit_rows),
-            [SourceSpec.of(s) for s in paired_sources],
-            paired_shapes,
-        )
+    if paired_sources and not target_sources and all(s.runs is not None for s in paired_shapes):
+        # a Parquet baseline: each unit can read its own rows of it, once their count is known
+        split = plan_units(sources, shapes, None, options.unit_rows)
+        failed = None
+        if any(unit.rows is None for unit in split):
+            split, failed = _count_offsets(client, merged, split, every=True)
+        if failed is None:
+            units = paired_units(split, [SourceSpec.of(s) for s in paired_sources], paired_shapes)
     if units is None:
         units = plan_units(sources, shapes, target_sources, options.unit_rows, paired_sources)
     uncounted: Failed | None = None
@@ -495,17 +497,18 @@ def _on_worker(client: Any, function: Any, *args: Any) -> Any:
 
 
 def _count_offsets(
-    client: Any, merged: Pass, units: list[Unit]
+    client: Any, merged: Pass, units: list[Unit], *, every: bool = False
 ) -> tuple[list[Unit], Failed | None]:
     """Units given the rows of the input before them: files whose row count no footer gives
-    (CSV, NDJSON, IPC) are counted first, in parallel on the workers. A file that cannot be
-    counted leaves the units after it without an offset; its own unit then fails as it
-    would locally, or the count's error is raised (returned here)."""
+    (CSV, NDJSON, IPC) are counted first, in parallel on the workers (the last one too, and
+    each unit given its own rows, with ``every``). A file that cannot be counted leaves the
+    units after it without an offset; its own unit then fails as it would locally, or the
+    count's error is raised (returned here)."""
     numeric, other, _, _ = merged.columns
     typed = [c for c in numeric if c not in merged.codes.columns]
     column = typed[0] if typed else [*numeric, *other][0]
     last = len(units) - 1
-    wanted = [u for u in units if u.rows is None and u.position < last]
+    wanted = [u for u in units if u.rows is None and (every or u.position < last)]
     try:
         counts = client.gather(
             client.map(
@@ -525,11 +528,11 @@ def _count_offsets(
     offset: int | None = 0
     failure = None
     for unit in units:
-        out.append(unit._replace(offset=offset))
         n = unit.rows if unit.rows is not None else rows.get(unit.position)
         if isinstance(n, Failed):
             failure = failure or n
             n = None
+        out.append(unit._replace(offset=offset, rows=n if every else unit.rows))
         offset = None if offset is None or n is None else offset + n
     return out, failure
 
@@ -634,8 +637,8 @@ def paired_units(
     """Units that each read their own rows of a row-aligned ``--baseline`` file, or None when
     that cannot be planned before the run (then input and baseline are one unit): the
     baseline must be Parquet (rows by row group in its footers), every unit's rows known (a
-    Parquet input) and the row counts equal (else the one unit reports the difference as a
-    local run does). A unit's window starts at the baseline's run holding its first row;
+    Parquet input's footers, or other files counted first) and the row counts equal (else
+    the one unit reports the difference as a local run does). A unit's window starts at the baseline's run holding its first row;
     local and unit then see the very same aligned chunks (runs start the same batches)."""
     if any(shape.runs is None for shape in shapes):
         return None
