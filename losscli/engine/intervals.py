@@ -709,7 +709,11 @@ class _CalibrationReplicates:
         codes: NDArray[np.intp] | None,
         positions: NDArray[np.intp] | None,
     ) -> None:
-        from losscli.stats.replicate_quantiles import DRAWN_COUNTS, counts_at  # ece runs only
+        from losscli.stats.replicate_quantiles import (  # ece runs only
+            DRAWN_COUNTS,
+            GROUPED_COUNTS,
+            counts_at,
+        )
 
         poisson = self.tracker.weights
         assert poisson is not None
@@ -717,7 +721,9 @@ class _CalibrationReplicates:
         rows_at = at.astype(np.int64) + start
         sides = [own] if other is None else [own, other]
         n = own.shape[1]
-        part_rows = max(1, DRAWN_COUNTS // poisson.replicates)
+        part_rows = max(
+            1, (DRAWN_COUNTS if codes is None else GROUPED_COUNTS) // poisson.replicates
+        )
         for a in range(0, n, BATCH_ROWS):
             e = min(a + BATCH_ROWS, n)
             w = np.ones(e - a) if weights is None else weights[a:e]

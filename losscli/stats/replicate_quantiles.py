@@ -56,6 +56,8 @@ _REGIONS = 6
 #: uint8 counts drawn at once at most (a batch is drawn in parts beyond): 512 KiB, which
 #: with their uniforms and products stay in cache (larger parts were slower and used more memory).
 DRAWN_COUNTS = 1 << 19
+#: The same with ``--group-by``, where each part's per-group work costs more than the cache.
+GROUPED_COUNTS = 1 << 22
 
 
 def counts_at(poisson: PoissonWeights, positions: NDArray[np.int64]) -> NDArray[np.uint8]:
@@ -300,6 +302,8 @@ class ReplicateQuantiles:
         parts = [(split_parts(features), region) for features, region in prepared]
         positions = self.positions.take(a, e)
         part_rows = max(1, DRAWN_COUNTS // poisson.replicates)
+        if view.codes is not None:  # many small groups: fewer, larger parts (per-part costs)
+            part_rows = max(1, GROUPED_COUNTS // poisson.replicates)
         out = []
         for b in range(0, e - a, part_rows):
             c = min(b + part_rows, e - a)
@@ -356,10 +360,12 @@ class ReplicateQuantiles:
 
     @staticmethod
     def _keep(slots: list[list[_Slot]], item: _Products) -> None:
-        groups = item.inside_codes
-        for g in np.unique(groups).tolist():
-            mine = groups == g
-            slot = slots[g][item.output]
+        order = np.argsort(item.inside_codes, kind="stable")
+        groups = item.inside_codes[order]
+        heads = np.flatnonzero(np.diff(groups)) + 1
+        for run in np.split(np.arange(order.size), heads):
+            mine = order[run]
+            slot = slots[int(groups[run[0]])][item.output]
             slot.inside_rows.append(item.inside_rows[mine])
             slot.inside_counts.append(item.inside_counts[mine])
 
@@ -463,8 +469,12 @@ def _pick(
     """Per replicate the quantile read from the window ``v`` (ascending, weights ``ww`` (W, B),
     cumulative weights ``cum`` including ``below``), or None if one lies outside it."""
     replicates = total.size
-    out = np.full(replicates, np.nan)
     width = v.size
+    if rule.kind == "median":
+        return _pick_median(v, cum, below, total)
+    if rule.kind == "avg_cdf":
+        return _pick_averaged(rule.q, v, ww, cum, below, above, total)
+    out = np.full(replicates, np.nan)
     for b in range(replicates):
         tot = float(total[b])
         if tot <= 0:
@@ -519,4 +529,49 @@ def _pick(
             return None
         else:
             out[b] = float(v[i])
+    return out
+
+
+def _pick_median(v: Array, cum: Array, below: Array, total: Array) -> Array | None:
+    """``np.median`` of every replicate's resample at once: the middle ranks' values (their
+    mean when the count is even), read where the cumulative counts pass them."""
+    valid = total > 0
+    n = np.rint(total).astype(np.int64)
+    ranks = [(n - 1) // 2, n // 2]
+    found = []
+    for r in ranks:
+        i = np.count_nonzero(cum <= r[None, :], axis=0)  # searchsorted(side='right') per column
+        if np.any(valid & ((r < below) | (i >= v.size))):
+            return None
+        found.append(v[np.minimum(i, v.size - 1)] if v.size else np.full(n.shape, np.nan))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.where(ranks[0] == ranks[1], found[0], (found[0] + found[1]) / 2)
+    out[~valid] = np.nan
+    return out
+
+
+def _pick_averaged(
+    q: float, v: Array, ww: Array, cum: Array, below: Array, above: Array, total: Array
+) -> Array | None:
+    """scikit-learn's weighted percentile (``average=True``) of every replicate at once: the
+    first value whose cumulative weight reaches ``q·W``, averaged with the next value of
+    positive weight where the cumulative weight lands on ``q·W`` within eps."""
+    valid = total > 0
+    threshold = np.float64(100.0 * q) / 100 * total
+    threshold[threshold == 0] = np.nextafter(0.0, 1.0)
+    i = np.count_nonzero(cum < threshold[None, :], axis=0)  # searchsorted(side='left')
+    if np.any(valid & ((below >= threshold) | (i >= v.size))):
+        return None
+    columns = np.arange(total.size)
+    at = np.minimum(i, max(v.size - 1, 0))
+    out = v[at] if v.size else np.full(total.shape, np.nan)
+    out = np.array(out, dtype=np.float64)
+    landed = valid & (cum[at, columns] - threshold <= _EPS) if v.size else valid & False
+    for b in np.flatnonzero(landed).tolist():
+        later = np.flatnonzero(ww[i[b] + 1 :, b] > 0)
+        if later.size:
+            out[b] = _mean2(float(v[i[b]]), float(v[i[b] + 1 + later[0]]))
+        elif above[b] > 0:
+            return None
+    out[~valid] = np.nan
     return out
