@@ -192,6 +192,20 @@ def test_reports_from_columns_are_byte_identical() -> None:
         assert len(doc["gates"]) == len(evaluate_each(result, spec, baseline))
 
 
+def test_gates_compare_as_lists() -> None:
+    n = 5
+    table = GroupTable(
+        ["k"], [pa.array(np.arange(n))], np.ones(n, dtype=np.int64), np.arange(n) / 2
+    )
+    result = LossResult(
+        "mse", {}, "mean", "all", {"pred": ["p"]}, None, n, 0, 1.0, ["f"], ["k"], table
+    )
+    columns = evaluate(result, GateSpec(max=1.0))
+    assert columns == evaluate_each(result, GateSpec(max=1.0)) and len(columns) == n + 1
+    assert columns != evaluate_each(result, GateSpec(max=1.5))
+    assert columns[-1].reason == "mse [k=4] = 2 > max 1" and columns[1:3][0].passed
+
+
 def test_confidence_gates_stay_objects() -> None:
     result = CASES[0][0]
     gates = evaluate(result, GateSpec(max=2.5, confidence=ConfidenceSpec(0.95)))

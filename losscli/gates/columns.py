@@ -287,6 +287,18 @@ class Gates(Sequence["GateResult"]):
     def __len__(self) -> int:
         return len(self.total) + (len(self.groups) if self.groups is not None else 0)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or Gates) of the same gates in the same order."""
+        if isinstance(other, Gates | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        grouped = f", {len(self.groups)} group gates as columns" if self.groups else ""
+        return f"<Gates: {len(self.total)} as objects{grouped}>"
+
     @overload
     def __getitem__(self, index: int) -> GateResult: ...
 
