@@ -582,7 +582,9 @@ def check_command(
             if drawn:
                 env.stdout.write("\n" + drawn + "\n")
         else:
-            env.stdout.write(reports.checks_json(checks) + "\n")
+            for piece in reports.checks_json_pieces(checks):  # every group: not one string
+                env.stdout.write(piece)
+            env.stdout.write("\n")
         env.stdout.flush()
 
     faults = _stdout_faults(write, keep=True)

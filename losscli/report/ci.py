@@ -492,6 +492,11 @@ def checks_json(checks: Sequence[Check]) -> str:
     """``{"schema_version": 1, "checks": [...], "passed": bool}``: each check is a result
     object (as ``losscli LOSS`` writes it, with ``gates``/``passed``) plus its ``name``, or
     ``{"name", "error", "passed": false}``. Such a file also serves as a ``baseline``."""
+    return "".join(checks_json_pieces(checks))
+
+
+def checks_json_pieces(checks: Sequence[Check]) -> Iterator[str]:
+    """:func:`checks_json` in pieces (every group and gate streamed from its columns)."""
     import json
 
     slots = GroupSlots()  # the groups are written from their columns, not one object each
@@ -507,7 +512,7 @@ def checks_json(checks: Sequence[Check]) -> str:
         "checks": entries,
         "passed": all(c.passed for c in checks),
     }
-    return "".join(slots.splice(json.dumps(doc, indent=2, allow_nan=False), indented=True))
+    yield from slots.splice(json.dumps(doc, indent=2, allow_nan=False), indented=True)
 
 
 def _value_text(value: Any) -> str:
