@@ -288,6 +288,15 @@ def test_cli_gated_groups_same_as_one_at_a_time(
             "k": rng.integers(0, 300, n),
         },
     )
+    other = write_table(
+        tmp_path / "other.parquet",
+        {
+            "pred": rng.random(n) * 3,
+            "target": np.zeros(n),
+            "seg": seg,
+            "k": rng.integers(0, 320, n),
+        },
+    )
     base = tmp_path / "base.json"
     base.write_text(invoke(["mse", str(data), "-g", "k", "--format", "json"]).out)
     toml = tmp_path / "losscli.toml"
@@ -309,6 +318,18 @@ def test_cli_gated_groups_same_as_one_at_a_time(
             "1%",
             "--format",
             "json",
+        ],
+        [
+            "mae",
+            str(data),
+            "-g",
+            "seg",
+            "-g",
+            "k",
+            "--baseline",
+            str(other),
+            "--max-increase",
+            "0.2",
         ],
         ["check", str(toml), "--format", "json"],
         ["check", str(toml), "--format", "markdown"],
@@ -333,4 +354,4 @@ def test_cli_gated_groups_same_as_one_at_a_time(
     reference = outputs()
     for got, want in zip(columnar, reference, strict=True):
         assert got == want
-    assert [code for code, *_ in columnar] == [1, 1, 0, 1, 1]
+    assert [code for code, *_ in columnar] == [1, 1, 0, 1, 1, 1]

@@ -379,8 +379,6 @@ def baseline_columns(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Each group's (and output's) baseline value, NaN-filled, and whether the baseline has
     it: a group the baseline lacks (or with another number of outputs) has no baseline gate."""
-    from losscli.gates.results import _plain_key
-
     table = result.groups
     outputs = table.values.shape[1] if table.per_output else 1
     n = len(table)
@@ -389,15 +387,7 @@ def baseline_columns(
     lookup = baseline.groups
     for start in range(0, n, PIECE):
         stop = min(start + PIECE, n)
-        plain: list[list[Any] | None] = [None]  # a few keys: no pyarrow.compute to load
-        if n >= ARROW_FROM:
-            plain = [_plain_texts(table, j, start, stop) for j in range(len(table.names))]
-        if all(p is not None for p in plain):
-            keys: Any = zip(*plain, strict=True)  # as _plain_key writes them, from Arrow
-        else:
-            columns = [table.key_values(j, start, stop) for j in range(len(table.names))]
-            keys = (_plain_key(key) for key in zip(*columns, strict=True))
-        bases = [lookup.get(key) for key in keys]
+        bases = [lookup.get(key) for key in plain_keys(table, start, stop)]
         if not table.per_output:  # one number a group (a list: another shape, no gate)
             found = np.fromiter((type(b) is float for b in bases), bool, len(bases))
             found |= np.fromiter((type(b) is int for b in bases), bool, len(bases))
@@ -416,6 +406,21 @@ def baseline_columns(
                 values[i, 0] = base
                 present[i, 0] = True
     return values.reshape(-1), present.reshape(-1)
+
+
+def plain_keys(table: GroupTable, start: int = 0, stop: int | None = None) -> list[Any]:
+    """The keys of groups ``start … stop`` as :func:`losscli.gates.results._plain_key`
+    writes them (how baselines are matched), through Arrow where it can."""
+    from losscli.gates.results import _plain_key
+
+    stop = len(table) if stop is None else stop
+    plain: list[list[Any] | None] = [None]  # a few keys: no pyarrow.compute to load
+    if len(table) >= ARROW_FROM:
+        plain = [_plain_texts(table, j, start, stop) for j in range(len(table.names))]
+    if all(p is not None for p in plain):
+        return list(zip(*plain, strict=True))
+    columns = [table.key_values(j, start, stop) for j in range(len(table.names))]
+    return [_plain_key(key) for key in zip(*columns, strict=True)]
 
 
 def _plain_texts(table: GroupTable, column: int, start: int, stop: int) -> list[Any] | None:

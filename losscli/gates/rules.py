@@ -123,16 +123,21 @@ class Baseline:
 
 
 def baseline_from_result(result: LossResult, source: str) -> Baseline:
-    """A baseline from a result computed in this run (a predictions file or column)."""
+    """A baseline from a result computed in this run (a predictions file or column): its
+    groups keyed from the table's columns (no object per group)."""
+    from losscli.gates.columns import plain_keys
+
     intervals: dict[GroupKey | None, list[Any]] = {}
     if result.intervals is not None:
         intervals[None] = result.intervals.value
-    for g in result.groups:
-        if g.intervals is not None:
-            intervals[_plain_key(g.key)] = g.intervals.value
+    table = result.groups
+    keys = plain_keys(table) if len(table) else []
+    for key, own in zip(keys, table.intervals or [], strict=False):
+        if own is not None:
+            intervals[key] = own.value
     return Baseline(
         value=result.value,
-        groups={_plain_key(g.key): g.value for g in result.groups},
+        groups=dict(zip(keys, table.values.tolist(), strict=True)),
         source=source,
         intervals=intervals,
     )
