@@ -231,7 +231,7 @@ def _column_cases(columns: Any, classname: str, *, cases: bool) -> Iterator[str]
     first = True
     for start in range(0, len(columns.table), gated.PIECE):
         stop = min(start + gated.PIECE, len(columns.table))
-        piece = gated.junit_piece(columns, classname, start, stop)
+        piece = gated.junit_piece(columns, classname, start, stop, cases_too=cases)
         assert piece is not None  # junit_ready checked every key
         text = piece[0] if cases else piece[1]
         if text:

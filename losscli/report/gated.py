@@ -450,17 +450,21 @@ def junit_counts(groups: GroupGates) -> tuple[int, int]:
 
 
 def junit_piece(
-    groups: GroupGates, classname: str, start: int, stop: int
+    groups: GroupGates, classname: str, start: int, stop: int, cases_too: bool = True
 ) -> tuple[str, str] | None:
     """The ``<testcase>`` elements of groups ``start … stop`` (each on its line at the
-    suite's indent, as ``ET.indent`` lays them out) and their gate lines for the suite's
-    ``system-out``; None if a key is not plain."""
+    suite's indent, as ``ET.indent`` lays them out; "" without ``cases_too``) and their gate
+    lines for the suite's ``system-out``; None if a key is not plain."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     attribute, text = _xml_escape(xml_attribute), _xml_escape(xml_text)
+    # an attribute and element text differ only by a quote (no key holds one): the same
+    # reasons serve both unless a column or output name has one
+    literals = [groups.loss, *groups.names, *(groups.labels or [])]
+    alike = all(attribute(t) == text(t) for t in literals)
     names = subject_parts(groups, start, stop, attribute)
-    subject = subject_parts(groups, start, stop, text)
+    subject = names if alike else subject_parts(groups, start, stop, text)
     if names is None or subject is None:
         return None
     n = stop - start
@@ -478,8 +482,9 @@ def junit_piece(
             slot = Slot(groups, k, output, start, stop)
             here = np.ones(n, dtype=bool) if slot.present is None else slot.present
             failed = ~slot.passed & here
-            reason = reason_texts(slot, names[output], attribute)
-            if failed.any():
+            own = reason_parts(slot, subject[output], text)
+            reason = joined(own) if alike else reason_texts(slot, names[output], attribute)
+            if failed.any() and cases_too:
                 lead = pc.if_else(arrow_of(failed_before), _literal("; "), empty)
                 messages.append(pc.if_else(arrow_of(failed), _joined_array([lead, reason]), empty))
                 comma = pc.if_else(arrow_of(failed_before), _literal(","), empty)
@@ -491,12 +496,17 @@ def junit_piece(
                 _literal(text(f"[FAIL] {kind.name}: ")),
             )
             newline = pc.if_else(arrow_of(lined_before), _literal("\n"), empty)
-            line = joined([newline, mark, *reason_parts(slot, subject[output], text)])
+            line = joined([newline, mark, reason if alike else joined(own)])
             gate_lines.append(pc.if_else(arrow_of(here), line, empty))
             failed_before |= failed
             lined_before |= here
             any_present |= here
         joined_lines = _joined_array(gate_lines)
+        lines.append(joined_lines)
+        present.append(any_present)
+        if not cases_too:
+            cases.append(joined_lines)  # (not written)
+            continue
         head = f'<testcase classname="{classname}" name="'
         passing = joined([head, *names[output], '" time="0" />'])
         if failed_before.any():
@@ -511,14 +521,14 @@ def junit_piece(
         else:
             case = passing
         cases.append(case)
-        lines.append(joined_lines)
-        present.append(any_present)
     outputs = len(cases)
     order = (np.arange(outputs)[None, :] * n + np.arange(n)[:, None]).ravel()
     order = order[np.stack(present, axis=1).ravel()]
     if not len(order):
         return "", ""
     taken = arrow_of(order)
+    if not cases_too:
+        return "", _text_of(_joined_array([pa.concat_arrays(lines).take(taken), "\n"]))[:-1]
     case_text = _text_of(_joined_array([pa.concat_arrays(cases).take(taken), "\n    "]))
     line_text = _text_of(_joined_array([pa.concat_arrays(lines).take(taken), "\n"]))
     return case_text[: -len("\n    ")], line_text[:-1]
