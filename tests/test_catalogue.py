@@ -369,9 +369,6 @@ def case_id(case: Case) -> str:
 
 ELEMENTWISE = [c for c in CASES if c.elementwise is not None]
 METRICS = [c for c in CASES if c.metric is not None]
-#: Scores from weighted moments merged by Chan's formula: their last digits may move with the
-#: chunk size (README, "Numbers you can trust"); every other value is exact sums, bit for bit.
-MOMENT_SCORES = {"r2", "explained_variance"}
 
 
 @pytest.mark.parametrize("case", ELEMENTWISE, ids=case_id)
@@ -425,10 +422,7 @@ def test_chunked_equals_one_pass(data_file: Path, case: Case) -> None:
     one = run_loss(data_file, case, chunk_size=N, weight=weight).value
     for size in (1, 7, 100):
         value = run_loss(data_file, case, chunk_size=size, weight=weight).value
-        if case.name in MOMENT_SCORES:
-            close(value, one, rel=1e-13)
-        else:
-            assert value == one, (case.name, size)
+        assert value == one, (case.name, size)  # exact sums and exact moments: bit for bit
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

@@ -4,6 +4,7 @@ split of the data (property tests)."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from losscli.stats import (
     accurate_row_sums,
     blocked_loss_sums,
 )
+from losscli.stats.states import ChanMoments
 
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
 
@@ -113,18 +115,85 @@ def test_weighted_mean_state_merges_like_one_pass(
     st.integers(min_value=1, max_value=9),
 )
 @settings(max_examples=60, deadline=None)
-def test_moment_state_chan_merge_matches_numpy(values: list[float], parts: int) -> None:
+def test_chan_moments_merge_matches_numpy(values: list[float], parts: int) -> None:
     x = np.array(values)
-    merged = MomentState(1)
+    merged = ChanMoments(1)
     for chunk in np.array_split(x, parts):
         if chunk.size:
-            part = MomentState(1)
+            part = ChanMoments(1)
             part.add(chunk.reshape(1, -1), None)
             merged.merge(part)
     assert merged.weight == len(values)
     assert merged.mean[0] == pytest.approx(np.mean(x), rel=1e-12, abs=1e-9)
     m2 = float(np.sum((x - np.mean(x)) ** 2))
     assert merged.m2[0] == pytest.approx(m2, rel=1e-9, abs=1e-6)
+
+
+def exact_m2(x: np.ndarray, w: np.ndarray) -> float:
+    """Σw·(x − x̄_w)² in rational arithmetic, rounded once."""
+    wf = [Fraction(float(v)) for v in w]
+    xf = [Fraction(float(v)) for v in x]
+    total = sum(wf, Fraction(0))
+    s1 = sum((a * b for a, b in zip(wf, xf, strict=True)), Fraction(0))
+    s2 = sum((a * b * b for a, b in zip(wf, xf, strict=True)), Fraction(0))
+    return float(s2 - s1 * s1 / total)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=-1e6, max_value=1e6).map(lambda v: v if abs(v) > 1e-100 else 0.0),
+            st.just(1e6 + 0.5),
+        ),
+        min_size=2,
+        max_size=200,
+    ),
+    st.integers(min_value=1, max_value=9),
+    st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_moment_state_is_the_exact_moment_for_any_split(
+    values: list[float], parts: int, weighted: bool
+) -> None:
+    """M2 is the correctly rounded rational value, bit for bit, however the rows are cut."""
+    x = np.array(values)
+    w = np.linspace(0.25, 3.0, len(x)) if weighted else np.ones(len(x))
+    merged = MomentState(1)
+    for idx in np.array_split(np.arange(len(x)), parts):
+        if idx.size:
+            part = MomentState(1)
+            part.add(x[idx].reshape(1, -1), w[idx] if weighted else None)
+            merged.merge(part)
+    assert merged.exact
+    assert merged.m2[0] == exact_m2(x, w)
+
+
+def test_moment_state_without_cancellation_far_from_zero() -> None:
+    """A mean 10⁸ standard deviations from zero: the exact moment against Chan's rounding."""
+    rng = np.random.default_rng(3)
+    x = 1e8 + rng.normal(size=(1, 5000))
+    want = exact_m2(x[0], np.ones(5000))
+    for chunk in (1, 3, 5000):
+        state = MomentState(1)
+        for a in range(0, 5000, chunk):
+            state.add(x[:, a : a + chunk], None)
+        assert state.m2[0] == want
+
+
+def test_moment_state_falls_back_to_chan_outside_its_range() -> None:
+    x = np.array([[1e70, 2e70, 4e70]])
+    state = MomentState(1)
+    state.add(x, None)
+    assert not state.exact
+    assert state.m2[0] == pytest.approx(float(np.sum((x - x.mean()) ** 2)), rel=1e-15)
+    tiny = MomentState(1)  # underflowing squares: inexact low bits, but still exact sums
+    tiny.add(np.array([[0.0, 1e-150, 3e-150]]), None)
+    assert tiny.exact and tiny.m2[0] == pytest.approx(
+        exact_m2(np.array([0, 1e-150, 3e-150]), np.ones(3)), rel=1e-15
+    )
+    fine = MomentState(1)
+    fine.add(np.array([[0.0, 1.0]]), np.array([1.0, 1e70]))  # a weight out of range
+    assert not fine.exact
 
 
 @pytest.mark.parametrize("state_type", [R2State, ExplainedVarianceState])
@@ -141,7 +210,7 @@ def test_score_states_merge_like_one_pass(state_type: type) -> None:
         part.update({"pred": p[:, chunk].copy(), "target": y[:, chunk].copy()}, w[chunk])
         merged.merge(part)
     a, b = one.compute("mean", "output"), merged.compute("mean", "output")
-    assert np.allclose(a, b, rtol=1e-13, atol=0)
+    assert a == b  # exact moments: the same digits however the rows are cut
 
 
 def test_sums_do_not_depend_on_the_chunk_size_to_the_last_bit(tmp_path) -> None:
@@ -168,3 +237,14 @@ def test_sums_do_not_depend_on_the_chunk_size_to_the_last_bit(tmp_path) -> None:
                     ["mse", str(path), "-r", reduction, "--chunk-size", chunk, "-f", "value"]
                 )
                 assert float(result.out) == want, (i, chunk, reduction)
+
+
+def test_moment_state_merges_an_exact_part_with_a_chan_part() -> None:
+    x = np.array([[1.0, 2.0, 4.0, 1e70, -1e70, 3e70]])
+    a, b = MomentState(1), MomentState(1)
+    a.add(x[:, :3], None)
+    b.add(x[:, 3:], None)
+    assert a.exact and not b.exact
+    a.merge(b)
+    assert not a.exact
+    assert a.m2[0] == pytest.approx(float(np.sum((x - x.mean()) ** 2)), rel=1e-15)

@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from losscli.stats.sums import CompensatedSum, accurate_row_sums
+from losscli.stats.sums import (
+    CompensatedSum,
+    accurate_row_sums,
+    blocked_loss_sums,
+    two_product,
+)
 
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
+    from fractions import Fraction
+
     from numpy.typing import NDArray
 
     Array = NDArray[np.float64]
@@ -121,12 +128,13 @@ class RootMeanState(MeanState):
         return _uniform(np.sqrt(np.array(means)), per)
 
 
-class MomentState:
+class ChanMoments:
     """Weighted count, mean and centred second moment per output, merged with Chan's formula.
 
     For a chunk with weight ``W_b``, mean ``m_b`` and ``M2_b = Σ w·(x − m_b)²``, merging into
     ``(W_a, m_a, M2_a)`` gives ``δ = m_b − m_a``, ``W = W_a + W_b``, ``m = m_a + δ·W_b/W`` and
-    ``M2 = M2_a + M2_b + δ²·W_a·W_b/W`` — no Σx² − (Σx)²/n cancellation.
+    ``M2 = M2_a + M2_b + δ²·W_a·W_b/W`` — no Σx² − (Σx)²/n cancellation, but a rounding per
+    merge, so the last digits depend on how the rows were cut into chunks.
     """
 
     __slots__ = ("m2", "mean", "weight")
@@ -163,8 +171,115 @@ class MomentState:
         self.m2 = self.m2 + m2_b + np.square(delta) * (w_a * w_b / total)
         self.weight = total
 
-    def merge(self, other: MomentState) -> None:
+    def merge(self, other: ChanMoments) -> None:
         self._combine(other.weight, other.mean, other.m2)
+
+
+#: Largest magnitude of a value or weight whose split products cannot overflow (w·x² summed
+#: over any number of rows stays finite); beyond it, or with inf/NaN, a state answers with
+#: Chan's moments. (Values below ~1e-130 lose the lowest bits of their squares to underflow,
+#: the same bits for every chunking: their sums stay independent of it.)
+EXACT_MOMENT_LIMIT = 1e60
+
+
+def _in_exact_range(x: Array) -> bool:
+    if not x.size:
+        return True
+    return bool(max(float(x.max()), -float(x.min())) <= EXACT_MOMENT_LIMIT)  # NaN: False
+
+
+class MomentState:
+    """Weighted count and centred second moment ``M2 = Σw·(x − x̄_w)²`` per output.
+
+    ``S1 = Σw·x``, ``S2 = Σw·x²`` and ``W = Σw`` are summed exactly: each product is split
+    without error by Dekker's product into two terms, whose sums are exact (see
+    :mod:`losscli.stats.sums`). ``M2 = S2 − S1²/W`` is then formed in rational arithmetic and
+    rounded once: correctly rounded (no cancellation), and the same digits whatever the
+    chunking, the threads or the machines. A value or weight beyond ``EXACT_MOMENT_LIMIT``
+    (or inf/NaN) turns the state into :class:`ChanMoments` from then on.
+    """
+
+    __slots__ = ("chan", "first", "second", "weight_sum")
+
+    def __init__(self, outputs: int) -> None:
+        self.chan: ChanMoments | None = None  # once a value is out of the exact range
+        self.first = CompensatedSum(outputs)
+        self.second = CompensatedSum(outputs)
+        self.weight_sum = CompensatedSum(1)
+
+    @property
+    def exact(self) -> bool:
+        return self.chan is None
+
+    def add(self, x: Array, weights: Array | None) -> None:
+        """Add a (k, n) block of values."""
+        if self.chan is None and not (
+            _in_exact_range(x) and (weights is None or _in_exact_range(weights))
+        ):
+            self.chan = self._as_chan()
+        if self.chan is not None:
+            self.chan.add(x, weights)
+            return
+        k, n = x.shape
+        first_terms = 1 if weights is None else 2  # x, or w·x as two terms
+
+        def block_terms(start: int, stop: int) -> Array:
+            xb = x[:, start:stop]
+            if weights is None:
+                return np.concatenate([xb, *two_product(xb, xb)])
+            high, low = two_product(np.broadcast_to(weights[start:stop], xb.shape), xb)
+            return np.concatenate([high, low, *two_product(high, xb), *two_product(low, xb)])
+
+        terms = 3 * first_terms  # then x², or w·x² = (w·x)·x as four terms
+        parts = blocked_loss_sums(block_terms, n, terms * k).reshape(terms, k, -1)
+        self.first.add(parts[:first_terms].transpose(1, 0, 2).reshape(k, -1))
+        self.second.add(parts[first_terms:].transpose(1, 0, 2).reshape(k, -1))
+        if weights is None:
+            self.weight_sum.add(float(n))
+        else:
+            self.weight_sum.add(accurate_row_sums(weights.reshape(1, -1)))
+
+    def merge(self, other: MomentState) -> None:
+        if self.chan is None and other.chan is None:
+            self.first.merge(other.first)
+            self.second.merge(other.second)
+            self.weight_sum.merge(other.weight_sum)
+            return
+        if self.chan is None:
+            self.chan = self._as_chan()
+        self.chan.merge(other.chan if other.chan is not None else other._as_chan())
+
+    def _as_chan(self) -> ChanMoments:
+        """Chan's moments of the rows summed so far."""
+        chan = ChanMoments(len(self.first.partials))
+        weight = _exact(self.weight_sum.partials[0])
+        if weight:
+            chan.weight = float(weight)
+            chan.mean = np.array([float(_exact(s1) / weight) for s1 in self.first.partials])
+            chan.m2 = self.m2
+        return chan
+
+    @property
+    def m2(self) -> Array:
+        """``Σw·(x − x̄_w)²`` per output."""
+        if self.chan is not None:
+            return self.chan.m2
+        weight = _exact(self.weight_sum.partials[0])
+        if weight == 0:
+            return np.zeros(len(self.first.partials))
+        return np.array(
+            [
+                float(_exact(s2) - _exact(s1) ** 2 / weight)
+                for s1, s2 in zip(self.first.partials, self.second.partials, strict=True)
+            ]
+        )
+
+
+def _exact(partials: list[float]) -> Fraction:
+    """The exact sum of a list of partials."""
+    from fractions import Fraction  # only when a moment is computed (start-up)
+
+    return sum((Fraction(p) for p in partials), Fraction(0))
 
 
 def explained_scores(numerator: Array, denominator: Array, *, force_finite: bool = True) -> Array:

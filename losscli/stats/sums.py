@@ -141,3 +141,24 @@ def blocked_loss_sums(block_losses: Callable[[int, int], Array], rows: int, outp
     if not parts:
         return np.zeros((outputs, 1))
     return np.concatenate(parts, axis=1)
+
+
+_VELTKAMP = 134217729.0  # 2**27 + 1: splits a double into two halves of ≤ 26 bits
+
+
+def halves(x: Array) -> tuple[Array, Array]:
+    """Veltkamp's split: ``x = hi + lo`` exactly, each half with at most 26 significant bits,
+    so the product of two halves is exact (for |x| well inside the float64 range)."""
+    scaled = x * _VELTKAMP
+    hi = scaled - (scaled - x)
+    return hi, x - hi
+
+
+def two_product(a: Array, b: Array) -> tuple[Array, Array]:
+    """``(p, e)`` with ``p = fl(a·b)`` and ``p + e = a·b`` exactly (Dekker's product, from
+    the :func:`halves` of both factors), barring overflow and underflow."""
+    product = a * b
+    a_hi, a_lo = halves(a)
+    b_hi, b_lo = (a_hi, a_lo) if b is a else halves(b)
+    error = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return product, error
