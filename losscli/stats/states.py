@@ -211,6 +211,13 @@ class MomentState:
     def exact(self) -> bool:
         return self.chan is None
 
+    @property
+    def weight(self) -> float:
+        """``Σw`` (the row count unweighted)."""
+        if self.chan is not None:
+            return self.chan.weight
+        return float(self.weight_sum.value[0])
+
     def add(self, x: Array, weights: Array | None) -> None:
         """Add a (k, n) block of values."""
         if self.chan is None and not (
