@@ -114,16 +114,18 @@ def losscli_cmd(path: str, key: str, mode: str) -> list[str]:
     return [*cmd, "--format", "json", "-q"]
 
 
-def run_once(cmd: list[str], quiet: bool = False) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit code) of one whole process, output (and with
-    ``quiet`` its stderr: a gated run's failure lines) discarded."""
+def run_once(cmd: list[str], quiet: bool = False) -> tuple[float, float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS MiB, exit code) of one whole process, output (and
+    with ``quiet`` its stderr: a gated run's failure lines) discarded. CPU is user + system
+    time of all its threads: steadier than wall time on a shared machine, the fairer measure
+    between two losscli runs (a multithreaded tool's CPU is not its wall time)."""
     t0 = time.perf_counter()
     stderr = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
 
 
 def median(xs: list[float]) -> float:
@@ -168,6 +170,7 @@ def main() -> None:
         tools["duckdb"] = DUCKDB
     times: dict[tuple[str, str], list[float]] = {}
     peaks: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeat):
         for name, key, mode in cases:
             for tool, script in tools.items():
@@ -176,12 +179,13 @@ def main() -> None:
                     if script is None
                     else [sys.executable, "-c", script, path, key, *([mode] if mode else [])]
                 )
-                wall, rss, code = run_once(cmd, quiet=mode == "gate")
+                wall, cpu, rss, code = run_once(cmd, quiet=mode == "gate")
                 if code != 0 and not (mode == "gate" and code == 1):  # 1: a group failed
                     raise SystemExit(f"{tool} failed on {name}: exit {code}: {' '.join(cmd)}")
                 times.setdefault((name, tool), []).append(wall)
+                cpus.setdefault((name, tool), []).append(cpu)
                 peaks.setdefault((name, tool), []).append(rss)
-    print(f"\n{args.rows:,} rows, medians of {args.repeat} (wall s / peak MiB)\n")
+    print(f"\n{args.rows:,} rows, medians of {args.repeat} (wall s (CPU s) / peak MiB)\n")
     header = ["case", *(f"{t}" for t in tools), "losscli / polars"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -189,16 +193,20 @@ def main() -> None:
         cells = [name]
         for tool in tools:
             t = median(times[(name, tool)])
+            c = median(cpus[(name, tool)])
             m = median(peaks[(name, tool)])
-            cells.append(f"{t:.2f} s / {m:.0f} MiB")
+            cells.append(f"{t:.2f} s ({c:.2f}) / {m:.0f} MiB")
         if "polars" in tools:
             ratio = median(times[(name, "losscli")]) / median(times[(name, "polars")])
             cells.append(f"{ratio:.2f}×")
         print("| " + " | ".join(cells) + " |")
 
     def ratio(a: str, b: str) -> str:
+        """Wall-time ratio of two losscli cases (and of their CPU times)."""
         if (a, "losscli") in times and (b, "losscli") in times:
-            return f"{median(times[(a, 'losscli')]) / median(times[(b, 'losscli')]):.2f}×"
+            wall = median(times[(a, "losscli")]) / median(times[(b, "losscli")])
+            cpu = median(cpus[(a, "losscli")]) / median(cpus[(b, "losscli")])
+            return f"{wall:.2f}× (CPU {cpu:.2f}×)"
         return "n/a"
 
     print()
