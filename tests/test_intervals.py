@@ -369,13 +369,6 @@ def test_cli_usage_errors(data: dict, args: list[str]) -> None:
     assert code == 2 and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("loss", ["accuracy", "hamming_loss"])
-def test_cli_metric_without_interval_is_a_usage_error(data: dict, loss: str) -> None:
-    code, _, err = _cli(loss, str(data["path"]), "-t", "g", "--min", "-9", "--confidence", "0.9")
-    assert code == 2 and err.count("\n") == 1
-    assert f"{loss} has no interval" in err and "median/quantile_absolute_error and ece" in err
-
-
 def test_max_error_bootstrap_takes_the_largest_error_among_drawn_rows(data: dict) -> None:
     def run(chunk: int) -> list:
         return _run(data, "max_error", chunk=chunk, bootstrap=40, group_by="g")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -34,13 +35,16 @@ from losscli.stats.intervals import (
     BootstrapEstimate,
     Estimate,
     GroupedReplicateSums,
+    NormalEstimate,
     PoissonWeights,
     ReplicateMaxima,
     ReplicateSums,
     WeightedMoments,
+    _fraction,
     batch_maxima,
     batch_products,
     group_products,
+    moments_estimate,
     split_parts,
 )
 
@@ -80,8 +84,11 @@ class Intervals(NamedTuple):
 #: Why the metrics outside :func:`_kind` have no interval (one line of a usage error).
 NO_INTERVAL = (
     "intervals cover means and sums of elementwise losses (class-weighted too), rmse/rmsle, "
-    "r2, explained_variance, the d2 scores, max_error, median/quantile_absolute_error and ece"
+    "r2, explained_variance, the d2 scores, max_error, median/quantile_absolute_error, ece "
+    "and the means of the label metrics"
 )
+#: Candidate pairs (own × baseline columns) a paired label interval keeps per distinct label.
+MAX_LABEL_PAIRS = 4096
 #: Values a quantile bootstrap keeps in memory at most (own and paired, every output): 512 MiB.
 MAX_KEPT_VALUES = 1 << 26
 
@@ -116,6 +123,13 @@ def _kind(spec: LossSpec, reduction: str, params: dict[str, Any]) -> str:
         return "quantile"
     if type(state).__name__ == "CalibrationErrorState":  # by name: see _CalibrationReplicates
         return "ece"
+    if type(state).__name__ == "LabelMetricState":  # by name: its module loads with a run
+        if reduction != "mean":
+            raise UsageError(
+                f"--confidence: {spec.name} --reduction {reduction} has no interval (a label "
+                "metric's interval is a t interval of its mean; use --reduction mean)"
+            )
+        return "label"
     raise UsageError(f"--confidence: {spec.name} has no interval ({NO_INTERVAL})")
 
 
@@ -132,15 +146,19 @@ class Features:
         self.per = per
         self.outputs = outputs
         self.shift: Array | None = None  # R² / explained variance: the first row's values
+        #: label metrics: the run's state, whose candidates and class order the interval uses
+        self.label_state: Any = None
+        if self.kind == "label":
+            self.label_state = spec.new_state(1, {**spec.defaults(), **params})
 
     @property
     def normal_ok(self) -> bool:
-        return self.kind == "mean" and self.reduction == "mean"
+        return self.kind in ("mean", "label") and self.reduction == "mean"
 
     @property
     def needs_inputs(self) -> bool:
         """Whether :meth:`rows` reads the chunk's inputs (not only elementwise losses)."""
-        return self.kind in ("ratio", "r2", "ev", "d2t")
+        return self.kind in ("ratio", "r2", "ev", "d2t", "label")
 
     @property
     def width(self) -> int:
@@ -208,6 +226,8 @@ class Features:
             return losses
         assert inputs is not None
         pred, target = inputs["pred"], inputs["target"]
+        if self.kind == "label":  # the true-label keys, then the candidate row losses
+            return np.concatenate([target[:1], self.label_state.candidates(inputs)])
         if self.kind == "ece":
             return np.concatenate([pred, target])
         if self.kind == "d2q":
@@ -330,6 +350,11 @@ class IntervalTracker:
         self.request = request
         self.features = features
         self.partner = partner
+        if features.kind == "label" and request.bootstrap is not None:
+            raise UsageError(
+                f"--bootstrap: {features.spec.name} gets a t interval from per-label moments, "
+                "not a bootstrap; drop --bootstrap"
+            )
         self.normal = request.bootstrap is None and features.normal_ok
         self.replicates = request.bootstrap or DEFAULT_REPLICATES
         if self.replicates < 1:
@@ -352,6 +377,8 @@ class IntervalTracker:
             self.special = _KeptRows(self, partner is not None)
         elif features.kind == "ece":
             self.special = _CalibrationReplicates(self, partner is not None)
+        elif features.kind == "label":
+            self.special = _LabelMoments(self)
 
     def payload(self) -> tuple[Any, ...]:
         """The states, as a Dask unit sends them back (see :meth:`absorb`)."""
@@ -498,6 +525,8 @@ class IntervalTracker:
         """The estimates of the total (``gid=None``) or a group, given the point values."""
         paired = self.partner is not None
         width = self.features.width
+        if isinstance(self.special, _LabelMoments):
+            return self.special.intervals(gid)
         if self.normal:
             cell = self.total if gid is None else self.groups.get(gid)
             if cell is None:
@@ -816,7 +845,168 @@ class _CalibrationReplicates:
         return values[0], (values[1] if self.paired else None)
 
 
-_Special = _KeptRows | _CalibrationReplicates
+class _LabelMoments:
+    """The t interval of a label metric's mean. A row's loss is its candidate ``c_j`` for the
+    column ``j = pick(L)`` of its true label ``L``, known only after the last row (the sorted
+    classes), so per distinct label (as :class:`~losscli.stats.labels.LabelSums`, for the total
+    and each group) the exact sums of ``w·c_j``, ``w·c_j²`` and ``w²`` are kept for every
+    candidate ``j`` (paired: ``w·(c_j − c'_k)`` and its square for every pair ``j, k``); at
+    the end ``Σw·d = Σ_L S[L][pick(L)]`` and ``Σw·d²`` alike, exact, give the moments of
+    :func:`~losscli.stats.intervals.moments_estimate`. Memory: per distinct label and group
+    ``2m + 1`` sums (paired ``2m + 2mm' + 1``), whatever the number of rows."""
+
+    def __init__(self, tracker: IntervalTracker) -> None:
+        from losscli.stats.labels import LabelSums  # label runs only
+
+        self.tracker = tracker
+        self.features = tracker.features
+        self.partner = tracker.partner
+        if self.partner is not None and self.partner.kind != "label":
+            raise UsageError("--confidence: a label metric pairs with the same metric only")
+        self.new = LabelSums
+        self.total = LabelSums()
+        self.groups: dict[int, LabelSums] = {}
+        self.width = 0  # own candidates m (set by the first chunk)
+        self.other_width = 0  # the baseline's m'
+
+    def _stack(self, own: Array, other: Array | None, weights: Array | None) -> Array:
+        """Per row ``[c, c², (d, d²), w or 1]``: ``LabelSums`` multiplies every row by w."""
+        c = own[1:]
+        self.width = c.shape[0]
+        parts = [c, c * c]
+        if other is not None:
+            base = other[1:]
+            self.other_width = base.shape[0]
+            if c.shape[0] * base.shape[0] > MAX_LABEL_PAIRS:
+                raise UsageError(
+                    f"--confidence: a paired {self.features.spec.name} interval keeps "
+                    f"{c.shape[0]}×{base.shape[0]} sums per label, at most {MAX_LABEL_PAIRS}; "
+                    "drop the baseline or the --confidence"
+                )
+            d = (c[:, None, :] - base[None, :, :]).reshape(-1, c.shape[1])
+            parts += [d, d * d]
+        parts.append(np.ones((1, c.shape[1])) if weights is None else weights[None, :])
+        return np.concatenate(parts)
+
+    def add(
+        self,
+        own: Array,
+        other: Array | None,
+        weights: Array | None,
+        start: int,
+        codes: NDArray[np.intp] | None,
+        positions: NDArray[np.intp] | None,
+    ) -> None:
+        if own.shape[1] == 0:
+            return
+        stacked = self._stack(own, other, weights)
+        labels = own[0]
+        self.total.add(labels, stacked, weights)
+        if codes is None:
+            return
+        for gid, rows in group_rows(codes):
+            found = self.groups.get(gid)
+            if found is None:
+                found = self.groups[gid] = self.new()
+            found.add(labels[rows], stacked[:, rows], None if weights is None else weights[rows])
+
+    def payload(self) -> tuple[Any, ...]:
+        """The per-label sums and the label context that reads their keys (a Dask unit's own
+        text codes)."""
+        context = self.features.label_state.context
+        return (self.total, self.groups, context, self.width, self.other_width)
+
+    def absorb(self, payload: tuple[Any, ...], remap: NDArray[np.intp] | None) -> None:
+        total, groups, context, width, other_width = payload
+        mine = self.features.label_state.context
+        self.width = self.width or width
+        self.other_width = self.other_width or other_width
+
+        def translate(key: float) -> float:
+            return key if math.isnan(key) else float(mine.key_of(context.label(key)))
+
+        self.total.merge(total, None if context is mine else translate)
+        for gid, sums in groups.items():
+            assert remap is not None
+            target = self.groups.setdefault(int(remap[gid]), self.new())
+            target.merge(sums, None if context is mine else translate)
+
+    def intervals(self, gid: int | None) -> Intervals | None:
+        sums = self.total if gid is None else self.groups.get(gid)
+        if sums is None or sums.rows == 0:
+            return None
+        state = self.features.label_state
+        state.sums = self.total  # the class order of all rows (a group's too)
+        pick = state.pick()
+        kind = state.kind
+        m = self.width
+        weight = _fraction(sums.weight, 0)
+        if any(math.isnan(key) for key in sums.label_keys()):  # a missing label: NaN, as the value
+            weight = math.nan
+        last = len(next(iter(sums.sums.values())).partials) - 1
+        weight2 = _sum_picked(sums, lambda key: last)
+        own = _label_estimate(
+            kind,
+            weight,
+            weight2,
+            _sum_picked(sums, pick),
+            _sum_picked(sums, lambda key: m + pick(key)),
+            paired=False,
+        )
+        if self.partner is None:
+            return Intervals([own], None, False)
+        base = self.partner.label_state
+        base.sums = self.total
+        base_pick = base.pick()
+        k, pairs = self.other_width, m * self.other_width
+
+        def pair(key: float) -> int:
+            return 2 * m + pick(key) * k + base_pick(key)
+
+        diff = _label_estimate(
+            kind,
+            weight,
+            weight2,
+            _sum_picked(sums, pair),
+            _sum_picked(sums, lambda key: pair(key) + pairs),
+            paired=True,
+        )
+        return Intervals([own], [diff], True)
+
+
+def _sum_picked(sums: Any, pick: Callable[[float], int]) -> Fraction | float:
+    """``Σ_L S[L][pick(L)]`` exactly (a float when a sum is not finite)."""
+    total: Fraction | float = Fraction(0)
+    for key, label_sums in sums.sums.items():
+        if math.isnan(key):
+            return math.nan
+        total = total + _fraction(label_sums, pick(key))
+    return total
+
+
+def _label_estimate(
+    kind: str,
+    w: Fraction | float,
+    w2: Fraction | float,
+    s1: Fraction | float,
+    s2: Fraction | float,
+    *,
+    paired: bool,
+) -> Estimate:
+    """The estimate of the metric's mean from the picked candidates' sums: Brier halves the
+    candidate (``s1/2``, ``s2/4``); zero-one is ``1 − c`` (``W − s1``, ``W − 2·s1 + s2``; a
+    paired difference just changes sign)."""
+    if not all(isinstance(v, Fraction) for v in (w, s1, s2)):
+        return NormalEstimate(math.nan, math.nan, 0.0, 0.0)
+    assert isinstance(w, Fraction) and isinstance(s1, Fraction) and isinstance(s2, Fraction)
+    if kind == "brier":
+        s1, s2 = s1 / 2, s2 / 4
+    elif kind == "zero_one":
+        s1, s2 = (-s1, s2) if paired else (w - s1, w - 2 * s1 + s2)
+    return moments_estimate(w, w2, s1, s2)
+
+
+_Special = _KeptRows | _CalibrationReplicates | _LabelMoments
 
 
 def _minus(a: Any, b: Any) -> Any:

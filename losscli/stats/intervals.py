@@ -364,20 +364,31 @@ class WeightedMoments:
         self.rows += other.rows
 
     def estimate(self, j: int = 0) -> NormalEstimate:
-        w, w2 = _fraction(self.weight, 0), _fraction(self.weight2, 0)
-        s1, s2 = _fraction(self.linear, j), _fraction(self.square, j)
-        if not all(isinstance(v, Fraction) for v in (w, w2, s1, s2)) or w == 0 or w2 == 0:
-            return NormalEstimate(math.nan, math.nan, 0.0, 0.0)  # w2: subnormal w² underflow
-        assert isinstance(w, Fraction) and isinstance(w2, Fraction)
-        assert isinstance(s1, Fraction) and isinstance(s2, Fraction)
-        mean = s1 / w
-        m2 = max(s2 - s1 * mean, Fraction(0))
-        n_eff = w * w / w2
-        if n_eff <= 1:
-            return NormalEstimate(float(mean), math.nan, 0.0, float(n_eff))
-        # se² = M2/W · n_eff/(n_eff − 1) / n_eff = M2 / (W·(n_eff − 1))
-        se = math.sqrt(float(m2 / (w * (n_eff - 1))))
-        return NormalEstimate(float(mean), se, float(n_eff - 1), float(n_eff))
+        return moments_estimate(
+            _fraction(self.weight, 0),
+            _fraction(self.weight2, 0),
+            _fraction(self.linear, j),
+            _fraction(self.square, j),
+        )
+
+
+def moments_estimate(
+    w: Fraction | float, w2: Fraction | float, s1: Fraction | float, s2: Fraction | float
+) -> NormalEstimate:
+    """The t estimate of a weighted mean from its exact sums ``Σw, Σw², Σw·d, Σw·d²`` (a float
+    among them is non-finite: no estimate); see :class:`WeightedMoments`."""
+    if not all(isinstance(v, Fraction) for v in (w, w2, s1, s2)) or w == 0 or w2 == 0:
+        return NormalEstimate(math.nan, math.nan, 0.0, 0.0)  # w2: subnormal w² underflow
+    assert isinstance(w, Fraction) and isinstance(w2, Fraction)
+    assert isinstance(s1, Fraction) and isinstance(s2, Fraction)
+    mean = s1 / w
+    m2 = max(s2 - s1 * mean, Fraction(0))
+    n_eff = w * w / w2
+    if n_eff <= 1:
+        return NormalEstimate(float(mean), math.nan, 0.0, float(n_eff))
+    # se² = M2/W · n_eff/(n_eff − 1) / n_eff = M2 / (W·(n_eff − 1))
+    se = math.sqrt(float(m2 / (w * (n_eff - 1))))
+    return NormalEstimate(float(mean), se, float(n_eff - 1), float(n_eff))
 
 
 # -- the Poisson bootstrap ----------------------------------------------------------------------
