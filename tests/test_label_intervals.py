@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pc
 import pyarrow.parquet as pq
 import pytest
 import scipy.stats as st
@@ -187,3 +188,38 @@ def test_cli_label_refusals(data: dict, args: list, message: str) -> None:
         "accuracy", data["path"], "-p", "p", "-t", "y", "--min", "0", "--confidence", "0.9", *args
     )
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_text_labels_take_their_class_order_at_the_end(tmp_path) -> None:
+    """'eel' is seen first but is the last class: its column is picked after the last row."""
+    rng = np.random.default_rng(8)
+    n = 600
+    y = rng.integers(0, 3, n)
+    y[0] = 2
+    probs = rng.dirichlet([1.0, 1.0, 1.0], n)
+    names = np.array(["cat", "dog", "eel"])
+    hard = np.where(rng.random(n) < 0.7, y, rng.integers(0, 3, n))
+    path = tmp_path / "text.csv"
+    cols = {f"q{j}": probs[:, j] for j in range(3)}
+    pc.write_csv(pa.table({"y": names[y], "p": names[hard], **cols}), path)
+    args = ["-t", "y", "--max", "9", "--confidence", "0.95", "-f", "json", "--chunk-size", "7"]
+    code, out, _ = _cli("log_loss", str(path), "-p", "q0,q1,q2", *args)
+    losses = -np.log(np.clip(probs[np.arange(n), y], EPS, 1 - EPS))
+    assert code == 0
+    _close(tuple(json.loads(out)["interval"]), _t(losses))
+    code, out, _ = _cli("zero_one_loss", str(path), "-p", "p", *args)
+    assert code == 0
+    _close(tuple(json.loads(out)["interval"]), _t((hard != y).astype(float)))
+
+
+def test_each_group_gets_the_t_interval_of_its_rows(data: dict) -> None:
+    y, probs, g = data["y"], np.stack([data["p0"], data["p1"], data["p2"]]), data["g"]
+    losses = -np.log(np.clip(probs[y, np.arange(y.size)], EPS, 1 - EPS))
+    swapped = -np.log(np.clip(probs[[0, 2, 1]][y, np.arange(y.size)], EPS, 1 - EPS))
+    cols = {"pred": "p0,p1,p2", "target": "y"}
+    result = _run(data, "log_loss", cols, chunk=777, base="p0,p2,p1", group_by="g")
+    for group, cell in zip(result.groups, result.groups.intervals, strict=True):
+        rows = g == group.key[0]
+        _close(cell.value[0].interval(0.95), _t(losses[rows]))
+        _close(cell.difference[0].interval(0.95), _t(losses[rows] - swapped[rows]))
+        assert cell.value[0].estimate == pytest.approx(group.value, rel=1e-15)

@@ -853,7 +853,11 @@ class _LabelMoments:
     candidate ``j`` (paired: ``w·(c_j − c'_k)`` and its square for every pair ``j, k``); at
     the end ``Σw·d = Σ_L S[L][pick(L)]`` and ``Σw·d²`` alike, exact, give the moments of
     :func:`~losscli.stats.intervals.moments_estimate`. Memory: per distinct label and group
-    ``2m + 1`` sums (paired ``2m + 2mm' + 1``), whatever the number of rows."""
+    ``2m + 1`` sums (paired ``2m + 2mm' + 1``), whatever the number of rows.
+
+    Groups: one cell per (group, label) present, their sums in a
+    :class:`~losscli.stats.grouped.GroupedSums` (vectorised over the cells, each sum correctly
+    rounded, then added exactly over the group's labels): the same digits for any chunking."""
 
     def __init__(self, tracker: IntervalTracker) -> None:
         from losscli.stats.labels import LabelSums  # label runs only
@@ -863,9 +867,12 @@ class _LabelMoments:
         self.partner = tracker.partner
         if self.partner is not None and self.partner.kind != "label":
             raise UsageError("--confidence: a label metric pairs with the same metric only")
-        self.new = LabelSums
         self.total = LabelSums()
-        self.groups: dict[int, LabelSums] = {}
+        self.groups: Any = None  # GroupedSums over the cells, from the first grouped chunk
+        self.cells: dict[tuple[int, Any], int] = {}  # (group, label key or "nan") → cell
+        self.cell_keys: list[tuple[int, float]] = []  # cell → (group, label key)
+        self.group_cells: dict[int, list[int]] = {}
+        self.totals: Array | None = None  # the cells' sums, rounded (after the last row)
         self.width = 0  # own candidates m (set by the first chunk)
         self.other_width = 0  # the baseline's m'
 
@@ -904,20 +911,42 @@ class _LabelMoments:
         self.total.add(labels, stacked, weights)
         if codes is None:
             return
-        for gid, rows in group_rows(codes):
-            found = self.groups.get(gid)
-            if found is None:
-                found = self.groups[gid] = self.new()
-            found.add(labels[rows], stacked[:, rows], None if weights is None else weights[rows])
+        # each row's cell: (group, label) pairs, numbered in order of appearance
+        keys, inverse = np.unique(labels, return_inverse=True)
+        pairs = codes.astype(np.int64) * len(keys) + inverse.reshape(-1)
+        present, at = np.unique(pairs, return_inverse=True)
+        ids = np.array(
+            [self._cell(int(p) // len(keys), float(keys[p % len(keys)])) for p in present.tolist()],
+            dtype=np.intp,
+        )
+        if weights is None:
+            values = np.concatenate([stacked, np.ones((1, stacked.shape[1]))])
+        else:
+            values = np.concatenate([stacked * weights, weights[None, :]])
+        if self.groups is None:
+            from losscli.stats.grouped import GroupedSums  # grouped runs only
+
+            self.groups = GroupedSums(values.shape[0])
+        self.groups.add(values, ids[at.reshape(-1)], len(self.cell_keys))
+
+    def _cell(self, gid: int, key: float) -> int:
+        name = (gid, "nan" if math.isnan(key) else key)
+        found = self.cells.get(name)
+        if found is None:
+            found = self.cells[name] = len(self.cell_keys)
+            self.cell_keys.append((gid, key))
+            self.group_cells.setdefault(gid, []).append(found)
+        return found
 
     def payload(self) -> tuple[Any, ...]:
         """The per-label sums and the label context that reads their keys (a Dask unit's own
         text codes)."""
         context = self.features.label_state.context
-        return (self.total, self.groups, context, self.width, self.other_width)
+        cells = (self.groups, self.cell_keys)
+        return (self.total, cells, context, self.width, self.other_width)
 
     def absorb(self, payload: tuple[Any, ...], remap: NDArray[np.intp] | None) -> None:
-        total, groups, context, width, other_width = payload
+        total, (groups, cell_keys), context, width, other_width = payload
         mine = self.features.label_state.context
         self.width = self.width or width
         self.other_width = self.other_width or other_width
@@ -926,24 +955,53 @@ class _LabelMoments:
             return key if math.isnan(key) else float(mine.key_of(context.label(key)))
 
         self.total.merge(total, None if context is mine else translate)
-        for gid, sums in groups.items():
-            assert remap is not None
-            target = self.groups.setdefault(int(remap[gid]), self.new())
-            target.merge(sums, None if context is mine else translate)
+        if groups is None:
+            return
+        assert remap is not None
+        ids = np.array(
+            [
+                self._cell(int(remap[gid]), key if context is mine else translate(key))
+                for gid, key in cell_keys
+            ],
+            dtype=np.intp,
+        )
+        if self.groups is None:
+            from losscli.stats.grouped import GroupedSums  # grouped runs only
+
+            self.groups = GroupedSums(groups.width)
+        self.groups.merge(groups, ids, len(self.cell_keys))
+
+    def _group_sums(self, gid: int) -> tuple[dict[float, Array], Fraction | float] | None:
+        """A group's sums per label (rounded once) and its weight ``Σw``."""
+        cells = self.group_cells.get(gid)
+        if not cells or self.groups is None:
+            return None
+        if self.totals is None:
+            self.totals = self.groups.totals()
+        assert self.totals is not None
+        per_label = {self.cell_keys[c][1]: self.totals[:-1, c] for c in cells}
+        weight = sum((_exact(float(self.totals[-1, c])) for c in cells), Fraction(0))
+        return per_label, weight
 
     def intervals(self, gid: int | None) -> Intervals | None:
-        sums = self.total if gid is None else self.groups.get(gid)
-        if sums is None or sums.rows == 0:
-            return None
+        if gid is None:
+            if self.total.rows == 0:
+                return None
+            sums: dict[float, Any] = self.total.sums
+            weight = _fraction(self.total.weight, 0)
+        else:
+            found = self._group_sums(gid)
+            if found is None:
+                return None
+            sums, weight = found
         state = self.features.label_state
         state.sums = self.total  # the class order of all rows (a group's too)
         pick = state.pick()
         kind = state.kind
         m = self.width
-        weight = _fraction(sums.weight, 0)
-        if any(math.isnan(key) for key in sums.label_keys()):  # a missing label: NaN, as the value
+        if any(math.isnan(key) for key in sums):  # a missing label: NaN, as the value
             weight = math.nan
-        last = len(next(iter(sums.sums.values())).partials) - 1
+        last = 2 * m + 2 * m * self.other_width
         weight2 = _sum_picked(sums, lambda key: last)
         own = _label_estimate(
             kind,
@@ -974,14 +1032,26 @@ class _LabelMoments:
         return Intervals([own], [diff], True)
 
 
-def _sum_picked(sums: Any, pick: Callable[[float], int]) -> Fraction | float:
-    """``Σ_L S[L][pick(L)]`` exactly (a float when a sum is not finite)."""
+def _sum_picked(sums: dict[float, Any], pick: Callable[[float], int]) -> Fraction | float:
+    """``Σ_L S[L][pick(L)]`` exactly (a float when a sum is not finite): ``S[L]`` a
+    compensated sum (exact) or an array of rounded sums."""
     total: Fraction | float = Fraction(0)
-    for key, label_sums in sums.sums.items():
+    for key, label_sums in sums.items():
         if math.isnan(key):
             return math.nan
-        total = total + _fraction(label_sums, pick(key))
+        j = pick(key)
+        if isinstance(label_sums, np.ndarray):
+            part = _exact(float(label_sums[j]))
+        else:
+            part = _fraction(label_sums, j)
+        if not isinstance(part, Fraction):
+            return math.nan
+        total = total + part
     return total
+
+
+def _exact(x: float) -> Fraction | float:
+    return Fraction(x) if math.isfinite(x) else x
 
 
 def _label_estimate(
