@@ -164,6 +164,12 @@ class LabelMetricState:
     def rows(self) -> int:
         return self.sums.rows
 
+    @property
+    def pick_free(self) -> bool:
+        """Whether a row's loss does not depend on the class order (hard predictions of
+        accuracy, zero-one and Hamming loss: one candidate, picked for every label)."""
+        return self.kind in ("accuracy", "zero_one", "hamming") and self.context.hard
+
     def candidates(self, inputs: Inputs) -> Array:
         pred, target = inputs["pred"], inputs["target"]
         if self.kind == "log_loss":

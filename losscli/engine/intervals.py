@@ -908,6 +908,8 @@ class _LabelMoments:
             return
         stacked = self._stack(own, other, weights)
         labels = own[0]
+        if self.features.label_state.pick_free:  # one candidate whatever the label: one key
+            labels = np.where(np.isnan(labels), labels, 0.0)
         self.total.add(labels, stacked, weights)
         if codes is None:
             return
