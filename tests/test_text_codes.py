@@ -91,6 +91,37 @@ def test_text_keys_group_by_equality(
             assert column.text is not None  # the table coded the later chunks
 
 
+def test_a_key_next_to_a_longer_one_is_the_same_group() -> None:
+    """A key's hash does not depend on the longest key of its chunk (it did: "a" beside a
+    20-byte key was a second group "a")."""
+    keys = GroupKeys(["k"])
+    codes = [_codes(keys, pa.array(["a", "b"]), 10), _codes(keys, pa.array(["a", "x" * 20]), 10)]
+    _check(["a", "b", "a", "x" * 20], np.concatenate(codes), keys)
+
+
+def test_chunks_in_slices_keep_words_for_the_longest_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk is looked up a slice at a time; the table keeps one word per 8 bytes of its
+    longest key (more once a longer key comes), and its arrays grow by a quarter."""
+    monkeypatch.setattr(groups, "TEXT_SLICE_ROWS", 97)
+    rng = np.random.default_rng(5)
+    short = [f"s{i}" for i in rng.integers(0, 700, 3000)]  # at most 8 bytes: one word
+    longer = [f"store_{i:07d}" for i in rng.integers(0, 900, 3000)]  # 13 bytes: two
+    mixed = [*short[:1000], None, *longer[:1000], "z" * 24]
+    keys = GroupKeys(["k"])
+    codes = [_codes(keys, pa.array(short), 1000)]
+    text = keys.per_column[0].text
+    assert text is not None
+    assert text.words.shape[0] == 1
+    codes.append(_codes(keys, pa.array(longer), 1000))
+    assert keys.per_column[0].text is text
+    assert text.words.shape[0] == 2
+    codes.append(_codes(keys, pa.array(mixed), 2500))
+    assert keys.per_column[0].text is text
+    assert text.words.shape[0] == 3
+    assert keys.size <= len(text.hashes) <= keys.size * 5 // 4 + 16
+    _check(short + longer + mixed, np.concatenate(codes), keys)
+
+
 def test_long_strings_and_dictionaries_hand_the_column_to_arrow() -> None:
     """A chunk with a string over 24 bytes, or a dictionary chunk bringing new values, moves
     the column to Arrow's hashing for good; codes stay consistent across the switch."""

@@ -41,6 +41,11 @@ _SMALL_LUT = 1 << 16
 #: table stays in cache and ``dictionary_encode`` is faster (20 keys, 1M rows: 20 against
 #: 45 ms; 100,000 keys: 105 against 53 ms).
 TEXT_TABLE_KEYS = 1 << 14
+#: :class:`TextCodes` looks up this many rows at a time: its lookup makes ~70 bytes of
+#: temporary arrays a row (hashes, codes, gathered words to compare), ~75 MiB for a
+#: 1M-row chunk, which set the peak of a run over 1M text keys; a slice of 2**17 rows
+#: needs an eighth of it, at the same speed.
+TEXT_SLICE_ROWS = 1 << 17
 
 
 class _IntCodes:
@@ -250,6 +255,13 @@ class _ColumnCodes:
         every_entry_used = not pa.types.is_dictionary(arr.type)
         if every_entry_used:
             if self.text_ok and self.count >= TEXT_TABLE_KEYS:
+                if len(arr) > TEXT_SLICE_ROWS:  # see TEXT_SLICE_ROWS
+                    return np.concatenate(
+                        [
+                            self._encode_hashed(arr.slice(start, TEXT_SLICE_ROWS))
+                            for start in range(0, len(arr), TEXT_SLICE_ROWS)
+                        ]
+                    )
                 codes = self._encode_text(arr)
                 if codes is not None:
                     return codes

@@ -932,7 +932,8 @@ class Pass:
         while True:
             # Unbind the previous chunk before the next is read: the reader decodes ahead, and
             # a chunk kept alive meanwhile is one more row group in memory (~16 MiB at 1M rows).
-            chunk = weights = None
+            # Its group codes too: 8 MiB more while the next chunk's are made.
+            chunk = weights = groups = codes = None
             chunk = next(pending, None)
             if chunk is None:
                 break

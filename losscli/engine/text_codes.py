@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from losscli.stats.grouped import grown_capacity
+
 if TYPE_CHECKING:  # numpy.typing costs ~15 ms of start-up; annotations only
     from numpy.typing import NDArray
 
@@ -26,7 +28,6 @@ else:
 
 #: Longest string (bytes) handled here: three 64-bit words.
 MAX_BYTES = 24
-_WORDS = MAX_BYTES // 8
 _M0 = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -108,12 +109,27 @@ def _fixed_width_words(data: Any, first: int, n: int, length: int, width: int) -
     return words
 
 
+#: An odd multiplier per word position.
+_WORD_MULTIPLIERS = [
+    np.uint64(0xD6E8FEB86659FD93),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+]
+
+
 def _hash(words: list[Words], lengths: Codes) -> Words:
+    """A hash of each string from its length and words, the same however many words its
+    batch has: a zero word (past the string's end) adds nothing. (Mixing every word into a
+    running hash made a key's hash depend on its chunk's longest key, so a key seen again
+    next to a longer one became a second group.)"""
     h = lengths.astype(np.uint64) * _M0
-    for word in words:
-        np.bitwise_xor(h, word, out=h)
-        np.multiply(h, _M1, out=h)
-        np.bitwise_xor(h, h >> np.uint64(31), out=h)
+    mixed = np.empty_like(h)
+    for multiplier, word in zip(_WORD_MULTIPLIERS, words, strict=False):
+        np.multiply(word, multiplier, out=mixed)  # 0 stays 0 through these three
+        np.bitwise_xor(mixed, mixed >> np.uint64(31), out=mixed)
+        np.multiply(mixed, _M1, out=mixed)
+        np.bitwise_xor(h, mixed, out=h)
+    np.bitwise_xor(h, h >> np.uint64(31), out=h)
     np.multiply(h, _M2, out=h)
     np.bitwise_xor(h, h >> np.uint64(29), out=h)
     return h
@@ -130,7 +146,8 @@ class TextCodes:
         self.table = np.full(1 << self.bits, -1, dtype=np.int32)
         self.hashes = np.zeros(0, dtype=np.uint64)
         self.lengths = np.zeros(0, dtype=np.int8)  # −1: a code not in the table (null)
-        self.words = np.zeros((_WORDS, 0), dtype=np.uint64)
+        # Only as many words a value as the longest value so far needs (13 bytes: two).
+        self.words = np.zeros((0, 0), dtype=np.uint64)
         self.entries = 0
 
     def lookup(
@@ -144,7 +161,9 @@ class TextCodes:
         known = np.flatnonzero(codes >= 0) if (codes < 0).any() else None
         rows_codes = codes if known is None else codes[known]
         same = self.lengths[rows_codes] == (lengths if known is None else lengths[known])
-        for j, word in enumerate(words):
+        # Words past the stored ones are zero in every known value, and a row as long as
+        # its code's value has zeros there too: the lengths compare them.
+        for j, word in enumerate(words[: len(self.words)]):
             same &= self.words[j][rows_codes] == (word if known is None else word[known])
         if not same.all():
             return None
@@ -183,10 +202,10 @@ class TextCodes:
         not recorded (null) stay out of the table."""
         m = len(hashes)
         size = int(codes.max()) + 1 if m else 0
-        self._reserve(size)
+        self._reserve(size, len(words))
         self.hashes[codes] = hashes
         self.lengths[codes] = lengths
-        for j in range(_WORDS):
+        for j in range(len(self.words)):
             self.words[j, codes] = words[j] if j < len(words) else 0
         if 4 * (self.entries + m) > len(self.table):
             self._rebuild(len(self.lengths))
@@ -194,16 +213,18 @@ class TextCodes:
             self._insert(hashes, codes)
             self.entries += m
 
-    def _reserve(self, size: int) -> None:
+    def _reserve(self, size: int, width: int) -> None:
         have = len(self.hashes)
-        if size <= have:
+        width = max(width, len(self.words))
+        if size <= have and width == len(self.words):
             return
-        capacity = max(size, 2 * have, 16)
-        self.hashes = np.concatenate([self.hashes, np.zeros(capacity - have, dtype=np.uint64)])
-        more = np.full(capacity - have, -1, dtype=np.int8)
-        self.lengths = np.concatenate([self.lengths, more])
-        grown = np.zeros((_WORDS, capacity), dtype=np.uint64)
-        grown[:, :have] = self.words
+        capacity = grown_capacity(have, size) if size > have else have
+        if capacity > have:
+            more = np.zeros(capacity - have, dtype=np.uint64)
+            self.hashes = np.concatenate([self.hashes, more])
+            self.lengths = np.concatenate([self.lengths, np.full(capacity - have, -1, np.int8)])
+        grown = np.zeros((width, capacity), dtype=np.uint64)
+        grown[: len(self.words), :have] = self.words
         self.words = grown
 
     def _home(self, h: Words) -> Codes:

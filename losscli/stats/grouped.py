@@ -99,7 +99,7 @@ class GroupedSums:
             return
         capacity = self._capacity()
         if size > capacity:
-            capacity = max(size, 2 * capacity, 16)
+            capacity = grown_capacity(capacity, size)
             for j, old in self.bins.items():
                 self.bins[j] = _grown(old, capacity)
             if self.special is not None:
@@ -402,6 +402,13 @@ def _rounded_sum(values: list[Array]) -> Array:
     return hi
 
 
+def grown_capacity(have: int, size: int) -> int:
+    """The new capacity of per-group arrays that hold ``have`` groups and need ``size``: a
+    quarter more (not double), so a million groups leave at most ~25% unused (doubling
+    left 1.3M slots for 1M text keys, ~30 MiB of a 450 MiB peak) for one more copy."""
+    return max(size, have + have // 4, 16)
+
+
 def _grown(arr: Array, capacity: int) -> Array:
     out = np.zeros((arr.shape[0], capacity), dtype=arr.dtype)
     out[:, : arr.shape[1]] = arr
@@ -411,7 +418,7 @@ def _grown(arr: Array, capacity: int) -> Array:
 def _grown1(arr: NDArray[Any], size: int, fill: float | int = 0) -> NDArray[Any]:
     if len(arr) >= size:
         return arr
-    out = np.full(max(size, 2 * len(arr), 16), fill, dtype=arr.dtype)
+    out = np.full(grown_capacity(len(arr), size), fill, dtype=arr.dtype)
     out[: len(arr)] = arr
     return out
 
@@ -419,7 +426,7 @@ def _grown1(arr: NDArray[Any], size: int, fill: float | int = 0) -> NDArray[Any]
 def _grown2(arr: Array, size: int, fill: float) -> Array:
     if arr.shape[1] >= size:
         return arr
-    out = np.full((arr.shape[0], max(size, 2 * arr.shape[1], 16)), fill, dtype=arr.dtype)
+    out = np.full((arr.shape[0], grown_capacity(arr.shape[1], size)), fill, dtype=arr.dtype)
     out[:, : arr.shape[1]] = arr
     return out
 
