@@ -556,3 +556,33 @@ def test_confidence_on_dask_paired_file_errors_read_as_locally(
         assert local.code == on_dask.code == 3, on_dask.err
         assert on_dask.err == local.err and local.err.count("\n") == 1
         assert ("row counts differ" if baseline == short else "row 4322") in local.err
+
+
+def test_label_intervals_on_dask_equal_local(dataset: Path, cluster: str, small_runs: None) -> None:
+    """Per-label moments travel back by label (each unit codes text labels its own way): the
+    same intervals, paired and by group, to the last digit."""
+    rng = np.random.default_rng(9)
+    n = 4000
+    names = np.array(["ant", "bee", "cow"])
+    y = rng.integers(0, 3, n)
+    y[:900] = 2  # the first unit sees 'cow' only
+    probs = rng.dirichlet([1.0, 1.0, 1.0], n)
+    table = {
+        "y": names[y],
+        "p": names[np.where(rng.uniform(size=n) < 0.8, y, rng.integers(0, 3, n))],
+        "b": names[np.where(rng.uniform(size=n) < 0.7, y, rng.integers(0, 3, n))],
+        **{f"q{j}": probs[:, j] for j in range(3)},
+        "g": rng.integers(0, 3, n),
+    }
+    path = str(write_table(dataset / "labels.parquet", table, row_group_size=750))
+    for args in (
+        ["accuracy", "-p", "p", "--baseline-pred", "b", "--min-decrease", "0.2"],
+        ["log_loss", "-p", "q0,q1,q2", "--baseline-pred", "q0,q2,q1", "--max-increase", "0"],
+    ):
+        common = [*args, path, "-t", "y", "-g", "g", "-f", "json", "--confidence", "0.9"]
+        local = invoke([*common, "--chunk-size", "700"])
+        dask = ["--engine", "dask", "--scheduler", cluster, "--unit-rows", "1000"]
+        on_dask = invoke([*common, "--chunk-size", "700", *dask])
+        assert local.code in (0, 1) and on_dask.code == local.code, on_dask.err
+        assert on_dask.json["gates"] == local.json["gates"] and len(local.json["gates"]) == 4
+        assert all(g["method"] == "normal paired" for g in local.json["gates"])
