@@ -223,3 +223,38 @@ def test_each_group_gets_the_t_interval_of_its_rows(data: dict) -> None:
         _close(cell.value[0].interval(0.95), _t(losses[rows]))
         _close(cell.difference[0].interval(0.95), _t(losses[rows] - swapped[rows]))
         assert cell.value[0].estimate == pytest.approx(group.value, rel=1e-15)
+
+
+def test_json_baseline_and_check_file_for_a_label_metric(data: dict, tmp_path) -> None:
+    """Against a JSON baseline (no rows): the candidate's own interval, or MOVER with the
+    stored interval; a check file's ``confidence`` reaches label metrics; an inconclusive
+    verdict fails under ``inconclusive = "fail"``."""
+    right = (data["p"] == data["y"]).astype(float)
+    base_right = (data["b"] == data["y"]).astype(float)
+    common = [data["path"], "-t", "y", "-f", "json"]
+    code, plain, _ = _cli("accuracy", *common, "-p", "b", "--min", "0")
+    code2, stored, _ = _cli("accuracy", *common, "-p", "b", "--min", "0", "--confidence", "0.95")
+    assert code == code2 == 0
+    (tmp_path / "plain.json").write_text(plain)
+    (tmp_path / "stored.json").write_text(stored)
+    gate_args = ["-p", "p", "--min-decrease", "0", "--confidence", "0.95"]
+    _, out, _ = _cli("accuracy", *common, *gate_args, "--baseline", str(tmp_path / "plain.json"))
+    (gate,) = json.loads(out)["gates"]
+    assert gate["method"] == "normal" and gate["verdict"] == "pass"
+    _close(tuple(gate["interval"]), _t(right))
+    _, out, _ = _cli("accuracy", *common, *gate_args, "--baseline", str(tmp_path / "stored.json"))
+    (gate,) = json.loads(out)["gates"]
+    assert gate["method"] == "normal+stored mover"
+    (c_lo, c_hi), (b_lo, b_hi) = _t(right), _t(base_right)
+    v, bv = np.mean(right), np.mean(base_right)
+    assert gate["interval"][0] == pytest.approx(v - math.hypot(v - c_lo, b_hi - bv), rel=1e-12)
+    lo, hi = _t(right)
+    gate_file = tmp_path / "losscli.toml"
+    gate_file.write_text(
+        f'[defaults]\nfile = "{data["path"]}"\nconfidence = 0.95\ninconclusive = "fail"\n'
+        f'[[check]]\nname = "acc"\nloss = "accuracy"\npred = "p"\ntarget = "y"\n'
+        f"min = {float(lo + hi) / 2!r}\n"
+    )
+    r = invoke(["check", str(gate_file), "-f", "json", "--no-ci-report"])
+    (gate,) = r.json["checks"][0]["gates"]
+    assert r.code == 1 and gate["verdict"] == "inconclusive" and gate["method"] == "normal"
