@@ -248,6 +248,7 @@ def test_json_baseline_and_check_file_for_a_label_metric(data: dict, tmp_path) -
     (c_lo, c_hi), (b_lo, b_hi) = _t(right), _t(base_right)
     v, bv = np.mean(right), np.mean(base_right)
     assert gate["interval"][0] == pytest.approx(v - math.hypot(v - c_lo, b_hi - bv), rel=1e-12)
+    assert gate["interval"][1] == pytest.approx(v + math.hypot(c_hi - v, bv - b_lo), rel=1e-12)
     lo, hi = _t(right)
     gate_file = tmp_path / "losscli.toml"
     gate_file.write_text(
