@@ -254,14 +254,17 @@ class _ColumnCodes:
 
         every_entry_used = not pa.types.is_dictionary(arr.type)
         if every_entry_used:
+            if self.text_ok and len(arr) > TEXT_SLICE_ROWS and _is_text(arr.type):
+                # See TEXT_SLICE_ROWS. A first chunk too: once its first slice (coded by
+                # Arrow) has brought enough keys, the rest go through the table, and Arrow's
+                # hash table over a whole chunk of new keys is never built.
+                return np.concatenate(
+                    [
+                        self._encode_hashed(arr.slice(start, TEXT_SLICE_ROWS))
+                        for start in range(0, len(arr), TEXT_SLICE_ROWS)
+                    ]
+                )
             if self.text_ok and self.count >= TEXT_TABLE_KEYS:
-                if len(arr) > TEXT_SLICE_ROWS:  # see TEXT_SLICE_ROWS
-                    return np.concatenate(
-                        [
-                            self._encode_hashed(arr.slice(start, TEXT_SLICE_ROWS))
-                            for start in range(0, len(arr), TEXT_SLICE_ROWS)
-                        ]
-                    )
                 codes = self._encode_text(arr)
                 if codes is not None:
                     return codes
@@ -421,6 +424,18 @@ class _ColumnCodes:
         if not self.parts:
             return pa.array([])
         return self._values()
+
+
+def _is_text(typ: Any) -> bool:
+    """Whether :func:`~losscli.engine.text_codes.text_words` reads values of ``typ``."""
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_binary(typ)
+        or pa.types.is_large_binary(typ)
+    )
 
 
 def _cast_like(arr: Any, typ: Any) -> Any:

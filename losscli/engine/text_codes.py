@@ -188,7 +188,8 @@ class TextCodes:
         if found is None:
             return None
         words, lengths = found
-        words, lengths = [w[codes] for w in words], lengths[codes]
+        if len(codes) < len(lengths):  # (all of them: no copy)
+            words, lengths = [w[codes] for w in words], lengths[codes]
         hashes = _hash(words, lengths)
         ordered = np.sort(hashes)  # (np.unique's hashing is ~10x slower here)
         if (ordered[1:] == ordered[:-1]).any():
