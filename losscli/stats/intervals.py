@@ -19,6 +19,7 @@ Two kinds of state, both fed chunk by chunk and merged by addition:
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple
@@ -196,6 +197,7 @@ def _t_density(t: float, df: float) -> float:
     return math.exp(log_c - (df + 1) / 2 * math.log1p(t * t / df))
 
 
+@functools.lru_cache(maxsize=1 << 14)  # groups of equal size share df: one solve each
 def t_quantile(p: float, df: float) -> float:
     """Student's t quantile: Newton's method on :func:`t_cdf` from the normal quantile."""
     if df >= 1e4 or not math.isfinite(df):  # Cornish–Fisher (A&S 26.7.5): error O(ν⁻⁵)
