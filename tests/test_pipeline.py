@@ -80,6 +80,10 @@ def _started(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     raise AssertionError("the CLI did not start")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def slow_stdin_run(tmp_path: Path) -> Iterator[object]:
     """Start ``losscli ARGS -`` reading a CSV from a pipe that stays open (a run in progress)."""
@@ -93,6 +97,9 @@ def slow_stdin_run(tmp_path: Path) -> Iterator[object]:
             stderr=subprocess.PIPE,
             env=_env(),
             cwd=tmp_path,
+            # as a terminal starts it: a suite run in the background of a non-interactive
+            # shell inherits SIGINT ignored, and a program keeps an ignored SIGINT ignored
+            preexec_fn=_default_sigint if ON_LINUX else None,
         )
         procs.append(proc)
         assert proc.stdin is not None
